@@ -1,0 +1,261 @@
+/* core/error.c - herald_error and herald_result. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Handed out when even the error cannot be allocated. */
+static herald_error oom_error = {
+    HERALD_ERR_INTERNAL, (char *)"out of memory", NULL, NULL, NULL, -1
+};
+
+herald_class hx_error_full(herald_error **err_r, herald_class cls,
+                           const char *code, const char *provider_text,
+                           long retry_after, const char *fmt, va_list ap)
+{
+    if (!err_r || *err_r)
+        return cls;
+    herald_error *e = calloc(1, sizeof *e);
+    if (!e) {
+        *err_r = &oom_error;
+        return cls;
+    }
+    e->cls = cls;
+    e->message = hx_vprintf(fmt, ap);
+    e->code = hx_strdup(code);
+    e->provider_text = hx_strdup(provider_text);
+    e->retry_after = retry_after;
+    if (!e->message) {
+        herald_error_free(e);
+        e = &oom_error;
+    }
+    *err_r = e;
+    return cls;
+}
+
+herald_class hx_error(herald_error **err_r, herald_class cls,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hx_error_full(err_r, cls, NULL, NULL, -1, fmt, ap);
+    va_end(ap);
+    return cls;
+}
+
+void hx_error_set_channel(herald_error *err, const char *channel)
+{
+    if (!err || err == &oom_error || err->channel || !channel)
+        return;
+    char *m = hx_printf("channel '%s': %s", channel, err->message);
+    char *c = hx_strdup(channel);
+    if (!m || !c) {
+        free(m);
+        free(c);
+        return;
+    }
+    free(err->message);
+    err->message = m;
+    err->channel = c;
+}
+
+herald_error *hx_error_copy(const herald_error *err)
+{
+    if (!err || err == &oom_error)
+        return (herald_error *)err;
+    herald_error *e = calloc(1, sizeof *e);
+    if (!e)
+        return &oom_error;
+    e->cls = err->cls;
+    e->message = hx_strdup(err->message);
+    e->code = hx_strdup(err->code);
+    e->provider_text = hx_strdup(err->provider_text);
+    e->channel = hx_strdup(err->channel);
+    e->retry_after = err->retry_after;
+    if (!e->message) {
+        herald_error_free(e);
+        return &oom_error;
+    }
+    return e;
+}
+
+herald_class herald_error_class(const herald_error *err)
+{
+    return err ? err->cls : HERALD_ERR_INTERNAL;
+}
+
+const char *herald_error_message(const herald_error *err)
+{
+    return err && err->message ? err->message : "";
+}
+
+const char *herald_error_code(const herald_error *err)
+{
+    return err ? err->code : NULL;
+}
+
+const char *herald_error_provider_text(const herald_error *err)
+{
+    return err ? err->provider_text : NULL;
+}
+
+long herald_error_retry_after(const herald_error *err)
+{
+    return err ? err->retry_after : -1;
+}
+
+const char *herald_error_channel(const herald_error *err)
+{
+    return err ? err->channel : NULL;
+}
+
+void herald_error_free(herald_error *err)
+{
+    if (!err || err == &oom_error)
+        return;
+    free(err->message);
+    free(err->code);
+    free(err->provider_text);
+    free(err->channel);
+    free(err);
+}
+
+static const struct {
+    const char *text;
+    int retryable;
+    int sysexit;
+} class_info[] = {
+    [HERALD_OK] = {"success", 0, 0},
+    [HERALD_ERR_USAGE] = {"invalid use of the API", 0, 64},
+    [HERALD_ERR_CONFIG] = {"configuration error", 0, 78},
+    [HERALD_ERR_INVALID_MESSAGE] = {"invalid message", 0, 65},
+    [HERALD_ERR_HOST_NOT_FOUND] = {"host not found", 0, 68},
+    [HERALD_ERR_CONNECT] = {"connection failed", 1, 75},
+    [HERALD_ERR_TIMEOUT] = {"connection timed out", 1, 75},
+    [HERALD_ERR_TLS] = {"TLS failure", 0, 76},
+    [HERALD_ERR_PROTOCOL] = {"protocol error", 0, 76},
+    [HERALD_ERR_AUTH] = {"authentication failed", 0, 77},
+    [HERALD_ERR_SENDER_REJECTED] = {"sender rejected", 0, 69},
+    [HERALD_ERR_RECIPIENT_REJECTED] = {"recipient rejected", 0, 69},
+    [HERALD_ERR_RATE_LIMITED] = {"rate limited", 1, 75},
+    [HERALD_ERR_TEMPORARY] = {"temporary failure", 1, 75},
+    [HERALD_ERR_PERMANENT] = {"permanent failure", 0, 69},
+    [HERALD_ERR_INTERNAL] = {"internal error", 0, 70},
+};
+
+static int class_known(herald_class cls)
+{
+    return (unsigned)cls < sizeof class_info / sizeof class_info[0];
+}
+
+const char *herald_strerror(herald_class cls)
+{
+    return class_known(cls) ? class_info[cls].text : "unknown error";
+}
+
+int herald_class_retryable(herald_class cls)
+{
+    return class_known(cls) ? class_info[cls].retryable : 0;
+}
+
+int herald_sysexit(herald_class cls)
+{
+    return class_known(cls) ? class_info[cls].sysexit : 70;
+}
+
+herald_result *hx_result_new(const char *channel, const char *driver)
+{
+    herald_result *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->channel = hx_strdup(channel);
+    r->driver = hx_strdup(driver);
+    r->attempts = 1;
+    if (!r->channel || !r->driver) {
+        herald_result_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void hx_result_set_id(herald_result *res, const char *id)
+{
+    if (!res)
+        return;
+    free(res->message_id);
+    res->message_id = hx_strdup(id);
+}
+
+void hx_result_add_recipient(herald_result *res, const char *address,
+                             int accepted, const char *text)
+{
+    if (!res || !address)
+        return;
+    struct hx_rcpt *r = realloc(res->rcpt, (res->n_rcpt + 1) * sizeof *r);
+    if (!r)
+        return;
+    res->rcpt = r;
+    r += res->n_rcpt;
+    r->address = hx_strdup(address);
+    r->accepted = accepted ? 1 : 0;
+    r->text = hx_strdup(text);
+    if (r->address)
+        res->n_rcpt++;
+    else
+        free(r->text);
+}
+
+const char *herald_result_channel(const herald_result *res)
+{
+    return res ? res->channel : NULL;
+}
+
+const char *herald_result_driver(const herald_result *res)
+{
+    return res ? res->driver : NULL;
+}
+
+const char *herald_result_message_id(const herald_result *res)
+{
+    return res ? res->message_id : NULL;
+}
+
+unsigned herald_result_attempts(const herald_result *res)
+{
+    return res ? res->attempts : 0;
+}
+
+size_t herald_result_recipient_count(const herald_result *res)
+{
+    return res ? res->n_rcpt : 0;
+}
+
+const char *herald_result_recipient(const herald_result *res, size_t i)
+{
+    return res && i < res->n_rcpt ? res->rcpt[i].address : NULL;
+}
+
+int herald_result_recipient_accepted(const herald_result *res, size_t i)
+{
+    return res && i < res->n_rcpt ? res->rcpt[i].accepted : 0;
+}
+
+const char *herald_result_recipient_text(const herald_result *res, size_t i)
+{
+    return res && i < res->n_rcpt ? res->rcpt[i].text : NULL;
+}
+
+void herald_result_free(herald_result *res)
+{
+    if (!res)
+        return;
+    for (size_t i = 0; i < res->n_rcpt; i++) {
+        free(res->rcpt[i].address);
+        free(res->rcpt[i].text);
+    }
+    free(res->rcpt);
+    free(res->channel);
+    free(res->driver);
+    free(res->message_id);
+    free(res);
+}

@@ -1,0 +1,233 @@
+/*
+ * core/internal.h - what the pieces of libherald share with each other.
+ * Nothing here is installed or exported; only herald_* symbols leave
+ * libherald.so.  Tests link the convenience library and may use these.
+ *
+ * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
+ * (message.c, address.c), hmime_ MIME (mime.c), hconf_/hopts_ config
+ * (config.c), hl_ loader (loader.c).
+ */
+#ifndef HERALD_CORE_INTERNAL_H
+#define HERALD_CORE_INTERNAL_H
+
+#include "config.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <herald/herald.h>
+#include <herald/plugin.h>
+
+/* ---- util.c: growable buffer and string helpers ------------------- */
+
+/* A growable byte buffer, always NUL-terminated when data != NULL.  After an
+ * allocation failure `oom` is set and further appends do nothing. */
+struct hbuf {
+    char *data;
+    size_t len, cap;
+    int oom;
+};
+void hbuf_add(struct hbuf *b, const void *p, size_t n);
+void hbuf_adds(struct hbuf *b, const char *s);
+void hbuf_addc(struct hbuf *b, char c);
+void hbuf_printf(struct hbuf *b, const char *fmt, ...) HERALD_PRINTF(2, 3);
+/* Hand the data to the caller (NULL on oom, also frees); resets @b. */
+char *hbuf_steal(struct hbuf *b, size_t *len_r);
+void hbuf_free(struct hbuf *b);
+
+char *hx_strdup(const char *s);            /* NULL in -> NULL out */
+char *hx_strndup(const char *s, size_t n);
+char *hx_printf(const char *fmt, ...) HERALD_PRINTF(1, 2);
+char *hx_vprintf(const char *fmt, va_list ap);
+/* Read a whole file; NUL-terminated; NULL with errno set on failure. */
+char *hx_read_file(const char *path, size_t *len_r);
+/* Environment lookup that ignores the environment in setuid programs. */
+const char *hx_getenv(const char *name);
+/* Levenshtein distance, capped at 255. */
+unsigned hx_edit_distance(const char *a, const char *b);
+/* 1 when s contains CR, LF or NUL within its first n bytes (n = strlen). */
+int hx_has_crlf(const char *s);
+
+/* ---- error.c: errors and results ------------------------------------ */
+
+struct herald_error {
+    herald_class cls;
+    char *message;        /* full human message, with the fix */
+    char *code;           /* provider's code or NULL */
+    char *provider_text;  /* provider's text or NULL */
+    char *channel;        /* NULL when not about a channel */
+    long retry_after;     /* seconds or -1 */
+};
+
+/* Set *err_r (when err_r is not NULL and *err_r is NULL) to a new error;
+ * returns cls.  Never fails loudly: on OOM *err_r gets a static OOM error. */
+herald_class hx_error(herald_error **err_r, herald_class cls,
+                      const char *fmt, ...) HERALD_PRINTF(3, 4);
+herald_class hx_error_full(herald_error **err_r, herald_class cls,
+                           const char *code, const char *provider_text,
+                           long retry_after, const char *fmt, va_list ap);
+/* Prefix the message with "channel NAME: " and record the channel. */
+void hx_error_set_channel(herald_error *err, const char *channel);
+herald_error *hx_error_copy(const herald_error *err);
+
+struct hx_rcpt {
+    char *address;
+    int accepted;
+    char *text;
+};
+struct herald_result {
+    char *channel, *driver, *message_id;
+    unsigned attempts;
+    struct hx_rcpt *rcpt;
+    size_t n_rcpt;
+};
+herald_result *hx_result_new(const char *channel, const char *driver);
+void hx_result_set_id(herald_result *res, const char *id);
+void hx_result_add_recipient(herald_result *res, const char *address,
+                             int accepted, const char *text);
+
+/* ---- message.c / address.c ---------------------------------------- */
+
+struct hm_mailbox {
+    char *addr;   /* bare address, "user@domain" */
+    char *name;   /* display name, unquoted/unescaped UTF-8, or NULL */
+    char *full;   /* as it should appear in a header before encoding:
+                     "name <addr>" or "addr" */
+};
+struct hm_pair { char *key, *value; };
+struct hm_attachment {
+    char *filename, *type;
+    unsigned char *data;
+    size_t len;
+};
+
+enum { HM_TO = 0, HM_CC = 1, HM_BCC = 2 };
+
+struct herald_msg {
+    struct hm_mailbox *from;      /* NULL when unset */
+    struct hm_mailbox *reply_to;  /* NULL when unset */
+    struct hm_mailbox *rcpt[3];   /* HM_TO, HM_CC, HM_BCC */
+    size_t n_rcpt[3];
+    char *subject, *text, *html, *idempotency_key;
+    struct hm_pair *headers;  size_t n_headers;
+    struct hm_pair *metadata; size_t n_metadata;
+    char **tags;              size_t n_tags;
+    struct hm_attachment *att; size_t n_att;
+    /* First setter failure, reported by validation. */
+    herald_class bad_cls;
+    char *bad_what;               /* "subject: contains CR or LF" */
+};
+
+/* Parse a mailbox ("a@b", "Name <a@b>", "\"Q, N\" <a@b>", UTF-8 allowed
+ * per RFC 6531).  Returns 0 and fills @mb (free with hm_mailbox_clear), or
+ * -1 with *why_r set to a static reason ("missing @", "contains CR or LF"). */
+int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
+void hm_mailbox_clear(struct hm_mailbox *mb);
+
+struct hm_limits {
+    size_t max_size;        /* bytes of bodies + attachments + headers; default 25 MiB */
+    size_t max_recipients;  /* to + cc + bcc; default 1000 */
+};
+#define HM_DEFAULT_MAX_SIZE (25u * 1024u * 1024u)
+#define HM_DEFAULT_MAX_RECIPIENTS 1000u
+
+/* Every check before a driver sees @msg.  When @need_from is set, a missing
+ * From is an error naming the channel option `from`. */
+herald_class hm_validate(const herald_msg *msg, const struct hm_limits *lim,
+                         int need_from, herald_error **err_r);
+
+/* Host-table accessors (see herald_host in plugin.h). */
+const char *hm_get(const herald_msg *msg, herald_field field);
+size_t hm_count(const herald_msg *msg, herald_list list);
+const char *hm_address(const herald_msg *msg, herald_list list, size_t i,
+                       const char **name_r);
+int hm_pair(const herald_msg *msg, herald_list list, size_t i,
+            const char **key_r, const char **value_r);
+const char *hm_item(const herald_msg *msg, herald_list list, size_t i);
+int hm_attachment(const herald_msg *msg, size_t i, const char **filename_r,
+                  const char **type_r, const unsigned char **data_r,
+                  size_t *len_r);
+/* Guess a content type from a file name's extension. */
+const char *hm_guess_type(const char *filename);
+
+/* ---- mime.c ---------------------------------------------------------- */
+
+/* RFC 5322 / MIME rendering; see herald_host.render_mime. */
+herald_class hmime_render(const herald_msg *msg, unsigned flags,
+                          char **out_r, size_t *len_r, herald_error **err_r);
+void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
+                  int wrap76);
+/* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */
+void hmime_encode_phrase(struct hbuf *b, const char *s);
+
+/* ---- config.c -------------------------------------------------------- */
+
+struct hconf_kv {
+    char *key, *value;
+    unsigned line;
+};
+struct hconf_section {
+    char *kind;           /* "herald" or "channel" */
+    char *name;           /* channel name, NULL for [herald] */
+    unsigned line;
+    struct hconf_kv *kv;
+    size_t n_kv;
+};
+struct hconf {
+    char *file;           /* for messages: path or "<string>" */
+    struct hconf_section *sec;
+    size_t n_sec;
+};
+
+/* Parse INI text.  Errors are HERALD_ERR_CONFIG naming "file:line". */
+herald_class hconf_parse(const char *text, const char *file,
+                         struct hconf **conf_r, herald_error **err_r);
+void hconf_free(struct hconf *conf);
+const struct hconf_kv *hconf_find(const struct hconf_section *sec,
+                                  const char *key);
+
+/* Typed option values for one section, resolved against option tables. */
+struct hopt_value {
+    const herald_option *opt;
+    int set;              /* named in the config (directly, _env, _file) */
+    char *str;            /* resolved text (secret contents for secrets) */
+    long long num;        /* INT, BOOL (0/1), DURATION (ms) */
+    unsigned line;        /* 0 when from the default */
+};
+struct hopts {
+    struct hopt_value *v;
+    size_t n;
+};
+
+/* Resolve section @sec against @tables (a NULL-terminated list of option
+ * tables: core keys first, then the driver's).  Unknown key -> error naming
+ * the nearest known key; missing required; bad type/range/choice; secret X
+ * from X, X_env or X_file (not two of them); every error "file:line: ...".
+ * @skip lists keys to ignore entirely (NULL-terminated, may be NULL). */
+herald_class hopts_resolve(const struct hconf *conf,
+                           const struct hconf_section *sec,
+                           const herald_option *const *tables,
+                           const char *const *skip, struct hopts *out,
+                           herald_error **err_r);
+void hopts_free(struct hopts *o);
+const struct hopt_value *hopts_find(const struct hopts *o, const char *name);
+
+/* ---- loader.c (the only file that calls lt_dl*) --------------------- */
+
+struct hl_driver {
+    char *name;
+    char *path;
+    const herald_plugin *desc;
+    void *handle;          /* lt_dlhandle */
+};
+
+/* Load driver @name from the search path (@config_dir may be NULL).
+ * *warning_r (may be NULL) receives a malloc'd note about a shadowed
+ * duplicate, or NULL.  Errors are HERALD_ERR_CONFIG with path and reason. */
+herald_class hl_open(const char *config_dir, const char *name,
+                     struct hl_driver **drv_r, char **warning_r,
+                     herald_error **err_r);
+void hl_close(struct hl_driver *drv);
+/* See herald_drivers_foreach(). */
+herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
+                     void *user_data, herald_error **err_r);
+
+#endif /* HERALD_CORE_INTERNAL_H */

@@ -1,0 +1,449 @@
+/*
+ * herald/herald.h - the herald application API.
+ *
+ * An application opens a context from a config file that names channels,
+ * builds a message, and sends it to a channel by name.  Which driver
+ * delivers the message (maildir, smtp, mailgun, ...) is chosen by the
+ * config file alone.
+ *
+ *     herald_ctx *ctx;
+ *     herald_error *err = NULL;
+ *     if (herald_open("/etc/herald/herald.conf", 0, &ctx, &err) != HERALD_OK) {
+ *         fprintf(stderr, "%s\n", herald_error_message(err));
+ *         herald_error_free(err);
+ *         return 1;
+ *     }
+ *     herald_msg *m = herald_msg_new();
+ *     herald_msg_add_to(m, "Ops <ops@example.com>");
+ *     herald_msg_set_subject(m, "disk full");
+ *     herald_msg_set_text(m, "/var is at 99%\n");
+ *     if (herald_send(ctx, "alerts", m, NULL, &err) != HERALD_OK) { ... }
+ *     herald_msg_free(m);
+ *     herald_close(ctx);
+ *
+ * Conventions used on every function below:
+ *  - Out-parameters end in `_r`.  They may be NULL when the caller does not
+ *    want the value.  On failure, `*err_r` receives a new herald_error that
+ *    the caller frees with herald_error_free(); on success it is untouched.
+ *  - Functions that can fail return a herald_class: HERALD_OK (0) on success.
+ *  - Strings are UTF-8 and NUL-terminated.  Strings returned by accessors
+ *    belong to the object they were read from and live as long as it does.
+ *  - Objects are not thread-safe unless the function says so.  A context is
+ *    safe to share between threads for herald_send() and herald_render().
+ *
+ * The driver ABI is in <herald/plugin.h>; applications never need it.
+ */
+#ifndef HERALD_HERALD_H
+#define HERALD_HERALD_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HERALD_VERSION_MAJOR 0
+#define HERALD_VERSION_MINOR 1
+#define HERALD_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define HERALD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define HERALD_PRINTF(fmt, args)
+#endif
+
+/*
+ * Every outcome has one class.  Each class is either retryable (the same
+ * message may succeed later, unchanged) or not; see herald_class_retryable().
+ * The numbers are part of the ABI and never change.
+ */
+typedef enum herald_class {
+    HERALD_OK = 0,
+    HERALD_ERR_USAGE = 1,          /* API misuse: NULL argument, bad flag */
+    HERALD_ERR_CONFIG = 2,         /* config file, option, or driver load */
+    HERALD_ERR_INVALID_MESSAGE = 3,/* the message itself is unacceptable */
+    HERALD_ERR_HOST_NOT_FOUND = 4, /* DNS lookup failed */
+    HERALD_ERR_CONNECT = 5,        /* refused, unreachable, reset (retryable) */
+    HERALD_ERR_TIMEOUT = 6,        /* no answer in time: often a blocked port (retryable) */
+    HERALD_ERR_TLS = 7,            /* handshake, certificate, pin */
+    HERALD_ERR_PROTOCOL = 8,       /* the peer spoke something unexpected */
+    HERALD_ERR_AUTH = 9,           /* credentials rejected */
+    HERALD_ERR_SENDER_REJECTED = 10,
+    HERALD_ERR_RECIPIENT_REJECTED = 11,
+    HERALD_ERR_RATE_LIMITED = 12,  /* retryable; see herald_error_retry_after() */
+    HERALD_ERR_TEMPORARY = 13,     /* provider 4xx-style / 5xx: retryable */
+    HERALD_ERR_PERMANENT = 14,     /* provider refused for good */
+    HERALD_ERR_INTERNAL = 15       /* out of memory, local I/O, a bug */
+} herald_class;
+
+/** Opaque types.  Each has a matching _free / _close function. */
+typedef struct herald_ctx herald_ctx;
+typedef struct herald_msg herald_msg;
+typedef struct herald_result herald_result;
+typedef struct herald_error herald_error;
+
+/* ------------------------------------------------------------------ */
+/* Library version                                                     */
+/* ------------------------------------------------------------------ */
+
+/**
+ * herald_version - the run-time library version as "MAJOR.MINOR.PATCH".
+ * Returns a static string.  Thread-safe.
+ */
+const char *herald_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * herald_strerror - a short English description of an error class,
+ * e.g. "connection timed out".  Returns a static string (never NULL; an
+ * unknown value gives "unknown error").  Thread-safe.
+ */
+const char *herald_strerror(herald_class cls);
+
+/**
+ * herald_class_retryable - 1 when a failure of this class may succeed if
+ * the same message is sent again later (timeout, refused connection, rate
+ * limit, temporary provider failure), 0 otherwise.  Thread-safe.
+ */
+int herald_class_retryable(herald_class cls);
+
+/**
+ * herald_sysexit - the sysexits.h exit status the herald command uses for
+ * this class: 0 for HERALD_OK, 64 usage, 65 invalid message, 68 host not
+ * found, 69 permanent failure or rejection, 70 internal, 75 retryable,
+ * 76 TLS or protocol, 77 auth, 78 config.  Thread-safe.
+ */
+int herald_sysexit(herald_class cls);
+
+/**
+ * herald_error_class - the class of @err (HERALD_ERR_INTERNAL for NULL).
+ */
+herald_class herald_error_class(const herald_error *err);
+
+/**
+ * herald_error_message - the full human message: what went wrong, on which
+ * channel, and what to do about it.  Never contains a secret.  Owned by
+ * @err.  Returns "" for NULL.
+ */
+const char *herald_error_message(const herald_error *err);
+
+/**
+ * herald_error_code - the provider's own code as text: an SMTP reply code
+ * ("550", "5.7.1"), an HTTP status ("429"), or a provider error name
+ * ("InvalidParameterValue").  NULL when there is none.  Owned by @err.
+ */
+const char *herald_error_code(const herald_error *err);
+
+/**
+ * herald_error_provider_text - the provider's own error text, verbatim
+ * (e.g. the SMTP reply line or the API's error message).  NULL when there
+ * is none.  Owned by @err.
+ */
+const char *herald_error_provider_text(const herald_error *err);
+
+/**
+ * herald_error_retry_after - seconds the provider asked us to wait before
+ * retrying, or -1 when it gave no hint.
+ */
+long herald_error_retry_after(const herald_error *err);
+
+/**
+ * herald_error_channel - the channel the error came from, or NULL when it
+ * did not come from a channel (e.g. a config syntax error).
+ */
+const char *herald_error_channel(const herald_error *err);
+
+/**
+ * herald_error_free - free an error.  NULL is ignored.
+ */
+void herald_error_free(herald_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Context                                                             */
+/* ------------------------------------------------------------------ */
+
+/** Flags for herald_open() and herald_open_string(). */
+enum {
+    /* Keep channels whose driver failed to load or init: the context opens,
+     * herald_channel_error() reports each broken channel, and sending to one
+     * returns its error.  Used by `herald config check`.  Without this flag
+     * the first broken channel makes the open fail. */
+    HERALD_OPEN_KEEP_BROKEN = 1u << 0
+};
+
+/**
+ * herald_open - read the config file at @path, load the driver of every
+ * channel and initialise one instance per channel.
+ *
+ * @flags: 0 or HERALD_OPEN_KEEP_BROKEN.
+ * On success *ctx_r receives a context to release with herald_close().
+ * Config errors name the file and line.  Diagnostics raised while opening
+ * go to stderr at warning level and above; see herald_set_log_handler().
+ */
+herald_class herald_open(const char *path, unsigned flags,
+                         herald_ctx **ctx_r, herald_error **err_r);
+
+/**
+ * herald_open_string - like herald_open(), from config text in memory.
+ * @name is used in error messages in place of a file name (NULL gives
+ * "<string>").  Relative paths in the text are relative to the working
+ * directory.
+ */
+herald_class herald_open_string(const char *text, const char *name,
+                                unsigned flags, herald_ctx **ctx_r,
+                                herald_error **err_r);
+
+/**
+ * herald_close - tear down every channel instance, unload the drivers and
+ * free @ctx.  No call on @ctx may be running.  NULL is ignored.
+ */
+void herald_close(herald_ctx *ctx);
+
+typedef enum herald_log_level {
+    HERALD_LOG_ERROR = 0,
+    HERALD_LOG_WARNING = 1,
+    HERALD_LOG_INFO = 2,
+    HERALD_LOG_DEBUG = 3
+} herald_log_level;
+
+/**
+ * herald_log_fn - receives one log line (no trailing newline) with secrets
+ * already replaced by "***".  @channel is NULL for lines not about a
+ * channel.  May be called from any thread that calls into herald.
+ */
+typedef void (*herald_log_fn)(herald_log_level level, const char *channel,
+                              const char *line, void *user_data);
+
+/**
+ * herald_set_log_handler - send log lines up to and including @max_level to
+ * @fn.  @fn NULL restores the default: lines to stderr as
+ * "herald: LEVEL: [channel] text".  The default level is HERALD_LOG_WARNING.
+ * Call it before sharing @ctx between threads.
+ */
+void herald_set_log_handler(herald_ctx *ctx, herald_log_level max_level,
+                            herald_log_fn fn, void *user_data);
+
+/**
+ * herald_channel_count - number of channels in the config (including broken
+ * ones kept by HERALD_OPEN_KEEP_BROKEN), in file order.
+ */
+size_t herald_channel_count(const herald_ctx *ctx);
+
+/**
+ * herald_channel_name / herald_channel_driver - name and driver name of
+ * channel @i (0-based), or NULL when @i is out of range.  Owned by @ctx.
+ */
+const char *herald_channel_name(const herald_ctx *ctx, size_t i);
+const char *herald_channel_driver(const herald_ctx *ctx, size_t i);
+
+/**
+ * herald_channel_error - for a context opened with HERALD_OPEN_KEEP_BROKEN:
+ * the error that broke channel @i, or NULL when the channel is healthy.
+ * Owned by @ctx.
+ */
+const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+/*
+ * A message is built with the setters below and may be sent any number of
+ * times, to any channel.  Every setter copies its arguments.  Every setter
+ * rejects CR, LF and NUL in header values, names and addresses (returning
+ * HERALD_ERR_INVALID_MESSAGE and changing nothing); the message remembers
+ * the first such failure and herald_send() then refuses it with an error that
+ * names the field, so a caller may check each setter or only the send.
+ *
+ * Mailboxes are "addr@example.com", "Display Name <addr@example.com>" or
+ * "\"Quoted, Name\" <addr@example.com>"; UTF-8 is accepted in display names
+ * and, per RFC 6531, in addresses.
+ */
+
+/** herald_msg_new - a new empty message, or NULL when out of memory. */
+herald_msg *herald_msg_new(void);
+
+/** herald_msg_free - free a message and everything it holds.  NULL is ignored. */
+void herald_msg_free(herald_msg *msg);
+
+/** herald_msg_set_from - the sender mailbox; overrides the channel's `from`. */
+herald_class herald_msg_set_from(herald_msg *msg, const char *mailbox);
+
+/** herald_msg_add_to / _cc / _bcc - add one recipient mailbox.  Bcc
+ * recipients get the message but never appear in its headers. */
+herald_class herald_msg_add_to(herald_msg *msg, const char *mailbox);
+herald_class herald_msg_add_cc(herald_msg *msg, const char *mailbox);
+herald_class herald_msg_add_bcc(herald_msg *msg, const char *mailbox);
+
+/** herald_msg_set_reply_to - the Reply-To mailbox. */
+herald_class herald_msg_set_reply_to(herald_msg *msg, const char *mailbox);
+
+/** herald_msg_set_subject - the subject (UTF-8; encoded as needed). */
+herald_class herald_msg_set_subject(herald_msg *msg, const char *subject);
+
+/** herald_msg_set_text / _html - the plain text and HTML bodies (UTF-8,
+ * any line endings; NUL is not allowed).  At least one is required. */
+herald_class herald_msg_set_text(herald_msg *msg, const char *text);
+herald_class herald_msg_set_html(herald_msg *msg, const char *html);
+
+/**
+ * herald_msg_add_header - an extra header.  @name must be printable ASCII
+ * without ':' or space; headers herald writes itself (From, To, Cc, Bcc,
+ * Subject, Date, Message-ID, MIME-Version, Content-*) are refused.
+ */
+herald_class herald_msg_add_header(herald_msg *msg, const char *name,
+                                   const char *value);
+
+/**
+ * herald_msg_attach_data - attach @len bytes from @data (copied).
+ * @filename is required; @content_type NULL means guess from the
+ * filename's extension (application/octet-stream when unknown).
+ */
+herald_class herald_msg_attach_data(herald_msg *msg, const void *data,
+                                    size_t len, const char *filename,
+                                    const char *content_type);
+
+/**
+ * herald_msg_attach_file - read the file at @path now and attach its
+ * contents (copied).  @filename NULL means the path's base name;
+ * @content_type NULL means guess.  A file that cannot be read gives
+ * HERALD_ERR_INVALID_MESSAGE naming the path and errno text.
+ */
+herald_class herald_msg_attach_file(herald_msg *msg, const char *path,
+                                    const char *filename,
+                                    const char *content_type);
+
+/** herald_msg_add_tag - a tag for provider-side grouping (e.g. "billing"). */
+herald_class herald_msg_add_tag(herald_msg *msg, const char *tag);
+
+/** herald_msg_set_metadata - a key/value carried with the message; setting
+ * the same key again replaces the value.  Keys are [A-Za-z0-9_-]. */
+herald_class herald_msg_set_metadata(herald_msg *msg, const char *key,
+                                     const char *value);
+
+/** herald_msg_set_idempotency_key - a key that lets providers that support
+ * it drop a duplicate submission of the same message. */
+herald_class herald_msg_set_idempotency_key(herald_msg *msg, const char *key);
+
+/**
+ * herald_msg_validate - run every check herald_send() runs before a driver
+ * sees the message (syntax of every address, no CR/LF/NUL anywhere, at least
+ * one recipient and one body), with the default limits (25 MiB, 1,000
+ * recipients).  The sender may be missing here, since a channel may supply
+ * it.
+ */
+herald_class herald_msg_validate(const herald_msg *msg, herald_error **err_r);
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+/* ------------------------------------------------------------------ */
+
+/**
+ * herald_send - deliver @msg through the channel named @channel.
+ *
+ * The message is validated first (see herald_msg_validate(), with the
+ * context's limits); the sender is the message's From, else the channel's
+ * `from`.  On success *result_r (if not NULL) receives a result to free
+ * with herald_result_free().  On failure *err_r says what happened and what
+ * to do; a result is still returned when the driver reported per-recipient
+ * outcomes.  @msg is not modified.
+ *
+ * Thread-safe: many threads may send on one context; calls into a driver
+ * instance that does not declare itself thread-safe are serialized.
+ */
+herald_class herald_send(herald_ctx *ctx, const char *channel,
+                         const herald_msg *msg, herald_result **result_r,
+                         herald_error **err_r);
+
+/**
+ * herald_render - produce the exact payload the channel's driver would
+ * transmit for @msg (a MIME message, an HTTP request, ...) without sending
+ * anything.  Secrets in the payload are replaced by "***".  *payload_r gets
+ * a NUL-terminated buffer to free with herald_free(); *len_r its length.
+ * Returns HERALD_ERR_CONFIG when the driver cannot render.  Thread-safe.
+ */
+herald_class herald_render(herald_ctx *ctx, const char *channel,
+                           const herald_msg *msg, char **payload_r,
+                           size_t *len_r, herald_error **err_r);
+
+/** herald_free - free memory herald handed to the caller. */
+void herald_free(void *p);
+
+/** Results of a successful (or partly successful) send. */
+const char *herald_result_channel(const herald_result *res);
+const char *herald_result_driver(const herald_result *res);
+/** The provider's message id (SMTP queue id, API message id, file name),
+ * or NULL when the provider gave none. */
+const char *herald_result_message_id(const herald_result *res);
+/** Delivery attempts made; 1 until retries are configured. */
+unsigned herald_result_attempts(const herald_result *res);
+/** Per-recipient outcomes, for drivers that report them (0 otherwise). */
+size_t herald_result_recipient_count(const herald_result *res);
+/** Address of recipient @i, or NULL when out of range. */
+const char *herald_result_recipient(const herald_result *res, size_t i);
+/** 1 when recipient @i was accepted, 0 when rejected. */
+int herald_result_recipient_accepted(const herald_result *res, size_t i);
+/** The server's text about recipient @i (may be NULL). */
+const char *herald_result_recipient_text(const herald_result *res, size_t i);
+/** herald_result_free - free a result.  NULL is ignored. */
+void herald_result_free(herald_result *res);
+
+/* ------------------------------------------------------------------ */
+/* Drivers and diagnosis                                               */
+/* ------------------------------------------------------------------ */
+
+struct herald_option; /* see <herald/plugin.h> */
+
+/** What herald_drivers_foreach() reports about one driver file. */
+typedef struct herald_driver_info {
+    const char *name;        /* file stem, e.g. "smtp" */
+    const char *path;        /* absolute path of the .so */
+    const char *version;     /* NULL when refused */
+    const char *description; /* NULL when refused */
+    unsigned abi_major, abi_minor;
+    unsigned long long caps; /* HERALD_CAP_* from <herald/plugin.h> */
+    const struct herald_option *options; /* NULL-name terminated; NULL when refused */
+    const char *refused;     /* NULL when loadable, else why it was refused */
+} herald_driver_info;
+
+typedef void (*herald_driver_fn)(const herald_driver_info *info, void *user_data);
+
+/**
+ * herald_drivers_foreach - call @fn for every driver file found on the
+ * plugin search path (the context's plugin_dir, then HERALD_PLUGIN_PATH,
+ * then the compiled-in directory), in search order.  A shadowed duplicate
+ * is reported as refused, naming the file that shadows it.  @ctx may be
+ * NULL (no config plugin_dir).  The info is valid only during the call.
+ */
+herald_class herald_drivers_foreach(herald_ctx *ctx, herald_driver_fn fn,
+                                    void *user_data, herald_error **err_r);
+
+typedef enum herald_check_status {
+    HERALD_CHECK_OK = 0,
+    HERALD_CHECK_WARN = 1,
+    HERALD_CHECK_FAIL = 2,
+    HERALD_CHECK_INFO = 3
+} herald_check_status;
+
+/** One step of a diagnosis: what was tried, how it went, why, and the fix. */
+typedef void (*herald_check_fn)(const char *channel, const char *step,
+                                herald_check_status status,
+                                double elapsed_ms, const char *detail,
+                                const char *fix, void *user_data);
+
+/**
+ * herald_check - diagnose channel @channel: runs the driver's check hook
+ * (DNS, connect, TLS, auth, ... as the driver sees fit), reporting each step
+ * through @fn.  A driver without a check hook gets one step, "config valid,
+ * driver loads".  Returns HERALD_OK when no step failed.
+ */
+herald_class herald_check(herald_ctx *ctx, const char *channel,
+                          herald_check_fn fn, void *user_data,
+                          herald_error **err_r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HERALD_HERALD_H */

@@ -1,0 +1,275 @@
+/*
+ * herald/plugin.h - the herald driver ABI.
+ *
+ * A driver is one shared object that defines one descriptor with
+ * HERALD_PLUGIN_DEFINE().  The core finds it by file name (<name>.so on the
+ * plugin path), checks the descriptor, and calls:
+ *
+ *   init(host, channel, &state, &err)   once per configured channel
+ *   send(state, msg, result, &err)      once per message (maybe from many
+ *                                       threads; serialized by the core
+ *                                       unless HERALD_CAP_THREAD_SAFE)
+ *   teardown(state)                     when the context closes
+ *
+ * plus the optional render() (the exact payload, for --dry-run) and check()
+ * (diagnosis, for `herald doctor`).  Everything a driver needs from the core
+ * comes through the host table passed to init(): typed option values, the
+ * message accessors, the MIME renderer, logging with secrets redacted, and
+ * the error and result setters.  A driver includes only this header and
+ * links nothing of herald's.
+ *
+ * Minimal driver:
+ *
+ *     #include <herald/plugin.h>
+ *     static const herald_option opts[] = {
+ *         { "path", HERALD_OPT_STRING, HERALD_OPT_REQUIRED, NULL, NULL,
+ *           "directory to write to" },
+ *         { NULL }
+ *     };
+ *     static herald_class my_init(const herald_host *host, herald_channel *ch,
+ *                                 void **state_r, herald_error **err_r);
+ *     static herald_class my_send(void *state, const herald_msg *msg,
+ *                                 herald_result *res, herald_error **err_r);
+ *     static void my_teardown(void *state);
+ *     HERALD_PLUGIN_DEFINE(mydriver,
+ *         .version = "1.0", .description = "writes files",
+ *         .caps = HERALD_CAP_EMAIL, .options = opts,
+ *         .init = my_init, .send = my_send, .teardown = my_teardown);
+ *
+ * ABI history (bump HERALD_ABI_MINOR for additions at the end of a struct;
+ * HERALD_ABI_MAJOR for anything else):
+ *   1.0  first version: descriptor with init/send/teardown/render/check,
+ *        host table with options, message accessors, MIME, log, errors,
+ *        results and check steps.
+ */
+#ifndef HERALD_PLUGIN_H
+#define HERALD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <herald/herald.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HERALD_ABI_MAJOR 1
+#define HERALD_ABI_MINOR 0
+
+/* ---- capabilities: what a driver can carry ---------------------- */
+#define HERALD_CAP_EMAIL        (1ull << 0)  /* delivers email */
+#define HERALD_CAP_CHAT         (1ull << 1)  /* delivers chat/SMS/push text */
+#define HERALD_CAP_TEXT         (1ull << 2)  /* plain text body */
+#define HERALD_CAP_HTML         (1ull << 3)  /* HTML body */
+#define HERALD_CAP_ATTACHMENTS  (1ull << 4)
+#define HERALD_CAP_CC_BCC       (1ull << 5)
+#define HERALD_CAP_REPLY_TO     (1ull << 6)
+#define HERALD_CAP_HEADERS      (1ull << 7)  /* extra headers */
+#define HERALD_CAP_TAGS         (1ull << 8)
+#define HERALD_CAP_METADATA     (1ull << 9)
+#define HERALD_CAP_IDEMPOTENCY  (1ull << 10)
+#define HERALD_CAP_UTF8_ADDRESS (1ull << 11) /* RFC 6531 addresses */
+#define HERALD_CAP_THREAD_SAFE  (1ull << 32) /* send() may run concurrently on one state */
+
+/* ---- options ------------------------------------------------------ */
+typedef enum herald_opt_type {
+    HERALD_OPT_STRING = 0,
+    HERALD_OPT_INT = 1,      /* decimal, checked against min/max when max > min */
+    HERALD_OPT_BOOL = 2,     /* yes/no, true/false, on/off, 1/0 */
+    HERALD_OPT_ENUM = 3,     /* one of `choices`, a '|'-separated list */
+    HERALD_OPT_DURATION = 4, /* "30", "30s", "500ms", "2m": read as milliseconds */
+    HERALD_OPT_PATH = 5      /* a file or directory path */
+} herald_opt_type;
+
+#define HERALD_OPT_REQUIRED (1u << 0)
+/* A secret may also be given as NAME_env (environment variable) or NAME_file
+ * (file contents, trailing newline stripped) and never appears in logs. */
+#define HERALD_OPT_SECRET   (1u << 1)
+
+/** One entry of a driver's option table; the table ends with { NULL }. */
+typedef struct herald_option {
+    const char *name;          /* [a-z0-9_]+ */
+    herald_opt_type type;
+    unsigned flags;            /* HERALD_OPT_REQUIRED | HERALD_OPT_SECRET */
+    const char *default_value; /* as written in a config file; NULL = none */
+    const char *choices;       /* ENUM: "implicit|starttls|none"; else NULL */
+    const char *doc;           /* one line, for `herald drivers show` */
+    long long min, max;        /* INT and DURATION(ms) bounds, used when max > min */
+} herald_option;
+
+/* ---- opaque handles the core passes to drivers ------------------ */
+typedef struct herald_channel herald_channel;  /* a configured channel */
+typedef struct herald_checker herald_checker;  /* a running diagnosis */
+
+/* Single-valued message fields, for host->msg_get(). */
+typedef enum herald_field {
+    HERALD_FIELD_FROM = 0,        /* full mailbox, "Name <a@b>" */
+    HERALD_FIELD_FROM_ADDRESS,    /* bare address "a@b" */
+    HERALD_FIELD_FROM_NAME,       /* display name, decoded; NULL if none */
+    HERALD_FIELD_REPLY_TO,        /* full mailbox */
+    HERALD_FIELD_SUBJECT,
+    HERALD_FIELD_TEXT,
+    HERALD_FIELD_HTML,
+    HERALD_FIELD_IDEMPOTENCY_KEY
+} herald_field;
+
+/* Lists in a message, for host->msg_count() and friends. */
+typedef enum herald_list {
+    HERALD_LIST_TO = 0,
+    HERALD_LIST_CC,
+    HERALD_LIST_BCC,
+    HERALD_LIST_HEADERS,      /* name/value pairs: msg_pair() */
+    HERALD_LIST_METADATA,     /* key/value pairs: msg_pair() */
+    HERALD_LIST_TAGS,         /* msg_item() */
+    HERALD_LIST_ATTACHMENTS   /* msg_attachment() */
+} herald_list;
+
+/* Flags for host->render_mime(). */
+#define HERALD_MIME_NO_HERALD_HEADERS (1u << 0) /* omit X-Herald-Tags / X-Herald-Meta-* */
+
+/**
+ * The host table: every service the core offers a driver.  Passed to init();
+ * valid until teardown() returns.  New entries are only ever appended, with
+ * HERALD_ABI_MINOR bumped; a driver built against a newer minor checks
+ * host->abi_minor before using an entry it added.
+ */
+typedef struct herald_host {
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t struct_size;
+
+    /* Logging.  Secret option values are replaced by "***" in the line. */
+    void (*log)(const herald_channel *ch, herald_log_level level,
+                const char *fmt, ...) HERALD_PRINTF(3, 4);
+
+    /* Channel identity. */
+    const char *(*channel_name)(const herald_channel *ch);
+
+    /* Options, already validated against the driver's table.  A missing
+     * optional value reads as its default; with no default, opt_str gives
+     * NULL and opt_int/opt_bool give 0.  DURATION reads as milliseconds.
+     * ENUM reads as the chosen string.  opt_isset tells whether the config
+     * named the option (directly, _env or _file). */
+    const char *(*opt_str)(const herald_channel *ch, const char *name);
+    long long (*opt_int)(const herald_channel *ch, const char *name);
+    int (*opt_bool)(const herald_channel *ch, const char *name);
+    int (*opt_isset)(const herald_channel *ch, const char *name);
+
+    /* Message accessors.  Strings are owned by the message.  The sender is
+     * already resolved (message From, else channel `from`).  Addresses are
+     * bare ("a@b"); name_r receives the decoded display name or NULL. */
+    const char *(*msg_get)(const herald_msg *msg, herald_field field);
+    size_t (*msg_count)(const herald_msg *msg, herald_list list);
+    const char *(*msg_address)(const herald_msg *msg, herald_list list,
+                               size_t i, const char **name_r);
+    int (*msg_pair)(const herald_msg *msg, herald_list list, size_t i,
+                    const char **key_r, const char **value_r);
+    const char *(*msg_item)(const herald_msg *msg, herald_list list, size_t i);
+    int (*msg_attachment)(const herald_msg *msg, size_t i,
+                          const char **filename_r, const char **type_r,
+                          const unsigned char **data_r, size_t *len_r);
+
+    /* The RFC 5322 rendering of @msg: CRLF line endings, lines <= 998
+     * octets, no Bcc header, encoded words and transfer encodings applied.
+     * *out_r is NUL-terminated and freed with host->free. */
+    herald_class (*render_mime)(const herald_msg *msg, unsigned flags,
+                                char **out_r, size_t *len_r,
+                                herald_error **err_r);
+
+    /* Errors.  @message says what happened and what to do next; @code and
+     * @provider_text are the provider's own (may be NULL); @retry_after is
+     * seconds or -1.  Returns @cls so a driver can `return host->error(...)`. */
+    herald_class (*error)(herald_error **err_r, herald_class cls,
+                          const char *code, const char *provider_text,
+                          long retry_after, const char *fmt, ...)
+        HERALD_PRINTF(6, 7);
+
+    /* Results. */
+    void (*result_set_id)(herald_result *res, const char *message_id);
+    void (*result_add_recipient)(herald_result *res, const char *address,
+                                 int accepted, const char *text);
+
+    /* Diagnosis: report one step of check(). */
+    void (*report_step)(herald_checker *chk, const char *step,
+                        herald_check_status status, double elapsed_ms,
+                        const char *detail, const char *fix);
+
+    /* Memory handed between core and driver. */
+    void *(*alloc)(size_t size);
+    void (*free)(void *p);
+
+    void *reserved[16];
+} herald_host;
+
+/**
+ * The descriptor: the only struct a driver defines, through
+ * HERALD_PLUGIN_DEFINE().  The loader accepts it when abi_major equals the
+ * core's, abi_minor is not newer, struct_size covers every field up to
+ * `reserved`, name/version/description are non-empty, name equals the file
+ * stem, and init/send/teardown are set.
+ */
+typedef struct herald_plugin {
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t struct_size;
+    const char *name;
+    const char *version;
+    const char *description;
+    unsigned long long caps;        /* HERALD_CAP_* */
+    const herald_option *options;   /* NULL or terminated by { NULL } */
+
+    /* Required.  init() gets the channel's validated options through @host
+     * and returns per-channel state in *state_r.  It should not connect to
+     * anything (send does that, lazily).  */
+    herald_class (*init)(const herald_host *host, herald_channel *ch,
+                         void **state_r, herald_error **err_r);
+    herald_class (*send)(void *state, const herald_msg *msg,
+                         herald_result *res, herald_error **err_r);
+    void (*teardown)(void *state);
+
+    /* Optional: the exact payload send() would transmit, secrets replaced
+     * by "***"; *payload_r allocated with host->alloc. */
+    herald_class (*render)(void *state, const herald_msg *msg,
+                           char **payload_r, size_t *len_r,
+                           herald_error **err_r);
+    /* Optional: diagnose the channel, reporting each step with
+     * host->report_step(); returns HERALD_OK when nothing failed. */
+    herald_class (*check)(void *state, herald_checker *chk,
+                          herald_error **err_r);
+
+    void *reserved[16];
+} herald_plugin;
+
+#if defined(__GNUC__)
+#define HERALD_EXPORT __attribute__((visibility("default")))
+#else
+#define HERALD_EXPORT
+#endif
+
+/**
+ * HERALD_PLUGIN_DEFINE(name, fields...) - define the driver's descriptor and
+ * its exported getter `name_LTX_herald_plugin_get` (libltdl's prefix, so
+ * several drivers can be preloaded into one binary).  @name is the file stem
+ * as a bare identifier; the fields are designated initializers.
+ */
+#define HERALD_PLUGIN_DEFINE(name, ...)                                    \
+    HERALD_EXPORT const herald_plugin *name##_LTX_herald_plugin_get(void); \
+    const herald_plugin *name##_LTX_herald_plugin_get(void)                \
+    {                                                                      \
+        static const herald_plugin desc = {                                \
+            .abi_major = HERALD_ABI_MAJOR,                                 \
+            .abi_minor = HERALD_ABI_MINOR,                                 \
+            .struct_size = sizeof(herald_plugin),                          \
+            .name = #name,                                                 \
+            __VA_ARGS__                                                    \
+        };                                                                 \
+        return &desc;                                                      \
+    }
+
+/* The symbol the loader looks up (libltdl adds the NAME_LTX_ prefix). */
+#define HERALD_PLUGIN_SYMBOL "herald_plugin_get"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HERALD_PLUGIN_H */

@@ -1,0 +1,1 @@
+#include <herald/plugin.h>

@@ -1,1 +1,1572 @@
-int main(void){return 0;}
+/*
+ * cli/herald.c - the herald command: send a message, list and describe
+ * drivers, check a config file.  Uses only the public API of libherald
+ * (<herald/herald.h>, plus the option-table types of <herald/plugin.h> for
+ * `herald drivers show`).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <herald/herald.h>
+#include <herald/plugin.h>
+
+#ifndef HERALD_SYSCONFDIR
+#define HERALD_SYSCONFDIR "/etc"
+#endif
+#ifndef HERALD_PLUGINDIR
+#define HERALD_PLUGINDIR "/usr/lib/herald"
+#endif
+
+/* Options every command accepts, before or after the command name. */
+struct cli {
+    const char *config;  /* --config FILE */
+    int verbose;         /* -v count */
+    int quiet;           /* -q */
+    int json;            /* --json (commands that have it) */
+    const char *cmd;     /* "send", "drivers", ... for hints */
+};
+
+/* A command's parser returns this to mean "keep going". */
+#define CONTINUE (-1)
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static void die_oom(void)
+{
+    fputs("herald: out of memory\n", stderr);
+    exit(EX_SOFTWARE);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die_oom();
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        die_oom();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        die_oom();
+    return d;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (!d)
+        die_oom();
+    return d;
+}
+
+static char *xasprintf(const char *fmt, ...) HERALD_PRINTF(1, 2);
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        die_oom();
+    return s;
+}
+
+/* Append to a malloc'd string (NULL starts a new one). */
+static char *str_append(char *s, const char *fmt, ...) HERALD_PRINTF(2, 3);
+static char *str_append(char *s, const char *fmt, ...)
+{
+    va_list ap;
+    char *add = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&add, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        die_oom();
+    if (!s)
+        return add;
+    char *r = xasprintf("%s%s", s, add);
+    free(s);
+    free(add);
+    return r;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Read all of @f; NULL with errno set on failure.  *len_r gets the length. */
+static char *read_stream(FILE *f, size_t *len_r)
+{
+    size_t cap = 8192, len = 0, n;
+    char *buf = xmalloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            if (cap > ((size_t)-1) / 2) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
+                die_oom();
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (ferror(f)) {
+        int e = errno;
+        free(buf);
+        errno = e ? e : EIO;
+        return NULL;
+    }
+    buf[len] = '\0';
+    *len_r = len;
+    return buf;
+}
+
+/* Read the file at @path ("-" is standard input). */
+static char *read_input(const char *path, size_t *len_r)
+{
+    if (strcmp(path, "-") == 0)
+        return read_stream(stdin, len_r);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = read_stream(f, len_r);
+    int e = errno;
+    fclose(f);
+    errno = e;
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON output (escaped by hand: the CLI links nothing but libherald)  */
+/* ------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at @p (at most @avail bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0], cp, min;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2; cp = c & 0x1f; min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3; cp = c & 0x0f; min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4; cp = c & 0x07; min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n > avail)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* A JSON string of @len bytes: quotes, backslash and control characters
+ * escaped, valid UTF-8 passed through, invalid bytes as U+FFFD. */
+static void json_strn(FILE *f, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    putc('"', f);
+    while (p < end) {
+        size_t n = utf8_seq_len(p, (size_t)(end - p));
+        if (n == 0) {
+            fputs("\\ufffd", f);
+            p++;
+        } else if (n > 1) {
+            fwrite(p, 1, n, f);
+            p += n;
+        } else if (*p == '"' || *p == '\\') {
+            putc('\\', f);
+            putc(*p++, f);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\u%04x", *p++);
+        } else {
+            putc(*p++, f);
+        }
+    }
+    putc('"', f);
+}
+
+/* A JSON string, or null for NULL. */
+static void json_str(FILE *f, const char *s)
+{
+    if (s)
+        json_strn(f, s, strlen(s));
+    else
+        fputs("null", f);
+}
+
+/* `"key":` followed by a string value. */
+static void json_kv(FILE *f, const char *key, const char *value)
+{
+    json_str(f, key);
+    putc(':', f);
+    json_str(f, value);
+}
+
+/* Machine names of the error classes, for --json. */
+static const char *class_name(herald_class cls)
+{
+    static const char *const names[] = {
+        "ok", "usage", "config", "invalid_message", "host_not_found",
+        "connect", "timeout", "tls", "protocol", "auth", "sender_rejected",
+        "recipient_rejected", "rate_limited", "temporary", "permanent",
+        "internal",
+    };
+    if ((unsigned)cls < sizeof names / sizeof names[0])
+        return names[cls];
+    return "unknown";
+}
+
+/* {"error":{...}} on stdout, one line. */
+static void json_error(herald_class cls, const char *message, const char *code,
+                       const char *provider_text, long retry_after,
+                       const char *channel)
+{
+    printf("{\"error\":{");
+    json_kv(stdout, "class", class_name(cls));
+    putchar(',');
+    json_kv(stdout, "code", code);
+    putchar(',');
+    json_kv(stdout, "message", message);
+    putchar(',');
+    json_kv(stdout, "provider_text", provider_text);
+    putchar(',');
+    json_kv(stdout, "channel", channel);
+    printf(",\"retryable\":%s,\"exit_status\":%d,\"retry_after\":",
+           herald_class_retryable(cls) ? "true" : "false",
+           herald_sysexit(cls));
+    if (retry_after >= 0)
+        printf("%ld", retry_after);
+    else
+        fputs("null", stdout);
+    puts("}}");
+}
+
+/* ------------------------------------------------------------------ */
+/* Reporting failures                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Report a library error: "herald: MESSAGE" on stderr and, with --json, the
+ * error object on stdout.  Frees @err.  Returns the exit status. */
+static int fail_err(const struct cli *cli, herald_class cls, herald_error *err)
+{
+    if (err)
+        cls = herald_error_class(err);
+    const char *msg = err ? herald_error_message(err) : herald_strerror(cls);
+    fprintf(stderr, "herald: %s\n", msg);
+    if (cli->json)
+        json_error(cls, msg, herald_error_code(err),
+                   herald_error_provider_text(err),
+                   herald_error_retry_after(err), herald_error_channel(err));
+    herald_error_free(err);
+    return herald_sysexit(cls);
+}
+
+/* Report an error the CLI found itself.  Usage errors add a hint. */
+static int fail(const struct cli *cli, herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
+static int fail(const struct cli *cli, herald_class cls, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        die_oom();
+    va_end(ap);
+    fprintf(stderr, "herald: %s\n", msg);
+    if (cls == HERALD_ERR_USAGE)
+        fprintf(stderr, "try 'herald %s%s--help'\n", cli->cmd ? cli->cmd : "",
+                cli->cmd ? " " : "");
+    if (cli->json)
+        json_error(cls, msg, NULL, NULL, -1, NULL);
+    free(msg);
+    return herald_sysexit(cls);
+}
+
+/* ------------------------------------------------------------------ */
+/* Help texts                                                          */
+/* ------------------------------------------------------------------ */
+
+static const char main_help[] =
+    "Usage: herald [OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Send notifications through the channels named in herald.conf; list and\n"
+    "describe the channel drivers; check a config file.\n"
+    "\n"
+    "Commands:\n"
+    "  send --channel NAME --to ADDR [...]\n"
+    "                     send one message through a channel\n"
+    "  drivers            list the drivers found on the plugin path\n"
+    "  drivers show NAME  describe a driver and every option it accepts\n"
+    "  config check       load the config file and check every channel\n"
+    "  help [COMMAND]     show help for a command\n"
+    "\n"
+    "Options (accepted before or after the command):\n"
+    "  -c, --config FILE  use FILE instead of looking for herald.conf\n"
+    "  -v, --verbose      log more: once for info, twice for debug\n"
+    "  -q, --quiet        log errors only\n"
+    "  -h, --help         show this help, or a command's help\n"
+    "  -V, --version      show versions and built-in paths\n"
+    "\n"
+    "Config file: --config, else $HERALD_CONFIG, else\n"
+    "$XDG_CONFIG_HOME/herald/herald.conf (~/.config/herald/herald.conf),\n"
+    "else " HERALD_SYSCONFDIR "/herald/herald.conf.\n"
+    "\n"
+    "Exit status:\n"
+    "   0  success\n"
+    "  64  usage error: unknown option, missing argument\n"
+    "  65  invalid message: bad address, CR/LF in a header, no body\n"
+    "  68  host not found\n"
+    "  69  rejected by the provider, or a permanent failure\n"
+    "  70  internal error\n"
+    "  74  cannot write the output\n"
+    "  75  temporary failure: try again later\n"
+    "  76  TLS or protocol error\n"
+    "  77  authentication failed\n"
+    "  78  config file or driver error\n"
+    "\n"
+    "See herald(1) and herald.conf(5).\n";
+
+static const char send_help[] =
+    "Usage: herald send --channel NAME --to ADDR [OPTIONS]\n"
+    "\n"
+    "Send one message through channel NAME of the config file and print the\n"
+    "provider's message id.\n"
+    "\n"
+    "Message:\n"
+    "  --channel NAME        channel from the config file (required)\n"
+    "  --to ADDR             recipient; repeat for more (at least one of\n"
+    "                        --to, --cc, --bcc is required)\n"
+    "  --cc ADDR             carbon-copy recipient; repeat for more\n"
+    "  --bcc ADDR            blind-copy recipient; repeat for more\n"
+    "  --from ADDR           sender (default: the channel's 'from')\n"
+    "  --reply-to ADDR       Reply-To address\n"
+    "  --subject TEXT        subject\n"
+    "  --text TEXT           plain-text body\n"
+    "  --text-file FILE      plain-text body read from FILE ('-': stdin)\n"
+    "  --html HTML           HTML body\n"
+    "  --html-file FILE      HTML body read from FILE ('-': stdin)\n"
+    "                        (at least one body is required)\n"
+    "  --attach FILE[;name=NAME][;type=TYPE]\n"
+    "                        attach FILE ('-': stdin), optionally under\n"
+    "                        another name and content type; repeatable\n"
+    "  --header 'NAME: VALUE' extra header; repeatable\n"
+    "  --tag TAG             provider-side tag; repeatable\n"
+    "  --metadata KEY=VALUE  provider-side metadata; repeatable\n"
+    "  --idempotency-key KEY lets the provider drop a duplicate submission\n"
+    "\n"
+    "Output:\n"
+    "  --dry-run             print the exact payload the driver would send\n"
+    "                        (secrets shown as ***) and send nothing\n"
+    "  --json                print the result, or the error, as JSON\n"
+    "\n"
+    "Addresses are 'user@example.com' or 'Name <user@example.com>'.\n"
+    "Global options (-c FILE, -v, -q) are accepted here too.\n"
+    "\n"
+    "Example:\n"
+    "  herald send --channel alerts --to ops@example.com \\\n"
+    "      --subject 'disk full' --text-file - < report.txt\n";
+
+static const char drivers_help[] =
+    "Usage: herald drivers [--json]\n"
+    "       herald drivers show NAME [--json]\n"
+    "\n"
+    "List every driver file on the plugin path (the config's plugin_dir,\n"
+    "then $HERALD_PLUGIN_PATH, then " HERALD_PLUGINDIR "), with its\n"
+    "version, ABI, capabilities and path, or why it was refused.\n"
+    "A config file is used when one is found, but none is needed.\n"
+    "\n"
+    "'drivers show NAME' prints the driver's description and every option a\n"
+    "channel using it accepts: type, whether required, default, whether\n"
+    "secret, and what it does.\n"
+    "\n"
+    "  --json  print JSON instead of text\n";
+
+static const char config_help[] =
+    "Usage: herald config check [--json]\n"
+    "\n"
+    "Read the config file, load the driver of every channel and initialise\n"
+    "it, then print one line per channel:\n"
+    "  OK   NAME (DRIVER)\n"
+    "  FAIL NAME (DRIVER): what is wrong and how to fix it\n"
+    "Exits 0 when every channel is OK, 78 otherwise.\n"
+    "\n"
+    "  --json  print JSON instead of text\n";
+
+static const char help_help[] =
+    "Usage: herald help [COMMAND]\n"
+    "\n"
+    "Show the help of COMMAND (send, drivers, config), or the overview.\n";
+
+static void print_version(void)
+{
+    printf("herald %s (libherald %s, driver ABI %d.%d)\n", PACKAGE_VERSION,
+           herald_version(), HERALD_ABI_MAJOR, HERALD_ABI_MINOR);
+    printf("plugin directory: %s\n", HERALD_PLUGINDIR);
+    printf("system config:    %s/herald/herald.conf\n", HERALD_SYSCONFDIR);
+}
+
+/* ------------------------------------------------------------------ */
+/* Option parsing shared by every command                              */
+/* ------------------------------------------------------------------ */
+
+#define GLOBAL_SHORTOPTS "c:vqhV"
+#define GLOBAL_LONGOPTS                                   \
+    {"config", required_argument, NULL, 'c'},             \
+    {"verbose", no_argument, NULL, 'v'},                  \
+    {"quiet", no_argument, NULL, 'q'},                    \
+    {"help", no_argument, NULL, 'h'},                     \
+    {"version", no_argument, NULL, 'V'}
+
+/* Handle a global option or a getopt error.  Returns CONTINUE when handled,
+ * an exit status to stop with, or -2 when @c is not a global option. */
+static int global_option(struct cli *cli, int c, char **argv,
+                         const char *help)
+{
+    switch (c) {
+    case 'c':
+        cli->config = optarg;
+        return CONTINUE;
+    case 'v':
+        cli->verbose++;
+        cli->quiet = 0;
+        return CONTINUE;
+    case 'q':
+        cli->quiet = 1;
+        cli->verbose = 0;
+        return CONTINUE;
+    case 'h':
+        fputs(help, stdout);
+        return EX_OK;
+    case 'V':
+        print_version();
+        return EX_OK;
+    case ':':
+        if (optopt)
+            return fail(cli, HERALD_ERR_USAGE, "option '-%c' needs an argument",
+                        optopt);
+        return fail(cli, HERALD_ERR_USAGE, "option '%s' needs an argument",
+                    argv[optind - 1]);
+    case '?':
+        if (optopt)
+            return fail(cli, HERALD_ERR_USAGE, "unknown option '-%c'", optopt);
+        return fail(cli, HERALD_ERR_USAGE,
+                    "unknown option '%s' (or it takes no argument)",
+                    argv[optind - 1]);
+    default:
+        return -2;
+    }
+}
+
+/* Set up getopt for a fresh parse of @argv. */
+static void getopt_reset(void)
+{
+    optind = 0;
+    opterr = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Config lookup and opening                                           */
+/* ------------------------------------------------------------------ */
+
+static const char *home_dir(void)
+{
+    const char *h = getenv("HOME");
+    if (h && *h)
+        return h;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && pw->pw_dir ? pw->pw_dir : NULL;
+}
+
+/* The config file to use: --config, $HERALD_CONFIG, the XDG user file, the
+ * system file; the first that exists.  NULL when none does, with *tried_r a
+ * malloc'd list of the places tried, one per line. */
+static char *find_config(const struct cli *cli, char **tried_r)
+{
+    char *tried = NULL;
+    if (cli->config)
+        return xstrdup(cli->config);
+
+    const char *env = getenv("HERALD_CONFIG");
+    if (env && *env) {
+        if (file_exists(env))
+            return xstrdup(env);
+        tried = str_append(tried, "  %s (from $HERALD_CONFIG)\n", env);
+    } else {
+        tried = str_append(tried, "  $HERALD_CONFIG (not set)\n");
+    }
+
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    char *user = NULL;
+    if (xdg && xdg[0] == '/') {
+        user = xasprintf("%s/herald/herald.conf", xdg);
+    } else {
+        const char *home = home_dir();
+        if (home)
+            user = xasprintf("%s/.config/herald/herald.conf", home);
+    }
+    if (user) {
+        if (file_exists(user)) {
+            free(tried);
+            return user;
+        }
+        tried = str_append(tried, "  %s (%s)\n", user,
+                           xdg && xdg[0] == '/' ? "from $XDG_CONFIG_HOME"
+                                                : "$XDG_CONFIG_HOME not set");
+        free(user);
+    }
+
+    const char *sys = HERALD_SYSCONFDIR "/herald/herald.conf";
+    if (file_exists(sys)) {
+        free(tried);
+        return xstrdup(sys);
+    }
+    tried = str_append(tried, "  %s (system config)\n", sys);
+    *tried_r = tried;
+    return NULL;
+}
+
+/* The message for "no config file found", naming every place tried. */
+static int fail_no_config(const struct cli *cli, char *tried)
+{
+    int rc = fail(cli, HERALD_ERR_CONFIG,
+                  "no config file found; looked for:\n%s"
+                  "Create one (see herald.conf(5)) or pass --config FILE.",
+                  tried);
+    free(tried);
+    return rc;
+}
+
+static herald_log_level log_level(const struct cli *cli)
+{
+    if (cli->quiet)
+        return HERALD_LOG_ERROR;
+    if (cli->verbose >= 2)
+        return HERALD_LOG_DEBUG;
+    if (cli->verbose == 1)
+        return HERALD_LOG_INFO;
+    return HERALD_LOG_WARNING;
+}
+
+/* -v / -q override the config's log_level; without them it stands. */
+static void apply_log_level(const struct cli *cli, herald_ctx *ctx)
+{
+    if (cli->verbose || cli->quiet)
+        herald_set_log_handler(ctx, log_level(cli), NULL, NULL);
+}
+
+/* Find and open the config.  Returns EX_OK with *ctx_r set, or an exit
+ * status after reporting the problem. */
+static int open_config(const struct cli *cli, unsigned flags,
+                       herald_ctx **ctx_r, char **path_r)
+{
+    char *tried = NULL;
+    char *path = find_config(cli, &tried);
+    if (!path)
+        return fail_no_config(cli, tried);
+    herald_error *err = NULL;
+    herald_class cls = herald_open(path, flags, ctx_r, &err);
+    if (cls != HERALD_OK) {
+        free(path);
+        return fail_err(cli, cls, err);
+    }
+    apply_log_level(cli, *ctx_r);
+    if (cli->verbose)
+        fprintf(stderr, "herald: using config %s\n", path);
+    if (path_r)
+        *path_r = path;
+    else
+        free(path);
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* herald send                                                         */
+/* ------------------------------------------------------------------ */
+
+enum {
+    OPT_CHANNEL = 256, OPT_TO, OPT_CC, OPT_BCC, OPT_FROM, OPT_REPLY_TO,
+    OPT_SUBJECT, OPT_TEXT, OPT_TEXT_FILE, OPT_HTML, OPT_HTML_FILE, OPT_ATTACH,
+    OPT_HEADER, OPT_TAG, OPT_METADATA, OPT_IDEMPOTENCY, OPT_DRY_RUN, OPT_JSON
+};
+
+/* Repeatable options, in the order they were given. */
+enum { L_TO, L_CC, L_BCC, L_ATTACH, L_HEADER, L_TAG, L_META, L_COUNT };
+
+struct send_args {
+    const char *channel, *from, *reply_to, *subject, *idempotency_key;
+    const char *text, *text_file, *html, *html_file;
+    const char **list[L_COUNT];
+    size_t n[L_COUNT];
+    int dry_run;
+    const char *stdin_user;   /* option that reads standard input */
+    /* First setter that refused its value. */
+    herald_class bad_cls;
+    const char *bad_opt, *bad_arg;
+};
+
+static void send_args_free(struct send_args *a)
+{
+    for (int i = 0; i < L_COUNT; i++)
+        free(a->list[i]);
+}
+
+/* Parse `send` options into @a.  Returns CONTINUE or an exit status. */
+static int parse_send(struct cli *cli, int argc, char **argv,
+                      struct send_args *a)
+{
+    static const struct option longopts[] = {
+        GLOBAL_LONGOPTS,
+        {"channel", required_argument, NULL, OPT_CHANNEL},
+        {"to", required_argument, NULL, OPT_TO},
+        {"cc", required_argument, NULL, OPT_CC},
+        {"bcc", required_argument, NULL, OPT_BCC},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"reply-to", required_argument, NULL, OPT_REPLY_TO},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"text", required_argument, NULL, OPT_TEXT},
+        {"text-file", required_argument, NULL, OPT_TEXT_FILE},
+        {"html", required_argument, NULL, OPT_HTML},
+        {"html-file", required_argument, NULL, OPT_HTML_FILE},
+        {"attach", required_argument, NULL, OPT_ATTACH},
+        {"header", required_argument, NULL, OPT_HEADER},
+        {"tag", required_argument, NULL, OPT_TAG},
+        {"metadata", required_argument, NULL, OPT_METADATA},
+        {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0}
+    };
+    for (int i = 0; i < L_COUNT; i++)
+        a->list[i] = xcalloc((size_t)argc, sizeof *a->list[i]);
+
+    getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
+                            NULL)) != -1) {
+        int rc = global_option(cli, c, argv, send_help);
+        if (rc != -2) {
+            if (rc != CONTINUE)
+                return rc;
+            continue;
+        }
+        switch (c) {
+        case OPT_CHANNEL: a->channel = optarg; break;
+        case OPT_FROM: a->from = optarg; break;
+        case OPT_REPLY_TO: a->reply_to = optarg; break;
+        case OPT_SUBJECT: a->subject = optarg; break;
+        case OPT_TEXT: a->text = optarg; break;
+        case OPT_TEXT_FILE: a->text_file = optarg; break;
+        case OPT_HTML: a->html = optarg; break;
+        case OPT_HTML_FILE: a->html_file = optarg; break;
+        case OPT_IDEMPOTENCY: a->idempotency_key = optarg; break;
+        case OPT_DRY_RUN: a->dry_run = 1; break;
+        case OPT_JSON: cli->json = 1; break;
+        case OPT_TO: a->list[L_TO][a->n[L_TO]++] = optarg; break;
+        case OPT_CC: a->list[L_CC][a->n[L_CC]++] = optarg; break;
+        case OPT_BCC: a->list[L_BCC][a->n[L_BCC]++] = optarg; break;
+        case OPT_ATTACH: a->list[L_ATTACH][a->n[L_ATTACH]++] = optarg; break;
+        case OPT_HEADER: a->list[L_HEADER][a->n[L_HEADER]++] = optarg; break;
+        case OPT_TAG: a->list[L_TAG][a->n[L_TAG]++] = optarg; break;
+        case OPT_METADATA: a->list[L_META][a->n[L_META]++] = optarg; break;
+        default:
+            return fail(cli, HERALD_ERR_USAGE, "unexpected option");
+        }
+    }
+    if (optind < argc)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "unexpected argument '%s' (quote the subject or text, "
+                    "e.g. --subject 'two words')", argv[optind]);
+    if (!a->channel)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "missing --channel NAME: name a channel of the config file");
+    if (!a->n[L_TO] && !a->n[L_CC] && !a->n[L_BCC])
+        return fail(cli, HERALD_ERR_USAGE,
+                    "missing recipient: give at least one --to ADDR");
+    if (a->text && a->text_file)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "--text and --text-file both given: use one of them");
+    if (a->html && a->html_file)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "--html and --html-file both given: use one of them");
+    if (!a->text && !a->text_file && !a->html && !a->html_file)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "missing body: give --text, --text-file, --html or "
+                    "--html-file");
+    return CONTINUE;
+}
+
+/* Remember the first setter that refused its value. */
+static void note_setter(struct send_args *a, herald_class cls,
+                        const char *opt, const char *arg)
+{
+    if (cls != HERALD_OK && a->bad_cls == HERALD_OK) {
+        a->bad_cls = cls;
+        a->bad_opt = opt;
+        a->bad_arg = arg;
+    }
+}
+
+/* Claim standard input for option @opt; only one option may read it. */
+static int claim_stdin(struct cli *cli, struct send_args *a, const char *opt)
+{
+    if (a->stdin_user)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "both %s and %s read standard input ('-'): only one may",
+                    a->stdin_user, opt);
+    a->stdin_user = opt;
+    return CONTINUE;
+}
+
+/* Read a body from @path into a new string; NUL bytes are refused. */
+static int read_body(struct cli *cli, struct send_args *a, const char *opt,
+                     const char *path, char **body_r)
+{
+    if (strcmp(path, "-") == 0 && claim_stdin(cli, a, opt) != CONTINUE)
+        return EX_USAGE;
+    size_t len;
+    char *body = read_input(path, &len);
+    if (!body)
+        return fail(cli, HERALD_ERR_INVALID_MESSAGE,
+                    "%s %s: cannot read: %s; check the path", opt,
+                    strcmp(path, "-") == 0 ? "(standard input)" : path,
+                    strerror(errno));
+    if (memchr(body, '\0', len)) {
+        free(body);
+        return fail(cli, HERALD_ERR_INVALID_MESSAGE,
+                    "%s %s: contains a NUL byte; a body must be text "
+                    "(send binary data with --attach)", opt, path);
+    }
+    *body_r = body;
+    return CONTINUE;
+}
+
+/* Split "FILE[;name=N][;type=T]".  A ';' starts a parameter only when
+ * "name=" or "type=" follows it, so other ';' stay in the value. */
+static int parse_attach_spec(struct cli *cli, const char *spec, char **path_r,
+                             char **name_r, char **type_r)
+{
+    const char *p = spec, *cut = NULL;
+    char **dest = path_r;
+    const char *start = spec;
+    *path_r = *name_r = *type_r = NULL;
+    for (;;) {
+        cut = strchr(p, ';');
+        while (cut && strncmp(cut + 1, "name=", 5) != 0 &&
+               strncmp(cut + 1, "type=", 5) != 0)
+            cut = strchr(cut + 1, ';');
+        size_t n = cut ? (size_t)(cut - start) : strlen(start);
+        if (*dest) {
+            free(*path_r); free(*name_r); free(*type_r);
+            return fail(cli, HERALD_ERR_USAGE,
+                        "--attach '%s': a parameter is given twice", spec);
+        }
+        *dest = xstrndup(start, n);
+        if (n == 0) {
+            free(*path_r); free(*name_r); free(*type_r);
+            return fail(cli, HERALD_ERR_USAGE,
+                        "--attach '%s': empty %s; use "
+                        "FILE[;name=NAME][;type=TYPE]", spec,
+                        dest == path_r ? "file name" :
+                        dest == name_r ? "name=" : "type=");
+        }
+        if (!cut)
+            return CONTINUE;
+        dest = strncmp(cut + 1, "name=", 5) == 0 ? name_r : type_r;
+        start = p = cut + 6;
+    }
+}
+
+static int add_attachment(struct cli *cli, struct send_args *a,
+                          herald_msg *m, const char *spec)
+{
+    char *path, *name, *type;
+    int rc = parse_attach_spec(cli, spec, &path, &name, &type);
+    if (rc != CONTINUE)
+        return rc;
+    herald_class cls;
+    if (strcmp(path, "-") == 0) {
+        size_t len;
+        char *data = NULL;
+        if ((rc = claim_stdin(cli, a, "--attach")) == CONTINUE &&
+            !(data = read_stream(stdin, &len)))
+            rc = fail(cli, HERALD_ERR_INVALID_MESSAGE,
+                      "--attach -: cannot read standard input: %s",
+                      strerror(errno));
+        if (rc == CONTINUE) {
+            cls = herald_msg_attach_data(m, data, len, name ? name : "stdin",
+                                         type);
+            note_setter(a, cls, "--attach", spec);
+        }
+        free(data);
+    } else {
+        cls = herald_msg_attach_file(m, path, name, type);
+        note_setter(a, cls, "--attach", spec);
+    }
+    free(path);
+    free(name);
+    free(type);
+    return rc;
+}
+
+/* "Name: value" -> add_header. */
+static int add_header(struct cli *cli, struct send_args *a, herald_msg *m,
+                      const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    size_t n = colon ? (size_t)(colon - spec) : 0;
+    while (n > 0 && (spec[n - 1] == ' ' || spec[n - 1] == '\t'))
+        n--;
+    if (!colon || n == 0)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "--header '%s': expected 'Name: value', e.g. "
+                    "--header 'X-Ticket: 1234'", spec);
+    char *name = xstrndup(spec, n);
+    const char *value = colon + 1;
+    value += strspn(value, " \t");
+    note_setter(a, herald_msg_add_header(m, name, value), "--header", spec);
+    free(name);
+    return CONTINUE;
+}
+
+/* "KEY=VALUE" -> set_metadata. */
+static int add_metadata(struct cli *cli, struct send_args *a, herald_msg *m,
+                        const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "--metadata '%s': expected KEY=VALUE, e.g. "
+                    "--metadata order=1234", spec);
+    char *key = xstrndup(spec, (size_t)(eq - spec));
+    note_setter(a, herald_msg_set_metadata(m, key, eq + 1), "--metadata",
+                spec);
+    free(key);
+    return CONTINUE;
+}
+
+/* Build the message from the parsed options. */
+static int build_message(struct cli *cli, struct send_args *a, herald_msg *m)
+{
+    static herald_class (*const add_rcpt[3])(herald_msg *, const char *) = {
+        herald_msg_add_to, herald_msg_add_cc, herald_msg_add_bcc
+    };
+    static const char *const rcpt_opt[3] = {"--to", "--cc", "--bcc"};
+    int rc = CONTINUE;
+
+    for (int l = L_TO; l <= L_BCC; l++)
+        for (size_t i = 0; i < a->n[l]; i++)
+            note_setter(a, add_rcpt[l](m, a->list[l][i]), rcpt_opt[l],
+                        a->list[l][i]);
+    if (a->from)
+        note_setter(a, herald_msg_set_from(m, a->from), "--from", a->from);
+    if (a->reply_to)
+        note_setter(a, herald_msg_set_reply_to(m, a->reply_to), "--reply-to",
+                    a->reply_to);
+    if (a->subject)
+        note_setter(a, herald_msg_set_subject(m, a->subject), "--subject",
+                    a->subject);
+    if (a->idempotency_key)
+        note_setter(a, herald_msg_set_idempotency_key(m, a->idempotency_key),
+                    "--idempotency-key", a->idempotency_key);
+
+    const char *body_opt[2] = {"--text-file", "--html-file"};
+    const char *body_file[2] = {a->text_file, a->html_file};
+    const char *body_inline[2] = {a->text, a->html};
+    herald_class (*const set_body[2])(herald_msg *, const char *) = {
+        herald_msg_set_text, herald_msg_set_html
+    };
+    for (int k = 0; k < 2 && rc == CONTINUE; k++) {
+        char *owned = NULL;
+        if (body_file[k])
+            rc = read_body(cli, a, body_opt[k], body_file[k], &owned);
+        const char *body = owned ? owned : body_inline[k];
+        if (rc == CONTINUE && body)
+            note_setter(a, set_body[k](m, body),
+                        body_file[k] ? body_opt[k] : k ? "--html" : "--text",
+                        body_file[k] ? body_file[k] : "(body)");
+        free(owned);
+    }
+    for (size_t i = 0; i < a->n[L_ATTACH] && rc == CONTINUE; i++)
+        rc = add_attachment(cli, a, m, a->list[L_ATTACH][i]);
+    for (size_t i = 0; i < a->n[L_HEADER] && rc == CONTINUE; i++)
+        rc = add_header(cli, a, m, a->list[L_HEADER][i]);
+    for (size_t i = 0; i < a->n[L_TAG] && rc == CONTINUE; i++)
+        note_setter(a, herald_msg_add_tag(m, a->list[L_TAG][i]), "--tag",
+                    a->list[L_TAG][i]);
+    for (size_t i = 0; i < a->n[L_META] && rc == CONTINUE; i++)
+        rc = add_metadata(cli, a, m, a->list[L_META][i]);
+    return rc;
+}
+
+/* A setter refused a value: report the library's own account of it (which
+ * names the field) or, failing that, the option and value. */
+static int fail_setter(struct cli *cli, struct send_args *a, herald_msg *m)
+{
+    herald_error *err = NULL;
+    if (herald_msg_validate(m, &err) != HERALD_OK && err)
+        return fail_err(cli, a->bad_cls, err);
+    herald_error_free(err);
+    return fail(cli, a->bad_cls, "%s '%s': %s; fix the value", a->bad_opt,
+                a->bad_arg, herald_strerror(a->bad_cls));
+}
+
+static void print_send_json(const herald_result *res)
+{
+    printf("{");
+    json_kv(stdout, "channel", herald_result_channel(res));
+    putchar(',');
+    json_kv(stdout, "driver", herald_result_driver(res));
+    putchar(',');
+    json_kv(stdout, "message_id", herald_result_message_id(res));
+    printf(",\"attempts\":%u,\"recipients\":[", herald_result_attempts(res));
+    size_t n = herald_result_recipient_count(res);
+    for (size_t i = 0; i < n; i++) {
+        printf("%s{", i ? "," : "");
+        json_kv(stdout, "address", herald_result_recipient(res, i));
+        printf(",\"accepted\":%s,",
+               herald_result_recipient_accepted(res, i) ? "true" : "false");
+        json_kv(stdout, "text", herald_result_recipient_text(res, i));
+        putchar('}');
+    }
+    puts("]}");
+}
+
+static int dry_run(struct cli *cli, herald_ctx *ctx, const char *channel,
+                   herald_msg *m)
+{
+    char *payload = NULL;
+    size_t len = 0;
+    herald_error *err = NULL;
+    herald_class cls = herald_render(ctx, channel, m, &payload, &len, &err);
+    if (cls != HERALD_OK)
+        return fail_err(cli, cls, err);
+    if (cli->json) {
+        printf("{");
+        json_kv(stdout, "channel", channel);
+        printf(",\"dry_run\":true,\"payload\":");
+        json_strn(stdout, payload, len);
+        puts("}");
+    } else {
+        fwrite(payload, 1, len, stdout);
+    }
+    herald_free(payload);
+    return EX_OK;
+}
+
+static int do_send(struct cli *cli, herald_ctx *ctx, const char *channel,
+                   herald_msg *m)
+{
+    herald_result *res = NULL;
+    herald_error *err = NULL;
+    herald_class cls = herald_send(ctx, channel, m, &res, &err);
+    if (cls != HERALD_OK) {
+        herald_result_free(res);
+        return fail_err(cli, cls, err);
+    }
+    const char *id = res ? herald_result_message_id(res) : NULL;
+    if (cli->json && res)
+        print_send_json(res);
+    else if (id)
+        puts(id);
+    if (!id && !cli->quiet && !cli->json)
+        fprintf(stderr, "herald: sent through channel '%s' (the driver "
+                        "reported no message id)\n", channel);
+    else if (cli->verbose && res)
+        fprintf(stderr, "herald: sent through channel '%s' (driver %s, %u "
+                        "attempt%s)\n", channel, herald_result_driver(res),
+                herald_result_attempts(res),
+                herald_result_attempts(res) == 1 ? "" : "s");
+    herald_result_free(res);
+    return EX_OK;
+}
+
+static int cmd_send(struct cli *cli, int argc, char **argv)
+{
+    struct send_args a;
+    memset(&a, 0, sizeof a);
+    herald_msg *m = NULL;
+    herald_ctx *ctx = NULL;
+    int rc = parse_send(cli, argc, argv, &a);
+    if (rc != CONTINUE)
+        goto out;
+    if (!(m = herald_msg_new()))
+        die_oom();
+    if ((rc = build_message(cli, &a, m)) != CONTINUE)
+        goto out;
+    if (a.bad_cls != HERALD_OK) {
+        rc = fail_setter(cli, &a, m);
+        goto out;
+    }
+    if ((rc = open_config(cli, 0, &ctx, NULL)) != EX_OK)
+        goto out;
+    rc = a.dry_run ? dry_run(cli, ctx, a.channel, m)
+                   : do_send(cli, ctx, a.channel, m);
+out:
+    herald_close(ctx);
+    herald_msg_free(m);
+    send_args_free(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* herald drivers [show NAME]                                          */
+/* ------------------------------------------------------------------ */
+
+static const struct {
+    unsigned long long bit;
+    const char *word;
+} cap_words[] = {
+    {HERALD_CAP_EMAIL, "email"},
+    {HERALD_CAP_CHAT, "chat"},
+    {HERALD_CAP_TEXT, "text"},
+    {HERALD_CAP_HTML, "html"},
+    {HERALD_CAP_ATTACHMENTS, "attachments"},
+    {HERALD_CAP_CC_BCC, "cc-bcc"},
+    {HERALD_CAP_REPLY_TO, "reply-to"},
+    {HERALD_CAP_HEADERS, "headers"},
+    {HERALD_CAP_TAGS, "tags"},
+    {HERALD_CAP_METADATA, "metadata"},
+    {HERALD_CAP_IDEMPOTENCY, "idempotency"},
+    {HERALD_CAP_UTF8_ADDRESS, "utf8-address"},
+    {HERALD_CAP_THREAD_SAFE, "thread-safe"},
+};
+
+/* Capabilities as words separated by @sep; each word quoted when @json. */
+static void print_caps(unsigned long long caps, const char *sep, int json)
+{
+    int first = 1;
+    for (size_t i = 0; i < sizeof cap_words / sizeof cap_words[0]; i++) {
+        if (!(caps & cap_words[i].bit))
+            continue;
+        fputs(first ? "" : sep, stdout);
+        if (json)
+            json_str(stdout, cap_words[i].word);
+        else
+            fputs(cap_words[i].word, stdout);
+        caps &= ~cap_words[i].bit;
+        first = 0;
+    }
+    if (caps) {
+        fputs(first ? "" : sep, stdout);
+        printf(json ? "\"0x%llx\"" : "0x%llx", caps);
+        first = 0;
+    }
+    if (first && !json)
+        fputs("none", stdout);
+}
+
+static const char *opt_type_name(herald_opt_type t)
+{
+    switch (t) {
+    case HERALD_OPT_STRING: return "string";
+    case HERALD_OPT_INT: return "int";
+    case HERALD_OPT_BOOL: return "bool";
+    case HERALD_OPT_ENUM: return "enum";
+    case HERALD_OPT_DURATION: return "duration";
+    case HERALD_OPT_PATH: return "path";
+    }
+    return "unknown";
+}
+
+struct drivers_walk {
+    struct cli *cli;
+    const char *want;       /* NULL: list all; else `show` this name */
+    size_t count;
+    int found;              /* `show`: the driver was printed */
+    char *refused;          /* `show`: why the wanted driver was refused */
+    char *names;            /* every loadable name, for "unknown driver" */
+};
+
+static void list_driver_text(const herald_driver_info *d)
+{
+    if (d->refused) {
+        printf("%-12s %-9s %-8s %s\n", d->name, "-", "-", d->path);
+        printf("    refused: %s\n", d->refused);
+        return;
+    }
+    char abi[32];
+    snprintf(abi, sizeof abi, "abi %u.%u", d->abi_major, d->abi_minor);
+    printf("%-12s %-9s %-8s %s\n", d->name, d->version ? d->version : "-",
+           abi, d->path);
+    if (d->description && *d->description)
+        printf("    %s\n", d->description);
+    fputs("    capabilities: ", stdout);
+    print_caps(d->caps, " ", 0);
+    putchar('\n');
+}
+
+static void list_driver_json(const herald_driver_info *d, int first)
+{
+    printf("%s{", first ? "" : ",");
+    json_kv(stdout, "name", d->name);
+    putchar(',');
+    json_kv(stdout, "path", d->path);
+    putchar(',');
+    json_kv(stdout, "version", d->version);
+    putchar(',');
+    json_kv(stdout, "description", d->description);
+    if (d->refused) {
+        fputs(",\"abi\":null,\"capabilities\":[],", stdout);
+    } else {
+        printf(",\"abi\":\"%u.%u\",\"capabilities\":[", d->abi_major,
+               d->abi_minor);
+        print_caps(d->caps, ",", 1);
+        fputs("],", stdout);
+    }
+    json_kv(stdout, "refused", d->refused);
+    putchar('}');
+}
+
+/* One option of `drivers show`, as text. */
+static void show_option_text(const herald_option *o)
+{
+    printf("  %s\n    type: %s", o->name, opt_type_name(o->type));
+    if (o->type == HERALD_OPT_ENUM && o->choices)
+        printf(" (one of: %s)", o->choices);
+    if ((o->type == HERALD_OPT_INT || o->type == HERALD_OPT_DURATION) &&
+        o->max > o->min)
+        printf(" (%lld..%lld%s)", o->min, o->max,
+               o->type == HERALD_OPT_DURATION ? " ms" : "");
+    putchar('\n');
+    if (o->flags & HERALD_OPT_REQUIRED)
+        puts("    required: yes");
+    else if (o->default_value)
+        printf("    default: %s\n", o->default_value);
+    else
+        puts("    required: no (no default)");
+    if (o->flags & HERALD_OPT_SECRET)
+        printf("    secret: yes; also accepted as %s_env = VARIABLE or "
+               "%s_file = PATH\n", o->name, o->name);
+    if (o->doc && *o->doc)
+        printf("    %s\n", o->doc);
+}
+
+static void show_option_json(const herald_option *o, int first)
+{
+    printf("%s{", first ? "" : ",");
+    json_kv(stdout, "name", o->name);
+    putchar(',');
+    json_kv(stdout, "type", opt_type_name(o->type));
+    putchar(',');
+    json_kv(stdout, "choices",
+            o->type == HERALD_OPT_ENUM ? o->choices : NULL);
+    printf(",\"required\":%s,",
+           o->flags & HERALD_OPT_REQUIRED ? "true" : "false");
+    json_kv(stdout, "default", o->default_value);
+    printf(",\"secret\":%s,", o->flags & HERALD_OPT_SECRET ? "true" : "false");
+    if ((o->type == HERALD_OPT_INT || o->type == HERALD_OPT_DURATION) &&
+        o->max > o->min)
+        printf("\"min\":%lld,\"max\":%lld,", o->min, o->max);
+    json_kv(stdout, "doc", o->doc);
+    putchar('}');
+}
+
+static void show_driver(const struct cli *cli, const herald_driver_info *d)
+{
+    const herald_option *o;
+    if (cli->json) {
+        printf("{");
+        json_kv(stdout, "name", d->name);
+        putchar(',');
+        json_kv(stdout, "version", d->version);
+        printf(",\"abi\":\"%u.%u\",", d->abi_major, d->abi_minor);
+        json_kv(stdout, "path", d->path);
+        putchar(',');
+        json_kv(stdout, "description", d->description);
+        fputs(",\"capabilities\":[", stdout);
+        print_caps(d->caps, ",", 1);
+        fputs("],\"options\":[", stdout);
+        for (o = d->options; o && o->name; o++)
+            show_option_json(o, o == d->options);
+        puts("]}");
+        return;
+    }
+    printf("%s %s (driver ABI %u.%u)\n", d->name, d->version ? d->version : "",
+           d->abi_major, d->abi_minor);
+    if (d->description && *d->description)
+        printf("%s\n", d->description);
+    printf("path: %s\ncapabilities: ", d->path);
+    print_caps(d->caps, " ", 0);
+    printf("\n\nOptions of a [channel NAME] section with driver = %s:\n",
+           d->name);
+    for (o = d->options; o && o->name; o++)
+        show_option_text(o);
+    if (!d->options || !d->options->name)
+        puts("  (none)");
+    puts("\nEvery channel also takes the core keys 'driver' (required), "
+         "'from' (the\ndefault sender) and the others listed in herald.conf(5).");
+}
+
+/* 1 when @name is an entry of the ", "-separated @list. */
+static int name_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p; p += strspn(p, ", ")) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+static void on_driver(const herald_driver_info *d, void *user_data)
+{
+    struct drivers_walk *w = user_data;
+    if (!w->want) {
+        if (w->cli->json)
+            list_driver_json(d, w->count == 0);
+        else
+            list_driver_text(d);
+        w->count++;
+        return;
+    }
+    if (!d->refused && !name_listed(w->names, d->name))
+        w->names = str_append(w->names, "%s%s", w->names ? ", " : "",
+                              d->name);
+    if (w->found || w->refused || strcmp(d->name, w->want) != 0)
+        return;
+    if (d->refused) {
+        w->refused = xasprintf("%s: %s", d->path, d->refused);
+        return;
+    }
+    show_driver(w->cli, d);
+    w->found = 1;
+}
+
+/* A context for the plugin_dir of the config, or NULL when there is no
+ * config or it does not open (drivers need no config). */
+static herald_ctx *drivers_context(const struct cli *cli)
+{
+    char *tried = NULL;
+    char *path = find_config(cli, &tried);
+    free(tried);
+    if (!path)
+        return NULL;
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    if (herald_open(path, HERALD_OPEN_KEEP_BROKEN, &ctx, &err) != HERALD_OK) {
+        if (!cli->quiet)
+            fprintf(stderr, "herald: note: listing without the config's "
+                            "plugin_dir: %s\n", herald_error_message(err));
+        herald_error_free(err);
+        ctx = NULL;
+    } else {
+        apply_log_level(cli, ctx);
+    }
+    free(path);
+    return ctx;
+}
+
+static int cmd_drivers(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        GLOBAL_LONGOPTS,
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0}
+    };
+    getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
+                            NULL)) != -1) {
+        int rc = global_option(cli, c, argv, drivers_help);
+        if (rc == -2 && c == OPT_JSON)
+            cli->json = 1;
+        else if (rc != CONTINUE)
+            return rc;
+    }
+    struct drivers_walk w;
+    memset(&w, 0, sizeof w);
+    w.cli = cli;
+    if (optind < argc) {
+        if (strcmp(argv[optind], "show") != 0)
+            return fail(cli, HERALD_ERR_USAGE,
+                        "unknown drivers subcommand '%s'; use 'herald "
+                        "drivers' or 'herald drivers show NAME'",
+                        argv[optind]);
+        cli->cmd = "drivers show";
+        if (optind + 1 >= argc)
+            return fail(cli, HERALD_ERR_USAGE,
+                        "missing driver NAME: 'herald drivers show NAME'");
+        if (optind + 2 < argc)
+            return fail(cli, HERALD_ERR_USAGE, "unexpected argument '%s'",
+                        argv[optind + 2]);
+        w.want = argv[optind + 1];
+    }
+
+    herald_ctx *ctx = drivers_context(cli);
+    herald_error *err = NULL;
+    if (!w.want && cli->json)
+        fputs("{\"drivers\":[", stdout);
+    herald_class cls = herald_drivers_foreach(ctx, on_driver, &w, &err);
+    if (!w.want && cli->json)
+        puts("]}");
+    herald_close(ctx);
+    int rc = EX_OK;
+    if (cls != HERALD_OK) {
+        rc = fail_err(cli, cls, err);
+    } else if (w.want && w.refused) {
+        rc = fail(cli, HERALD_ERR_CONFIG,
+                  "driver '%s' cannot be loaded: %s", w.want, w.refused);
+    } else if (w.want && !w.found) {
+        rc = fail(cli, HERALD_ERR_CONFIG,
+                  "no driver named '%s' on the plugin path (available: %s); "
+                  "install it, or add its directory to plugin_dir or "
+                  "$HERALD_PLUGIN_PATH", w.want, w.names ? w.names : "none");
+    } else if (!w.want && w.count == 0 && !cli->quiet) {
+        fprintf(stderr, "herald: no drivers found on the plugin path "
+                        "(plugin_dir, $HERALD_PLUGIN_PATH, %s)\n",
+                HERALD_PLUGINDIR);
+    }
+    free(w.refused);
+    free(w.names);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* herald config check                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The channel error message without the "channel 'NAME': " prefix the
+ * library adds (the line already names the channel). */
+static const char *channel_error_text(const herald_error *err,
+                                      const char *name)
+{
+    const char *msg = herald_error_message(err);
+    size_t n = strlen(name);
+    if (strncmp(msg, "channel '", 9) == 0 && strncmp(msg + 9, name, n) == 0 &&
+        strncmp(msg + 9 + n, "': ", 3) == 0)
+        return msg + 9 + n + 3;
+    return msg;
+}
+
+static int config_check(struct cli *cli)
+{
+    herald_ctx *ctx = NULL;
+    char *path = NULL;
+    int rc = open_config(cli, HERALD_OPEN_KEEP_BROKEN, &ctx, &path);
+    if (rc != EX_OK)
+        return rc;
+    size_t n = herald_channel_count(ctx), broken = 0;
+    if (cli->json) {
+        printf("{");
+        json_kv(stdout, "config", path);
+        fputs(",\"channels\":[", stdout);
+    } else if (!cli->quiet) {
+        printf("config %s\n", path);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = herald_channel_name(ctx, i);
+        const char *driver = herald_channel_driver(ctx, i);
+        const herald_error *err = herald_channel_error(ctx, i);
+        const char *why = err ? channel_error_text(err, name) : NULL;
+        broken += err != NULL;
+        if (cli->json) {
+            printf("%s{", i ? "," : "");
+            json_kv(stdout, "name", name);
+            putchar(',');
+            json_kv(stdout, "driver", driver);
+            printf(",\"ok\":%s,", err ? "false" : "true");
+            json_kv(stdout, "error", why);
+            putchar('}');
+        } else if (err) {
+            printf("FAIL %s (%s): %s\n", name, driver ? driver : "?", why);
+        } else {
+            printf("OK   %s (%s)\n", name, driver ? driver : "?");
+        }
+    }
+    if (cli->json)
+        printf("],\"ok\":%s}\n", n && !broken ? "true" : "false");
+    if (n == 0) {
+        fprintf(stderr, "herald: %s defines no channels; add a "
+                        "[channel NAME] section (see herald.conf(5))\n", path);
+        rc = EX_CONFIG;
+    } else if (broken) {
+        fprintf(stderr, "herald: %zu of %zu channel%s broken in %s\n", broken,
+                n, n == 1 ? "" : "s", path);
+        rc = EX_CONFIG;
+    }
+    herald_close(ctx);
+    free(path);
+    return rc;
+}
+
+static int cmd_config(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        GLOBAL_LONGOPTS,
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0}
+    };
+    getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
+                            NULL)) != -1) {
+        int rc = global_option(cli, c, argv, config_help);
+        if (rc == -2 && c == OPT_JSON)
+            cli->json = 1;
+        else if (rc != CONTINUE)
+            return rc;
+    }
+    if (optind >= argc)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "missing subcommand: 'herald config check'");
+    if (strcmp(argv[optind], "check") != 0)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "unknown config subcommand '%s'; use 'herald config "
+                    "check'", argv[optind]);
+    if (optind + 1 < argc)
+        return fail(cli, HERALD_ERR_USAGE, "unexpected argument '%s'",
+                    argv[optind + 1]);
+    return config_check(cli);
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+/* ------------------------------------------------------------------ */
+
+static int cmd_help(struct cli *cli, int argc, char **argv);
+
+static const struct command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"send", cmd_send, send_help},
+    {"drivers", cmd_drivers, drivers_help},
+    {"config", cmd_config, config_help},
+    {"help", cmd_help, help_help},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        GLOBAL_LONGOPTS,
+        {NULL, 0, NULL, 0}
+    };
+    getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
+                            NULL)) != -1) {
+        int rc = global_option(cli, c, argv, help_help);
+        if (rc != CONTINUE)
+            return rc;
+    }
+    if (optind >= argc) {
+        fputs(main_help, stdout);
+        return EX_OK;
+    }
+    const struct command *cmd = find_command(argv[optind]);
+    if (!cmd)
+        return fail(cli, HERALD_ERR_USAGE,
+                    "no help for '%s': commands are send, drivers, config",
+                    argv[optind]);
+    fputs(cmd->help, stdout);
+    return EX_OK;
+}
+
+/* Parse global options up to the command name and run it. */
+static int run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        GLOBAL_LONGOPTS,
+        {NULL, 0, NULL, 0}
+    };
+    struct cli cli;
+    memset(&cli, 0, sizeof cli);
+    getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "+:" GLOBAL_SHORTOPTS, longopts,
+                            NULL)) != -1) {
+        int rc = global_option(&cli, c, argv, main_help);
+        if (rc != CONTINUE)
+            return rc;
+    }
+    if (optind >= argc) {
+        fputs("herald: missing command (send, drivers, config, help)\n"
+              "try 'herald --help'\n", stderr);
+        return EX_USAGE;
+    }
+    const struct command *cmd = find_command(argv[optind]);
+    if (!cmd)
+        return fail(&cli, HERALD_ERR_USAGE,
+                    "unknown command '%s'; commands are send, drivers, "
+                    "config, help", argv[optind]);
+    cli.cmd = cmd->name;
+    return cmd->run(&cli, argc - optind, argv + optind);
+}
+
+/* 1 when standard output is a pipe whose reader has closed it (errno of the
+ * failed write may be long gone by the time we look). */
+static int stdout_reader_gone(void)
+{
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = 0, .revents = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed stdout must give an error we can report, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    int rc = run(argc, argv);
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        /* The reader went away (`herald drivers | head -1`): nothing to
+         * tell it, and the command's own outcome stands. */
+        if (errno != EPIPE && !stdout_reader_gone()) {
+            fprintf(stderr, "herald: cannot write to standard output: %s\n",
+                    strerror(errno));
+            if (rc == EX_OK)
+                rc = EX_IOERR;
+        }
+    }
+    return rc;
+}

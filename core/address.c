@@ -1,1 +1,379 @@
+/* core/address.c - parsing mailboxes: "a@b", "Name <a@b>",
+ * "\"Quoted, Name\" <a@b>", with UTF-8 per RFC 6531. */
 #include "internal.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LOCAL 64
+#define MAX_ADDRESS 254
+#define MAX_LABEL 63
+
+/* Length of the valid UTF-8 sequence at @p (at most @n bytes), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        len = 2; cp = p[0] & 0x1F; min = 0x80;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        len = 3; cp = p[0] & 0x0F; min = 0x800;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        len = 4; cp = p[0] & 0x07; min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static int utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len(p + i, n - i);
+        if (!l)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
+static int is_wsp(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* RFC 5322 atext, plus any non-ASCII byte (RFC 6531 UTF8-non-ascii). */
+static int is_atext(unsigned char c)
+{
+    if (c >= 0x80)
+        return 1;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9'))
+        return 1;
+    return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/* Check a dot-atom local part. */
+static const char *check_dot_atom(const char *s, size_t n)
+{
+    if (s[0] == '.' || s[n - 1] == '.')
+        return "local part starts or ends with a dot";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (s[i + 1] == '.')
+                return "local part has two dots in a row";
+        } else if (!is_atext(c)) {
+            if (c == ' ' || c == '\t')
+                return "local part contains a space: write a display name "
+                       "as \"Name <user@example.com>\"";
+            return "local part contains a character that is only allowed "
+                   "inside quotes (such as ( ) , : ; < > @ [ ] \\ \")";
+        }
+    }
+    return NULL;
+}
+
+/* Length of the quoted string starting at s[0] == '"' including both
+ * quotes, or 0 when it is unterminated or holds a forbidden character. */
+static size_t quoted_len(const char *s, size_t n, const char **why_r)
+{
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"')
+            return i + 1;
+        if (c == '\\') {
+            if (i + 1 >= n || (unsigned char)s[i + 1] < 32 ||
+                (unsigned char)s[i + 1] > 126) {
+                *why_r = "quoted local part has a bad backslash escape";
+                return 0;
+            }
+            i++;
+        } else if (c < 32 || c == 127) {
+            *why_r = "quoted local part contains a control character";
+            return 0;
+        }
+    }
+    *why_r = "quoted local part has no closing quote";
+    return 0;
+}
+
+static const char *check_address_literal(const char *s, size_t n)
+{
+    char buf[64];
+    unsigned char bin[16];
+    if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof buf)
+        return "invalid address literal: write it as [192.0.2.1] or "
+               "[IPv6:2001:db8::1]";
+    memcpy(buf, s + 1, n - 2);
+    buf[n - 2] = '\0';
+    if (strncmp(buf, "IPv6:", 5) == 0) {
+        if (inet_pton(AF_INET6, buf + 5, bin) == 1)
+            return NULL;
+    } else if (inet_pton(AF_INET, buf, bin) == 1) {
+        return NULL;
+    }
+    return "invalid address literal: write it as [192.0.2.1] or "
+           "[IPv6:2001:db8::1]";
+}
+
+static const char *check_label(const char *s, size_t n)
+{
+    if (n == 0)
+        return "domain has an empty label (a dot at the start or end, or "
+               "two dots in a row)";
+    if (n > MAX_LABEL)
+        return "a domain label is longer than 63 octets";
+    if (s[0] == '-' || s[n - 1] == '-')
+        return "a domain label starts or ends with a hyphen";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(c >= 0x80 || c == '-' || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return c == '@' ? "more than one @ (quote the local part if it "
+                              "really contains @)"
+                            : "domain contains a character other than "
+                              "letters, digits, hyphens and dots";
+    }
+    return NULL;
+}
+
+static const char *check_domain(const char *s, size_t n)
+{
+    if (s[0] == '[')
+        return check_address_literal(s, n);
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            const char *why = check_label(s + start, i - start);
+            if (why)
+                return why;
+            start = i + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Validate a bare address "local@domain" of @n bytes. */
+static const char *check_address(const char *s, size_t n)
+{
+    const char *why = NULL;
+    size_t local_len;
+    if (n == 0)
+        return "empty address";
+    if (s[0] == '"') {
+        local_len = quoted_len(s, n, &why);
+        if (!local_len)
+            return why;
+        if (local_len == 2)
+            return "empty local part before @";
+        if (local_len == n || s[local_len] != '@')
+            return local_len == n ? "missing @" : "text after the quoted "
+                                    "local part: expected @ right after it";
+    } else {
+        const char *at = memchr(s, '@', n);
+        if (!at) {
+            for (size_t i = 0; i < n; i++)
+                if (s[i] == ',')
+                    return "contains a comma: add one mailbox per call";
+            return "missing @";
+        }
+        local_len = (size_t)(at - s);
+        if (local_len == 0)
+            return "empty local part before @";
+        if ((why = check_dot_atom(s, local_len)) != NULL)
+            return why;
+    }
+    if (local_len > MAX_LOCAL)
+        return "local part longer than 64 octets";
+    if (local_len + 1 == n)
+        return "empty domain after @";
+    if (n > MAX_ADDRESS)
+        return "address longer than 254 octets";
+    return check_domain(s + local_len + 1, n - local_len - 1);
+}
+
+/* Find the first @c at or after @s that is outside a quoted string; sets
+ * *open_r when a quote is still open at the end. */
+static const char *find_unquoted(const char *s, char c, int *open_r)
+{
+    int q = 0;
+    for (; *s; s++) {
+        if (q && *s == '\\' && s[1])
+            s++;
+        else if (*s == '"')
+            q = !q;
+        else if (!q && *s == c)
+            return s;
+    }
+    if (open_r)
+        *open_r = q;
+    return NULL;
+}
+
+static void trim(const char **b, const char **e)
+{
+    while (*b < *e && is_wsp(**b))
+        (*b)++;
+    while (*e > *b && is_wsp((*e)[-1]))
+        (*e)--;
+}
+
+/* Turn the display-name text [b,e) into a malloc'd unquoted name, or NULL
+ * for an empty one.  *why_r is set on error. */
+static char *parse_name(const char *b, const char *e, const char **why_r)
+{
+    trim(&b, &e);
+    for (const char *p = b; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c < 32 && c != '\t') || c == 127) {
+            *why_r = "display name contains a control character";
+            return NULL;
+        }
+    }
+    if (b == e)
+        return NULL;
+    if (*b != '"') {
+        if (memchr(b, '"', (size_t)(e - b))) {
+            *why_r = "display name has a stray '\"': put the whole name in "
+                     "quotes and escape inner quotes as \\\"";
+            return NULL;
+        }
+        char *n = hx_strndup(b, (size_t)(e - b));
+        if (!n)
+            *why_r = "out of memory";
+        return n;
+    }
+    struct hbuf out = {0};
+    const char *p = b + 1;
+    for (; p < e && *p != '"'; p++) {
+        if (*p == '\\' && p + 1 < e)
+            p++;
+        hbuf_addc(&out, *p);
+    }
+    if (p >= e) {
+        hbuf_free(&out);
+        *why_r = "display name has no closing quote";
+        return NULL;
+    }
+    if (p + 1 != e) {
+        hbuf_free(&out);
+        *why_r = "text after the quoted display name: put the whole name "
+                 "inside the quotes";
+        return NULL;
+    }
+    if (out.len == 0) {
+        hbuf_free(&out);
+        return NULL;
+    }
+    char *n = hbuf_steal(&out, NULL);
+    if (!n)
+        *why_r = "out of memory";
+    return n;
+}
+
+int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
+{
+    const char *why = NULL, *ab, *ae;
+    char *name = NULL;
+    int open = 0;
+
+    memset(mb, 0, sizeof *mb);
+    if (!s) {
+        why = "no mailbox given";
+        goto fail;
+    }
+    if (hx_has_crlf(s)) {
+        why = "contains CR, LF or NUL";
+        goto fail;
+    }
+    if (!utf8_valid(s, strlen(s))) {
+        why = "is not valid UTF-8";
+        goto fail;
+    }
+    const char *lt = find_unquoted(s, '<', &open);
+    if (!lt) {
+        if (open) {
+            why = "has a quote (\") with no closing quote";
+            goto fail;
+        }
+        if (find_unquoted(s, '>', NULL)) {
+            why = "unbalanced < and >: '>' without '<'";
+            goto fail;
+        }
+        ab = s;
+        ae = s + strlen(s);
+    } else {
+        const char *gt = find_unquoted(lt + 1, '>', &open);
+        if (!gt) {
+            why = "unbalanced < and >: missing '>' after the address";
+            goto fail;
+        }
+        if (find_unquoted(lt + 1, '<', NULL) &&
+            find_unquoted(lt + 1, '<', NULL) < gt) {
+            why = "unbalanced < and >: more than one '<'";
+            goto fail;
+        }
+        for (const char *p = gt + 1; *p; p++)
+            if (!is_wsp(*p)) {
+                why = *p == '>' ? "unbalanced < and >: more than one '>'"
+                                : "junk after '>': nothing may follow the "
+                                  "address in angle brackets";
+                goto fail;
+            }
+        name = parse_name(s, lt, &why);
+        if (why)
+            goto fail;
+        ab = lt + 1;
+        ae = gt;
+        trim(&ab, &ae);
+        if (ab == ae) {
+            why = "empty address between < and >";
+            goto fail;
+        }
+    }
+    trim(&ab, &ae);
+    if ((why = check_address(ab, (size_t)(ae - ab))) != NULL)
+        goto fail;
+    mb->addr = hx_strndup(ab, (size_t)(ae - ab));
+    mb->name = name;
+    mb->full = name ? hx_printf("%s <%s>", name, mb->addr)
+                    : hx_strdup(mb->addr);
+    name = NULL;
+    if (!mb->addr || !mb->full) {
+        why = "out of memory";
+        goto fail;
+    }
+    return 0;
+
+fail:
+    free(name);
+    hm_mailbox_clear(mb);
+    if (why_r)
+        *why_r = why;
+    return -1;
+}
+
+void hm_mailbox_clear(struct hm_mailbox *mb)
+{
+    if (!mb)
+        return;
+    free(mb->addr);
+    free(mb->name);
+    free(mb->full);
+    mb->addr = mb->name = mb->full = NULL;
+}

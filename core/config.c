@@ -1,1 +1,929 @@
+/* core/config.c - the herald.conf INI reader and typed channel options.
+ *
+ * Our own small reader: no line-length limit, a line number on every error,
+ * LF or CRLF, an optional UTF-8 BOM.  Every error reads
+ * "FILE:LINE: what is wrong; how to fix it" and never quotes a secret. */
 #include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Longest piece of user text echoed back in a message. */
+#define ECHO_MAX 64
+#define ECHO(s) echo_len(s), (s), echo_more(s)
+
+/* "[herald]" or "[channel NAME]" for a section. */
+#define LABEL_FMT "[%s%s]"
+#define LABEL(sec) ((sec) && (sec)->name ? "channel " : "herald"), \
+                   ((sec) && (sec)->name ? (sec)->name : "")
+
+static int echo_len(const char *s)
+{
+    return (int)strnlen(s, ECHO_MAX);
+}
+
+static const char *echo_more(const char *s)
+{
+    return strnlen(s, ECHO_MAX + 1) > ECHO_MAX ? "..." : "";
+}
+
+static herald_class conf_error(herald_error **err_r, const char *file,
+                               unsigned line, const char *fmt, ...)
+    HERALD_PRINTF(4, 5);
+
+/* A HERALD_ERR_CONFIG error prefixed with "FILE:LINE: ". */
+static herald_class conf_error(herald_error **err_r, const char *file,
+                               unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = hx_vprintf(fmt, ap);
+    va_end(ap);
+    if (!m)
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    hx_error(err_r, HERALD_ERR_CONFIG, "%s:%u: %s", file, line, m);
+    free(m);
+    return HERALD_ERR_CONFIG;
+}
+
+static herald_class oom(herald_error **err_r)
+{
+    return hx_error(err_r, HERALD_ERR_INTERNAL,
+                    "out of memory while reading the configuration");
+}
+
+/* Overwrite @n bytes before freeing them: they may hold a secret. */
+static void wipe_free_n(char *s, size_t n)
+{
+    if (!s)
+        return;
+    for (volatile char *p = s; n--; p++)
+        *p = '\0';
+    free(s);
+}
+
+static void wipe_free(char *s)
+{
+    wipe_free_n(s, s ? strlen(s) : 0);
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static char *skip_blank(char *s)
+{
+    while (is_blank(*s))
+        s++;
+    return s;
+}
+
+static char *trim(char *s)
+{
+    s = skip_blank(s);
+    size_t n = strlen(s);
+    while (n && is_blank(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Make room for entry @n of an array whose capacity follows from its count
+ * (4, 8, 16, ...).  Returns the (maybe moved) array, or NULL on OOM. */
+static void *grow(void *arr, size_t n, size_t size)
+{
+    if (n && (n < 4 || (n & (n - 1))))
+        return arr;
+    return realloc(arr, (n ? n * 2 : 4) * size);
+}
+
+/* ---- the INI reader -------------------------------------------------- */
+
+struct parser {
+    struct hconf *conf;
+    unsigned line;
+    herald_error **err_r;
+};
+
+#define PERR(p, ...) conf_error((p)->err_r, (p)->conf->file, (p)->line, __VA_ARGS__)
+
+static int key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int name_char(char c)
+{
+    return key_char(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
+}
+
+static int valid_channel_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!name_char(*s))
+            return 0;
+    return 1;
+}
+
+/* Scan a value: the text after '=' up to the end of the line.  Handles
+ * whole-value quotes with \" and \\ escapes and inline comments (" ;" or
+ * " #" outside quotes).  Returns 0, -1 for an unterminated quote, -2 on
+ * OOM. */
+static int scan_value(const char *s, char **out_r)
+{
+    const char *v = s;
+    while (is_blank(*v))
+        v++;
+    *out_r = NULL;
+    if (*v == '"') {
+        struct hbuf b = {0};
+        const char *q = v + 1;
+        for (; *q && *q != '"'; q++) {
+            if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
+                q++;
+            hbuf_addc(&b, *q);
+        }
+        if (!*q) {
+            wipe_free(b.data);
+            return -1;
+        }
+        const char *rest = q + 1;
+        while (is_blank(*rest))
+            rest++;
+        if (!*rest || (rest > q + 1 && (*rest == ';' || *rest == '#'))) {
+            *out_r = hbuf_steal(&b, NULL);
+            return *out_r ? 0 : -2;
+        }
+        /* Quotes around only part of the value ("Name" <a@b>): keep the
+         * text as written. */
+        wipe_free(b.data);
+    }
+    int inq = 0;
+    const char *c = s;
+    for (; *c; c++) {
+        if (inq) {
+            if (*c == '\\' && c[1])
+                c++;
+            else if (*c == '"')
+                inq = 0;
+        } else if (*c == '"') {
+            inq = 1;
+        } else if ((*c == ';' || *c == '#') && c > s && is_blank(c[-1])) {
+            break;
+        }
+    }
+    if (inq)
+        return -1;
+    while (c > v && is_blank(c[-1]))
+        c--;
+    *out_r = hx_strndup(v, (size_t)(c - v));
+    return *out_r ? 0 : -2;
+}
+
+static herald_class add_section(struct parser *p, const char *kind,
+                                const char *name)
+{
+    struct hconf *conf = p->conf;
+    for (size_t i = 0; i < conf->n_sec; i++) {
+        struct hconf_section *s = &conf->sec[i];
+        if (strcmp(s->kind, kind) != 0)
+            continue;
+        if (!name)
+            return PERR(p, "[herald] appears twice (first at line %u); "
+                        "merge the two into one [herald] section", s->line);
+        if (s->name && strcmp(s->name, name) == 0)
+            return PERR(p, "[channel %s] is defined twice (first at line %u); "
+                        "merge the two sections or rename one", name, s->line);
+    }
+    void *arr = grow(conf->sec, conf->n_sec, sizeof *conf->sec);
+    if (!arr)
+        return oom(p->err_r);
+    conf->sec = arr;
+    struct hconf_section *s = &conf->sec[conf->n_sec];
+    memset(s, 0, sizeof *s);
+    s->kind = hx_strdup(kind);
+    s->name = hx_strdup(name);
+    s->line = p->line;
+    conf->n_sec++;
+    if (!s->kind || (name && !s->name))
+        return oom(p->err_r);
+    return HERALD_OK;
+}
+
+static herald_class parse_header(struct parser *p, char *t)
+{
+    static const char forms[] = "the accepted forms are [herald] and "
+        "[channel NAME] (NAME: letters, digits, '_', '.', '-')";
+    char *close = strchr(t, ']');
+    if (!close)
+        return PERR(p, "section header '%.*s%s' has no closing ']'; %s",
+                    ECHO(t), forms);
+    char *after = skip_blank(close + 1);
+    if (*after && *after != ';' && *after != '#')
+        return PERR(p, "unexpected text '%.*s%s' after the section header; "
+                    "remove it or start a comment with ';' or '#'",
+                    ECHO(after));
+    *close = '\0';
+    char *inner = trim(t + 1);
+    if (strcmp(inner, "herald") == 0)
+        return add_section(p, "herald", NULL);
+    if (strcmp(inner, "channel") == 0)
+        return PERR(p, "section [channel] needs a name; %s", forms);
+    if (strncmp(inner, "channel", 7) == 0 && is_blank(inner[7])) {
+        char *name = skip_blank(inner + 7);
+        if (!valid_channel_name(name))
+            return PERR(p, "bad channel name '%.*s%s'; %s", ECHO(name), forms);
+        return add_section(p, "channel", name);
+    }
+    return PERR(p, "unknown section header '[%.*s%s]'; %s", ECHO(inner), forms);
+}
+
+static herald_class check_key(struct parser *p, const char *key)
+{
+    if (!*key)
+        return PERR(p, "missing key before '='; write 'key = value'");
+    int upper = 0, bad = 0;
+    for (const char *c = key; *c; c++) {
+        if (*c >= 'A' && *c <= 'Z')
+            upper = 1;
+        else if (!key_char(*c))
+            bad = 1;
+    }
+    if (!upper && !bad)
+        return HERALD_OK;
+    if (upper && !bad) {
+        char *lower = hx_strdup(key);
+        if (!lower)
+            return oom(p->err_r);
+        for (char *c = lower; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        PERR(p, "key '%.*s%s' has uppercase letters; keys are lowercase: "
+             "write '%.*s%s'", ECHO(key), ECHO(lower));
+        free(lower);
+        return HERALD_ERR_CONFIG;
+    }
+    return PERR(p, "bad key '%.*s%s'; keys use only lowercase letters, "
+                "digits and '_' (check for a missing '=' or a stray character)",
+                ECHO(key));
+}
+
+static herald_class parse_pair(struct parser *p, char *t)
+{
+    char *eq = strchr(t, '=');
+    if (!eq)
+        return PERR(p, "line has no '='; write 'key = value', a section "
+                    "header such as [channel NAME], or a comment starting "
+                    "with ';' or '#'");
+    *eq = '\0';
+    char *key = trim(t);
+    herald_class rc = check_key(p, key);
+    if (rc)
+        return rc;
+    if (!p->conf->n_sec)
+        return PERR(p, "key '%s' comes before any section; put it under "
+                    "[herald] or a [channel NAME] section", key);
+    struct hconf_section *sec = &p->conf->sec[p->conf->n_sec - 1];
+    const struct hconf_kv *dup = hconf_find(sec, key);
+    if (dup)
+        return PERR(p, "key '%s' appears twice in " LABEL_FMT " (lines %u "
+                    "and %u); keep only one", key, LABEL(sec), dup->line,
+                    p->line);
+    char *value;
+    int r = scan_value(eq + 1, &value);
+    if (r == -1)
+        return PERR(p, "the value of '%s' has an opening '\"' without a "
+                    "closing one; close the quote (write \\\" for a quote "
+                    "inside quotes)", key);
+    void *arr = r < 0 ? NULL : grow(sec->kv, sec->n_kv, sizeof *sec->kv);
+    if (!arr) {
+        wipe_free(value);
+        return oom(p->err_r);
+    }
+    sec->kv = arr;
+    struct hconf_kv *kv = &sec->kv[sec->n_kv];
+    kv->key = hx_strdup(key);
+    kv->value = value;
+    kv->line = p->line;
+    sec->n_kv++;
+    return kv->key ? HERALD_OK : oom(p->err_r);
+}
+
+static herald_class parse_line(struct parser *p, char *ln)
+{
+    char *t = skip_blank(ln);
+    if (!*t || *t == ';' || *t == '#')
+        return HERALD_OK;
+    if (*t == '[')
+        return parse_header(p, t);
+    return parse_pair(p, t);
+}
+
+/* Parse INI text into sections; see internal.h. */
+herald_class hconf_parse(const char *text, const char *file,
+                         struct hconf **conf_r, herald_error **err_r)
+{
+    if (conf_r)
+        *conf_r = NULL;
+    if (!text || !conf_r)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "hconf_parse: text and conf_r must not be NULL");
+    struct hconf *conf = calloc(1, sizeof *conf);
+    if (!conf || !(conf->file = hx_strdup(file ? file : "<string>"))) {
+        free(conf);
+        return oom(err_r);
+    }
+    struct parser p = { conf, 0, err_r };
+    const char *s = text;
+    if (strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3;
+    herald_class rc = HERALD_OK;
+    while (*s && rc == HERALD_OK) {
+        p.line++;
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        size_t body = len;
+        if (body && s[body - 1] == '\r')
+            body--;
+        char *ln = hx_strndup(s, body);
+        rc = ln ? parse_line(&p, ln) : oom(err_r);
+        wipe_free_n(ln, body);
+        s += len + (nl ? 1 : 0);
+    }
+    if (rc) {
+        hconf_free(conf);
+        return rc;
+    }
+    *conf_r = conf;
+    return HERALD_OK;
+}
+
+/* Free a parsed configuration (values are wiped: they may be secrets). */
+void hconf_free(struct hconf *conf)
+{
+    if (!conf)
+        return;
+    for (size_t i = 0; i < conf->n_sec; i++) {
+        struct hconf_section *s = &conf->sec[i];
+        for (size_t j = 0; j < s->n_kv; j++) {
+            free(s->kv[j].key);
+            wipe_free(s->kv[j].value);
+        }
+        free(s->kv);
+        free(s->kind);
+        free(s->name);
+    }
+    free(conf->sec);
+    free(conf->file);
+    free(conf);
+}
+
+/* The last entry of @sec with @key, or NULL. */
+const struct hconf_kv *hconf_find(const struct hconf_section *sec,
+                                  const char *key)
+{
+    if (!sec || !key)
+        return NULL;
+    for (size_t i = sec->n_kv; i-- > 0;)
+        if (strcmp(sec->kv[i].key, key) == 0)
+            return &sec->kv[i];
+    return NULL;
+}
+
+/* ---- typed options --------------------------------------------------- */
+
+enum source { SRC_DIRECT, SRC_ENV, SRC_FILE };
+
+struct resolver {
+    const char *file;
+    const struct hconf_section *sec;
+    const herald_option *const *tables;
+    const char *const *skip;
+    struct hopts *out;
+    const struct hconf_kv **from;   /* which entry set each option */
+    herald_error **err_r;
+};
+
+#define RERR(r, line, ...) conf_error((r)->err_r, (r)->file, (line), __VA_ARGS__)
+
+static unsigned sec_line(const struct resolver *r)
+{
+    return r->sec ? r->sec->line : 0;
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; list && *list; list++)
+        if (strcmp(*list, s) == 0)
+            return 1;
+    return 0;
+}
+
+/* "NAME" when @key is NAME + @suffix, else NULL (malloc'd). */
+static char *strip_suffix(const char *key, const char *suffix)
+{
+    size_t k = strlen(key), n = strlen(suffix);
+    if (k <= n || strcmp(key + k - n, suffix) != 0)
+        return NULL;
+    return hx_strndup(key, k - n);
+}
+
+static struct hopt_value *find_value(const struct hopts *o, const char *name)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->v[i].opt->name, name) == 0)
+            return &o->v[i];
+    return NULL;
+}
+
+/* The option @key names, and how (X, X_env or X_file). */
+static struct hopt_value *match_key(struct resolver *r, const char *key,
+                                    enum source *how)
+{
+    struct hopt_value *v = find_value(r->out, key);
+    *how = SRC_DIRECT;
+    if (v)
+        return v;
+    static const char *const sfx[] = { "_env", "_file" };
+    for (int i = 0; i < 2 && !v; i++) {
+        char *base = strip_suffix(key, sfx[i]);
+        if (base && (v = find_value(r->out, base)) &&
+            !(v->opt->flags & HERALD_OPT_SECRET))
+            v = NULL;
+        *how = i ? SRC_FILE : SRC_ENV;
+        free(base);
+    }
+    return v;
+}
+
+/* Every key a section may hold, in table order, without duplicates. */
+static void add_key(struct hbuf *list, const char ***keys, size_t *n,
+                    char *key)
+{
+    if (!key)
+        return;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*keys)[i], key) == 0) {
+            free(key);
+            return;
+        }
+    void *arr = grow(*keys, *n, sizeof **keys);
+    if (!arr) {
+        free(key);
+        return;
+    }
+    *keys = arr;
+    (*keys)[(*n)++] = key;
+    hbuf_printf(list, "%s%s", list->len ? ", " : "", key);
+}
+
+static herald_class unknown_key(struct resolver *r, const struct hconf_kv *kv)
+{
+    static const char *const sfx[] = { "_env", "_file" };
+    for (int i = 0; i < 2; i++) {
+        char *base = strip_suffix(kv->key, sfx[i]);
+        struct hopt_value *v = base ? find_value(r->out, base) : NULL;
+        free(base);
+        if (v)
+            return RERR(r, kv->line, "unknown key '%s' in " LABEL_FMT ": "
+                        "'%s' is not a secret, so it has no _env or _file "
+                        "form; write %s = VALUE", kv->key, LABEL(r->sec),
+                        v->opt->name, v->opt->name);
+    }
+    const char **keys = NULL;
+    size_t n = 0;
+    struct hbuf list = {0};
+    for (size_t i = 0; i < r->out->n; i++) {
+        const herald_option *opt = r->out->v[i].opt;
+        add_key(&list, &keys, &n, hx_strdup(opt->name));
+        if (opt->flags & HERALD_OPT_SECRET) {
+            add_key(&list, &keys, &n, hx_printf("%s_env", opt->name));
+            add_key(&list, &keys, &n, hx_printf("%s_file", opt->name));
+        }
+    }
+    for (const char *const *s = r->skip; s && *s; s++)
+        add_key(&list, &keys, &n, hx_strdup(*s));
+    const char *best = NULL;
+    unsigned best_d = 255, len = (unsigned)strlen(kv->key);
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = hx_edit_distance(kv->key, keys[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = keys[i];
+        }
+    }
+    herald_class rc;
+    if (best && best_d < len && (best_d <= 2 || best_d * 3 <= len))
+        rc = RERR(r, kv->line, "unknown key '%.*s%s' in " LABEL_FMT "; did "
+                  "you mean '%s'?", ECHO(kv->key), LABEL(r->sec), best);
+    else
+        rc = RERR(r, kv->line, "unknown key '%.*s%s' in " LABEL_FMT "; valid "
+                  "keys are: %s", ECHO(kv->key), LABEL(r->sec),
+                  list.data ? list.data : "(none)");
+    for (size_t i = 0; i < n; i++)
+        free((char *)keys[i]);
+    free(keys);
+    hbuf_free(&list);
+    return rc;
+}
+
+/* The text of a secret given as X_env or X_file, or of a plain X. */
+static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
+                               const herald_option *opt, enum source how,
+                               char **text_r)
+{
+    *text_r = NULL;
+    if (how == SRC_DIRECT) {
+        *text_r = hx_strdup(kv->value);
+        return *text_r ? HERALD_OK : oom(r->err_r);
+    }
+    const char *other = how == SRC_ENV ? "_file" : "_env";
+    if (!*kv->value)
+        return RERR(r, kv->line, "%s in " LABEL_FMT " is empty; give the "
+                    "%s that holds '%s', or use %s%s or %s instead", kv->key,
+                    LABEL(r->sec), how == SRC_ENV ? "name of an environment "
+                    "variable" : "path of a file", opt->name, opt->name,
+                    other, opt->name);
+    if (how == SRC_ENV) {
+        const char *val = hx_getenv(kv->value);
+        if (!val || !*val)
+            return RERR(r, kv->line, "environment variable '%.*s%s' named by "
+                        "%s in " LABEL_FMT " is %s; set it in the environment "
+                        "that runs herald, or use %s_file instead",
+                        ECHO(kv->value), kv->key, LABEL(r->sec),
+                        val ? "empty" : "not set", opt->name);
+        *text_r = hx_strdup(val);
+        return *text_r ? HERALD_OK : oom(r->err_r);
+    }
+    size_t len = 0;
+    errno = 0;
+    char *data = hx_read_file(kv->value, &len);
+    if (!data) {
+        int e = errno ? errno : EIO;
+        return RERR(r, kv->line, "cannot read %s '%s' in " LABEL_FMT ": %s; "
+                    "check the path and that this user may read the file",
+                    kv->key, kv->value, LABEL(r->sec), strerror(e));
+    }
+    if (len && data[len - 1] == '\n') {
+        data[--len] = '\0';
+        if (len && data[len - 1] == '\r')
+            data[--len] = '\0';
+    }
+    *text_r = data;
+    return HERALD_OK;
+}
+
+/* How an error names the value: never the value itself for a secret. */
+static char *describe(const struct resolver *r, const herald_option *opt,
+                      const struct hconf_kv *kv, const char *text)
+{
+    if (opt->flags & HERALD_OPT_SECRET)
+        return hx_printf("the value of '%s' in " LABEL_FMT " (not shown: it "
+                         "is secret)", opt->name, LABEL(r->sec));
+    if (!kv)
+        return hx_printf("the default %s = '%.*s%s' (a bug in the driver's "
+                         "option table)", opt->name, ECHO(text));
+    return hx_printf("%s = '%.*s%s' in " LABEL_FMT, opt->name, ECHO(text),
+                     LABEL(r->sec));
+}
+
+static void format_ms(char *buf, size_t n, long long ms)
+{
+    if (ms && ms % 3600000 == 0)
+        snprintf(buf, n, "%lldh", ms / 3600000);
+    else if (ms && ms % 60000 == 0)
+        snprintf(buf, n, "%lldm", ms / 60000);
+    else if (ms % 1000 == 0)
+        snprintf(buf, n, "%llds", ms / 1000);
+    else
+        snprintf(buf, n, "%lldms", ms);
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* 0, -1 when not a decimal integer, -2 when it does not fit. */
+static int parse_int(const char *s, long long *out)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    if (!*p)
+        return -1;
+    for (const char *c = p; *c; c++)
+        if (!is_digit(*c))
+            return -1;
+    errno = 0;
+    *out = strtoll(s, NULL, 10);
+    return errno == ERANGE ? -2 : 0;
+}
+
+/* Milliseconds; 0, -1 when not a duration, -2 when too long. */
+static int parse_duration(const char *s, long long *out)
+{
+    long long n = 0;
+    const char *c = s;
+    if (!is_digit(*c))
+        return -1;
+    for (; is_digit(*c); c++) {
+        if (n > (LLONG_MAX - (*c - '0')) / 10)
+            return -2;
+        n = n * 10 + (*c - '0');
+    }
+    long long mult;
+    if (!*c || strcmp(c, "s") == 0)
+        mult = 1000;
+    else if (strcmp(c, "ms") == 0)
+        mult = 1;
+    else if (strcmp(c, "m") == 0)
+        mult = 60000;
+    else if (strcmp(c, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    if (n > LLONG_MAX / mult)
+        return -2;
+    *out = n * mult;
+    return 0;
+}
+
+static int parse_bool(const char *s)
+{
+    static const char *const yes[] = { "yes", "true", "on", "1" };
+    static const char *const no[] = { "no", "false", "off", "0" };
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(s, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* Index of @s among the '|'-separated @choices, or -1. */
+static int enum_index(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    int i = 0;
+    if (!choices)
+        return -1;
+    for (const char *c = choices; c; i++) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == n && strncmp(c, s, n) == 0)
+            return i;
+        c = bar ? bar + 1 : NULL;
+    }
+    return -1;
+}
+
+/* "is not one of the choices; use one of: a, b, c" */
+static char *choice_error(const char *choices)
+{
+    struct hbuf list = {0};
+    for (const char *c = choices ? choices : ""; *c; c++) {
+        if (*c == '|')
+            hbuf_adds(&list, ", ");
+        else
+            hbuf_addc(&list, *c);
+    }
+    char *why = hx_printf("is not one of the choices; use one of: %s",
+                          list.data ? list.data : "(none)");
+    hbuf_free(&list);
+    return why;
+}
+
+/* Keep @why (malloc'd, NULL on OOM) as the reason; returns -1. */
+static int reason(char **why_r, char *why)
+{
+    *why_r = why;
+    return -1;
+}
+
+/* 0 when @text is a valid @opt (filling *num_r), else -1 with *why_r
+ * saying why (NULL when even that could not be allocated). */
+static int check_type(const herald_option *opt, const char *text,
+                      long long *num_r, char **why_r)
+{
+    char lo[32], hi[32];
+    int ranged = opt->max > opt->min, rc;
+    *num_r = 0;
+    switch (opt->type) {
+    case HERALD_OPT_INT:
+        rc = parse_int(text, num_r);
+        if (rc == -1)
+            return reason(why_r, hx_printf("is not a whole number; write a "
+                          "decimal integer such as %s = 10", opt->name));
+        if (rc == 0 && (!ranged || (*num_r >= opt->min && *num_r <= opt->max)))
+            return 0;
+        if (!ranged)
+            return reason(why_r, hx_printf("does not fit in 64 bits; use a "
+                          "value from %lld to %lld", LLONG_MIN, LLONG_MAX));
+        return reason(why_r, hx_printf("is out of range; use a value from "
+                      "%lld to %lld", opt->min, opt->max));
+    case HERALD_OPT_BOOL:
+        if ((*num_r = parse_bool(text)) >= 0)
+            return 0;
+        *num_r = 0;
+        return reason(why_r, hx_printf("is not a yes/no value; use yes, no, "
+                      "true, false, on, off, 1 or 0"));
+    case HERALD_OPT_ENUM:
+        if ((*num_r = enum_index(opt->choices, text)) >= 0)
+            return 0;
+        *num_r = 0;
+        return reason(why_r, choice_error(opt->choices));
+    case HERALD_OPT_DURATION:
+        rc = parse_duration(text, num_r);
+        if (rc == -1)
+            return reason(why_r, hx_printf("is not a duration; write seconds "
+                          "(30) or a number with a unit: 500ms, 30s, 5m, 2h"));
+        if (rc == 0 && (!ranged || (*num_r >= opt->min && *num_r <= opt->max)))
+            return 0;
+        if (!ranged)
+            return reason(why_r, hx_printf("is too long; use a shorter "
+                          "duration"));
+        format_ms(lo, sizeof lo, opt->min);
+        format_ms(hi, sizeof hi, opt->max);
+        return reason(why_r, hx_printf("is out of range; use a duration "
+                      "from %s to %s", lo, hi));
+    case HERALD_OPT_PATH:
+        if (*text)
+            return 0;
+        return reason(why_r, hx_printf("is empty; give a path, or remove "
+                      "the line to use the default"));
+    case HERALD_OPT_STRING:
+    default:
+        return 0;
+    }
+}
+
+/* Check @text (owned; freed on error) against @v's type and store it. */
+static herald_class set_typed(struct resolver *r, struct hopt_value *v,
+                              char *text, const struct hconf_kv *kv)
+{
+    long long num;
+    char *why = NULL;
+    if (check_type(v->opt, text, &num, &why) < 0) {
+        char *what = describe(r, v->opt, kv, text);
+        herald_class rc = what && why
+            ? RERR(r, kv ? kv->line : sec_line(r), "%s %s", what, why)
+            : oom(r->err_r);
+        free(what);
+        free(why);
+        wipe_free(text);
+        return rc;
+    }
+    if (v->opt->type == HERALD_OPT_BOOL) {
+        wipe_free(text);
+        text = hx_strdup(num ? "yes" : "no");
+        if (!text)
+            return oom(r->err_r);
+    }
+    wipe_free(v->str);
+    v->str = text;
+    v->num = num;
+    return HERALD_OK;
+}
+
+static herald_class apply_defaults(struct resolver *r)
+{
+    for (size_t i = 0; i < r->out->n; i++) {
+        struct hopt_value *v = &r->out->v[i];
+        if (!v->opt->default_value)
+            continue;
+        char *text;
+        int rc = scan_value(v->opt->default_value, &text);
+        if (rc == -2)
+            return oom(r->err_r);
+        if (rc == -1)
+            return RERR(r, sec_line(r), "the default of '%s' has an "
+                        "unterminated quote; this is a bug in the driver's "
+                        "option table", v->opt->name);
+        herald_class hc = set_typed(r, v, text, NULL);
+        if (hc)
+            return hc;
+    }
+    return HERALD_OK;
+}
+
+static herald_class apply_entry(struct resolver *r, size_t idx)
+{
+    const struct hconf_kv *kv = &r->sec->kv[idx];
+    if (in_list(r->skip, kv->key))
+        return HERALD_OK;
+    enum source how;
+    struct hopt_value *v = match_key(r, kv->key, &how);
+    if (!v)
+        return unknown_key(r, kv);
+    const struct hconf_kv **from = &r->from[v - r->out->v];
+    const char *name = v->opt->name;
+    if (*from)
+        return RERR(r, kv->line, "'%s' is given twice in " LABEL_FMT ": as "
+                    "%s (line %u) and as %s (line %u); keep only one of %s, "
+                    "%s_env and %s_file", name, LABEL(r->sec), (*from)->key,
+                    (*from)->line, kv->key, kv->line, name, name, name);
+    char *text;
+    herald_class rc = fetch_text(r, kv, v->opt, how, &text);
+    if (!rc)
+        rc = set_typed(r, v, text, kv);
+    if (rc)
+        return rc;
+    *from = kv;
+    v->set = 1;
+    v->line = kv->line;
+    return HERALD_OK;
+}
+
+static herald_class check_required(struct resolver *r)
+{
+    for (size_t i = 0; i < r->out->n; i++) {
+        const struct hopt_value *v = &r->out->v[i];
+        const herald_option *o = v->opt;
+        if (!(o->flags & HERALD_OPT_REQUIRED) || v->set || o->default_value)
+            continue;
+        int has_doc = o->doc && *o->doc;
+        if (o->flags & HERALD_OPT_SECRET)
+            return RERR(r, sec_line(r), LABEL_FMT " needs '%s'%s%s%s; add "
+                        "%s = ..., %s_env = VARIABLE or %s_file = PATH",
+                        LABEL(r->sec), o->name, has_doc ? " (" : "",
+                        has_doc ? o->doc : "", has_doc ? ")" : "", o->name,
+                        o->name, o->name);
+        return RERR(r, sec_line(r), LABEL_FMT " needs '%s'%s%s%s; add %s = ...",
+                    LABEL(r->sec), o->name, has_doc ? " (" : "",
+                    has_doc ? o->doc : "", has_doc ? ")" : "", o->name);
+    }
+    return HERALD_OK;
+}
+
+static herald_class alloc_values(struct resolver *r)
+{
+    size_t n = 0;
+    for (const herald_option *const *t = r->tables; t && *t; t++)
+        for (const herald_option *o = *t; o->name; o++)
+            n++;
+    r->out->v = calloc(n ? n : 1, sizeof *r->out->v);
+    r->from = calloc(n ? n : 1, sizeof *r->from);
+    if (!r->out->v || !r->from)
+        return oom(r->err_r);
+    for (const herald_option *const *t = r->tables; t && *t; t++)
+        for (const herald_option *o = *t; o->name; o++)
+            r->out->v[r->out->n++].opt = o;
+    return HERALD_OK;
+}
+
+/* Resolve section @sec against @tables; see internal.h. */
+herald_class hopts_resolve(const struct hconf *conf,
+                           const struct hconf_section *sec,
+                           const herald_option *const *tables,
+                           const char *const *skip, struct hopts *out,
+                           herald_error **err_r)
+{
+    if (!out)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "hopts_resolve: out must not be NULL");
+    out->v = NULL;
+    out->n = 0;
+    struct resolver r = { conf && conf->file ? conf->file : "<config>", sec,
+                          tables, skip, out, NULL, err_r };
+    herald_class rc = alloc_values(&r);
+    if (!rc)
+        rc = apply_defaults(&r);
+    for (size_t i = 0; !rc && sec && i < sec->n_kv; i++)
+        rc = apply_entry(&r, i);
+    if (!rc)
+        rc = check_required(&r);
+    free(r.from);
+    if (rc)
+        hopts_free(out);
+    return rc;
+}
+
+/* Free resolved options, wiping secret values first. */
+void hopts_free(struct hopts *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->n; i++) {
+        if (o->v[i].opt && (o->v[i].opt->flags & HERALD_OPT_SECRET))
+            wipe_free(o->v[i].str);
+        else
+            free(o->v[i].str);
+    }
+    free(o->v);
+    o->v = NULL;
+    o->n = 0;
+}
+
+/* The resolved value of option @name, or NULL when no table has it. */
+const struct hopt_value *hopts_find(const struct hopts *o, const char *name)
+{
+    if (!o || !name)
+        return NULL;
+    return find_value(o, name);
+}

@@ -1,1 +1,813 @@
+/* core/context.c - contexts, channels, the host table, send/render/check. */
 #include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A configured channel.  Drivers see it as the opaque herald_channel. */
+struct herald_channel {
+    herald_ctx *ctx;
+    char *name;
+    unsigned line;               /* of the [channel NAME] header */
+    struct hl_driver *drv;       /* shared, owned by ctx->drivers */
+    struct hopts opts;
+    struct hm_mailbox from;
+    int has_from;
+    int drop_unsupported;        /* unsupported = drop */
+    void *state;
+    int inited;
+    int serialize;               /* driver is not thread-safe */
+    pthread_mutex_t lock;
+    herald_error *broken;        /* HERALD_OPEN_KEEP_BROKEN */
+    char *driver_name;
+};
+
+struct herald_ctx {
+    struct hconf *conf;
+    struct hopts globals;
+    char *plugin_dir;            /* absolute or NULL */
+    struct hm_limits limits;
+    struct herald_channel **ch;
+    size_t n_ch;
+    struct hl_driver **drivers;
+    size_t n_drivers;
+    herald_log_level log_level;
+    herald_log_fn log_fn;
+    void *log_user;
+};
+
+static const herald_option global_options[] = {
+    {"plugin_dir", HERALD_OPT_PATH, 0, NULL, NULL,
+     "directory searched first for drivers (relative to the config file)", 0, 0},
+    {"spool_dir", HERALD_OPT_PATH, 0, NULL, NULL,
+     "directory for the on-disk spool (reserved: the spool is not built yet)", 0, 0},
+    {"max_message_size", HERALD_OPT_INT, 0, "26214400", NULL,
+     "largest message accepted, in bytes", 1, (long long)1 << 40},
+    {"max_recipients", HERALD_OPT_INT, 0, "1000", NULL,
+     "most recipients (to + cc + bcc) in one message", 1, 1000000},
+    {"log_level", HERALD_OPT_ENUM, 0, "warning", "error|warning|info|debug",
+     "lowest level of log lines the default handler prints", 0, 0},
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+};
+
+static const herald_option channel_options[] = {
+    {"driver", HERALD_OPT_STRING, HERALD_OPT_REQUIRED, NULL, NULL,
+     "driver that delivers this channel's messages (see `herald drivers`)", 0, 0},
+    {"from", HERALD_OPT_STRING, 0, NULL, NULL,
+     "sender used when a message sets none, e.g. Alerts <bot@example.com>", 0, 0},
+    {"unsupported", HERALD_OPT_ENUM, 0, "error", "error|drop",
+     "a message field the driver cannot carry: fail (error) or drop it with a log line",
+     0, 0},
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+};
+
+/* ---------------------------------------------------------------- version */
+
+const char *herald_version(void)
+{
+#define HX_STR2(x) #x
+#define HX_STR(x) HX_STR2(x)
+    return HX_STR(HERALD_VERSION_MAJOR) "." HX_STR(HERALD_VERSION_MINOR) "."
+        HX_STR(HERALD_VERSION_PATCH);
+}
+
+void herald_free(void *p)
+{
+    free(p);
+}
+
+/* ---------------------------------------------------------------- logging */
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+/* Replace every secret of every channel in @line by "***". */
+static char *redact(const herald_ctx *ctx, const char *line)
+{
+    struct hbuf b = {0};
+    hbuf_adds(&b, line);
+    for (size_t c = 0; ctx && c < ctx->n_ch && !b.oom; c++) {
+        const struct hopts *o = &ctx->ch[c]->opts;
+        for (size_t i = 0; i < o->n; i++) {
+            const char *s = o->v[i].str;
+            if (!(o->v[i].opt->flags & HERALD_OPT_SECRET) || !s || !*s)
+                continue;
+            size_t sl = strlen(s);
+            char *hit;
+            while ((hit = strstr(b.data, s)) != NULL) {
+                struct hbuf n = {0};
+                hbuf_add(&n, b.data, (size_t)(hit - b.data));
+                hbuf_adds(&n, "***");
+                hbuf_adds(&n, hit + sl);
+                hbuf_free(&b);
+                b = n;
+                if (b.oom)
+                    break;
+            }
+        }
+    }
+    return hbuf_steal(&b, NULL);
+}
+
+static void log_line(const herald_ctx *ctx, herald_log_level level,
+                     const char *channel, const char *fmt, va_list ap)
+{
+    herald_log_level max = ctx ? ctx->log_level : HERALD_LOG_WARNING;
+    if (level > max)
+        return;
+    char *raw = hx_vprintf(fmt, ap);
+    if (!raw)
+        return;
+    char *line = redact(ctx, raw);
+    free(raw);
+    if (!line)
+        return;
+    if (ctx && ctx->log_fn) {
+        ctx->log_fn(level, channel, line, ctx->log_user);
+    } else {
+        unsigned l = (unsigned)level < 4 ? (unsigned)level : 3;
+        if (channel)
+            fprintf(stderr, "herald: %s: [%s] %s\n", level_names[l], channel, line);
+        else
+            fprintf(stderr, "herald: %s: %s\n", level_names[l], line);
+    }
+    free(line);
+}
+
+static void ctx_log(const herald_ctx *ctx, herald_log_level level,
+                    const char *channel, const char *fmt, ...)
+    HERALD_PRINTF(4, 5);
+static void ctx_log(const herald_ctx *ctx, herald_log_level level,
+                    const char *channel, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(ctx, level, channel, fmt, ap);
+    va_end(ap);
+}
+
+void herald_set_log_handler(herald_ctx *ctx, herald_log_level max_level,
+                            herald_log_fn fn, void *user_data)
+{
+    if (!ctx)
+        return;
+    ctx->log_level = max_level;
+    ctx->log_fn = fn;
+    ctx->log_user = user_data;
+}
+
+/* ---------------------------------------------------------------- host table */
+
+static void host_log(const herald_channel *ch, herald_log_level level,
+                     const char *fmt, ...) HERALD_PRINTF(3, 4);
+static void host_log(const herald_channel *ch, herald_log_level level,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(ch ? ch->ctx : NULL, level, ch ? ch->name : NULL, fmt, ap);
+    va_end(ap);
+}
+
+static const char *host_channel_name(const herald_channel *ch)
+{
+    return ch ? ch->name : NULL;
+}
+
+static const struct hopt_value *chan_opt(const herald_channel *ch,
+                                         const char *name)
+{
+    return ch && name ? hopts_find(&ch->opts, name) : NULL;
+}
+
+static const char *host_opt_str(const herald_channel *ch, const char *name)
+{
+    const struct hopt_value *v = chan_opt(ch, name);
+    return v ? v->str : NULL;
+}
+
+static long long host_opt_int(const herald_channel *ch, const char *name)
+{
+    const struct hopt_value *v = chan_opt(ch, name);
+    return v && v->str ? v->num : 0;
+}
+
+static int host_opt_bool(const herald_channel *ch, const char *name)
+{
+    return host_opt_int(ch, name) != 0;
+}
+
+static int host_opt_isset(const herald_channel *ch, const char *name)
+{
+    const struct hopt_value *v = chan_opt(ch, name);
+    return v ? v->set : 0;
+}
+
+static herald_class host_render_mime(const herald_msg *msg, unsigned flags,
+                                     char **out_r, size_t *len_r,
+                                     herald_error **err_r)
+{
+    return hmime_render(msg, flags, out_r, len_r, err_r);
+}
+
+static herald_class host_error(herald_error **err_r, herald_class cls,
+                               const char *code, const char *provider_text,
+                               long retry_after, const char *fmt, ...)
+    HERALD_PRINTF(6, 7);
+static herald_class host_error(herald_error **err_r, herald_class cls,
+                               const char *code, const char *provider_text,
+                               long retry_after, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hx_error_full(err_r, cls, code, provider_text, retry_after, fmt, ap);
+    va_end(ap);
+    return cls;
+}
+
+struct herald_checker {
+    const char *channel;
+    herald_check_fn fn;
+    void *user;
+    int failed;
+};
+
+static void host_report_step(herald_checker *chk, const char *step,
+                             herald_check_status status, double elapsed_ms,
+                             const char *detail, const char *fix)
+{
+    if (!chk)
+        return;
+    if (status == HERALD_CHECK_FAIL)
+        chk->failed = 1;
+    if (chk->fn)
+        chk->fn(chk->channel, step ? step : "", status, elapsed_ms, detail,
+                fix, chk->user);
+}
+
+static void *host_alloc(size_t size)
+{
+    return malloc(size ? size : 1);
+}
+
+static const herald_host host_table = {
+    .abi_major = HERALD_ABI_MAJOR,
+    .abi_minor = HERALD_ABI_MINOR,
+    .struct_size = sizeof(herald_host),
+    .log = host_log,
+    .channel_name = host_channel_name,
+    .opt_str = host_opt_str,
+    .opt_int = host_opt_int,
+    .opt_bool = host_opt_bool,
+    .opt_isset = host_opt_isset,
+    .msg_get = hm_get,
+    .msg_count = hm_count,
+    .msg_address = hm_address,
+    .msg_pair = hm_pair,
+    .msg_item = hm_item,
+    .msg_attachment = hm_attachment,
+    .render_mime = host_render_mime,
+    .error = host_error,
+    .result_set_id = hx_result_set_id,
+    .result_add_recipient = hx_result_add_recipient,
+    .report_step = host_report_step,
+    .alloc = host_alloc,
+    .free = free,
+};
+
+/* ---------------------------------------------------------------- opening */
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return hx_strdup(".");
+    if (slash == path)
+        return hx_strdup("/");
+    return hx_strndup(path, (size_t)(slash - path));
+}
+
+/* plugin_dir relative to the config file's directory (or the cwd). */
+static char *absolute_dir(const char *dir, const char *conf_path)
+{
+    if (dir[0] == '/')
+        return hx_strdup(dir);
+    char *base = conf_path ? dir_of(conf_path) : hx_strdup(".");
+    char *joined = base ? hx_printf("%s/%s", base, dir) : NULL;
+    free(base);
+    if (!joined)
+        return NULL;
+    char *real = realpath(joined, NULL);
+    if (real) {
+        free(joined);
+        return real;
+    }
+    return joined; /* the loader reports a missing directory by name */
+}
+
+static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
+                                 herald_error **err_r)
+{
+    const struct hconf_section *g = NULL;
+    for (size_t i = 0; i < ctx->conf->n_sec; i++)
+        if (!ctx->conf->sec[i].name)
+            g = &ctx->conf->sec[i];
+    static const struct hconf_section empty = {(char *)"herald", NULL, 0, NULL, 0};
+    const herald_option *tables[] = {global_options, NULL};
+    herald_class rc = hopts_resolve(ctx->conf, g ? g : &empty, tables, NULL,
+                                    &ctx->globals, err_r);
+    if (rc != HERALD_OK)
+        return rc;
+    const char *pd = hopts_find(&ctx->globals, "plugin_dir")->str;
+    if (pd && *pd && !(ctx->plugin_dir = absolute_dir(pd, conf_path)))
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    ctx->limits.max_size = (size_t)hopts_find(&ctx->globals, "max_message_size")->num;
+    ctx->limits.max_recipients = (size_t)hopts_find(&ctx->globals, "max_recipients")->num;
+    const char *lvl = hopts_find(&ctx->globals, "log_level")->str;
+    for (unsigned i = 0; i < 4; i++)
+        if (lvl && strcmp(lvl, level_names[i]) == 0)
+            ctx->log_level = (herald_log_level)i;
+    return HERALD_OK;
+}
+
+/* One loaded driver per name per context, shared by its channels. */
+static herald_class get_driver(herald_ctx *ctx, const char *name,
+                               struct hl_driver **drv_r, herald_error **err_r)
+{
+    for (size_t i = 0; i < ctx->n_drivers; i++)
+        if (strcmp(ctx->drivers[i]->name, name) == 0) {
+            *drv_r = ctx->drivers[i];
+            return HERALD_OK;
+        }
+    struct hl_driver **grown =
+        realloc(ctx->drivers, (ctx->n_drivers + 1) * sizeof *grown);
+    if (!grown)
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    ctx->drivers = grown;
+    char *warning = NULL;
+    herald_class rc = hl_open(ctx->plugin_dir, name, drv_r, &warning, err_r);
+    if (warning) {
+        ctx_log(ctx, HERALD_LOG_WARNING, NULL, "%s", warning);
+        free(warning);
+    }
+    if (rc == HERALD_OK)
+        ctx->drivers[ctx->n_drivers++] = *drv_r;
+    return rc;
+}
+
+static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
+                                  const struct hconf_section *sec,
+                                  herald_error **err_r)
+{
+    const char *file = ctx->conf->file;
+    const struct hconf_kv *d = hconf_find(sec, "driver");
+    if (!d || !*d->value)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "%s:%u: [channel %s] has no driver; add a line such as "
+                        "`driver = maildir` (`herald drivers` lists the installed ones)",
+                        file, sec->line, sec->name);
+    if (!(ch->driver_name = hx_strdup(d->value)))
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    herald_class rc = get_driver(ctx, d->value, &ch->drv, err_r);
+    if (rc != HERALD_OK) {
+        if (err_r && *err_r) {
+            char *m = hx_printf("%s:%u: %s", file, d->line, (*err_r)->message);
+            if (m) {
+                free((*err_r)->message);
+                (*err_r)->message = m;
+            }
+        }
+        return rc;
+    }
+    const herald_plugin *desc = ch->drv->desc;
+    const herald_option *tables[] = {channel_options, desc->options, NULL};
+    rc = hopts_resolve(ctx->conf, sec, tables, NULL, &ch->opts, err_r);
+    if (rc != HERALD_OK)
+        return rc;
+    const struct hopt_value *from = hopts_find(&ch->opts, "from");
+    if (from && from->set) {
+        const char *why = NULL;
+        if (hm_parse_mailbox(from->str, &ch->from, &why) != 0)
+            return hx_error(err_r, HERALD_ERR_CONFIG,
+                            "%s:%u: from = %s: %s; write it as `addr@example.com` "
+                            "or `Name <addr@example.com>`",
+                            file, from->line, from->str, why ? why : "invalid");
+        ch->has_from = 1;
+    }
+    const char *uns = hopts_find(&ch->opts, "unsupported")->str;
+    ch->drop_unsupported = uns && strcmp(uns, "drop") == 0;
+    ch->serialize = !(desc->caps & HERALD_CAP_THREAD_SAFE);
+    rc = desc->init(&host_table, ch, &ch->state, err_r);
+    if (rc != HERALD_OK) {
+        if (err_r && !*err_r)
+            hx_error(err_r, rc, "driver '%s' failed to initialise (%s)",
+                     desc->name, herald_strerror(rc));
+        return rc;
+    }
+    ch->inited = 1;
+    return HERALD_OK;
+}
+
+static void channel_free(struct herald_channel *ch)
+{
+    if (!ch)
+        return;
+    if (ch->inited && ch->drv->desc->teardown)
+        ch->drv->desc->teardown(ch->state);
+    hopts_free(&ch->opts);
+    hm_mailbox_clear(&ch->from);
+    herald_error_free(ch->broken);
+    pthread_mutex_destroy(&ch->lock);
+    free(ch->name);
+    free(ch->driver_name);
+    free(ch);
+}
+
+static herald_class open_channels(herald_ctx *ctx, unsigned flags,
+                                  herald_error **err_r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ctx->conf->n_sec; i++)
+        n += ctx->conf->sec[i].name != NULL;
+    ctx->ch = calloc(n ? n : 1, sizeof *ctx->ch);
+    if (!ctx->ch)
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; i < ctx->conf->n_sec; i++) {
+        const struct hconf_section *sec = &ctx->conf->sec[i];
+        if (!sec->name)
+            continue;
+        struct herald_channel *ch = calloc(1, sizeof *ch);
+        if (!ch || !(ch->name = hx_strdup(sec->name))) {
+            free(ch);
+            return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+        }
+        ch->ctx = ctx;
+        ch->line = sec->line;
+        pthread_mutex_init(&ch->lock, NULL);
+        ctx->ch[ctx->n_ch++] = ch;
+        herald_error *err = NULL;
+        herald_class rc = setup_channel(ctx, ch, sec, &err);
+        if (rc == HERALD_OK)
+            continue;
+        hx_error_set_channel(err, ch->name);
+        if (!(flags & HERALD_OPEN_KEEP_BROKEN)) {
+            if (err_r)
+                *err_r = err;
+            else
+                herald_error_free(err);
+            return rc;
+        }
+        ch->broken = err;
+    }
+    return HERALD_OK;
+}
+
+static herald_class open_text(const char *text, const char *name,
+                              const char *path, unsigned flags,
+                              herald_ctx **ctx_r, herald_error **err_r)
+{
+    if (!text || !ctx_r)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "herald_open: config text and ctx_r must not be NULL");
+    if (flags & ~(unsigned)HERALD_OPEN_KEEP_BROKEN)
+        return hx_error(err_r, HERALD_ERR_USAGE, "herald_open: unknown flags 0x%x",
+                        flags);
+    *ctx_r = NULL;
+    herald_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    ctx->log_level = HERALD_LOG_WARNING;
+    herald_class rc = hconf_parse(text, name ? name : "<string>", &ctx->conf, err_r);
+    if (rc == HERALD_OK)
+        rc = read_globals(ctx, path, err_r);
+    if (rc == HERALD_OK)
+        rc = open_channels(ctx, flags, err_r);
+    if (rc != HERALD_OK) {
+        herald_close(ctx);
+        return rc;
+    }
+    *ctx_r = ctx;
+    return HERALD_OK;
+}
+
+herald_class herald_open(const char *path, unsigned flags, herald_ctx **ctx_r,
+                         herald_error **err_r)
+{
+    if (!path)
+        return hx_error(err_r, HERALD_ERR_USAGE, "herald_open: path is NULL");
+    char *text = hx_read_file(path, NULL);
+    if (!text)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "cannot read config file %s: %s; create it (see herald.conf(5)) "
+                        "or name another one",
+                        path, strerror(errno));
+    herald_class rc = open_text(text, path, path, flags, ctx_r, err_r);
+    free(text);
+    return rc;
+}
+
+herald_class herald_open_string(const char *text, const char *name,
+                                unsigned flags, herald_ctx **ctx_r,
+                                herald_error **err_r)
+{
+    return open_text(text, name, NULL, flags, ctx_r, err_r);
+}
+
+void herald_close(herald_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < ctx->n_ch; i++)
+        channel_free(ctx->ch[i]);
+    free(ctx->ch);
+    for (size_t i = 0; i < ctx->n_drivers; i++)
+        hl_close(ctx->drivers[i]);
+    free(ctx->drivers);
+    hopts_free(&ctx->globals);
+    hconf_free(ctx->conf);
+    free(ctx->plugin_dir);
+    free(ctx);
+}
+
+/* ---------------------------------------------------------------- channels */
+
+size_t herald_channel_count(const herald_ctx *ctx)
+{
+    return ctx ? ctx->n_ch : 0;
+}
+
+const char *herald_channel_name(const herald_ctx *ctx, size_t i)
+{
+    return ctx && i < ctx->n_ch ? ctx->ch[i]->name : NULL;
+}
+
+const char *herald_channel_driver(const herald_ctx *ctx, size_t i)
+{
+    return ctx && i < ctx->n_ch ? ctx->ch[i]->driver_name : NULL;
+}
+
+const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i)
+{
+    return ctx && i < ctx->n_ch ? ctx->ch[i]->broken : NULL;
+}
+
+static herald_class find_channel(herald_ctx *ctx, const char *name,
+                                 struct herald_channel **ch_r,
+                                 herald_error **err_r)
+{
+    for (size_t i = 0; i < ctx->n_ch; i++)
+        if (strcmp(ctx->ch[i]->name, name) == 0) {
+            *ch_r = ctx->ch[i];
+            if (ctx->ch[i]->broken) {
+                if (err_r && !*err_r)
+                    *err_r = hx_error_copy(ctx->ch[i]->broken);
+                return ctx->ch[i]->broken->cls;
+            }
+            return HERALD_OK;
+        }
+    struct hbuf names = {0};
+    for (size_t i = 0; i < ctx->n_ch; i++)
+        hbuf_printf(&names, "%s%s", i ? ", " : "", ctx->ch[i]->name);
+    hx_error(err_r, HERALD_ERR_CONFIG,
+             "no channel named '%s' in %s; %s%s", name, ctx->conf->file,
+             ctx->n_ch ? "the channels are: " : "add a [channel NAME] section",
+             names.data ? names.data : "");
+    hbuf_free(&names);
+    return HERALD_ERR_CONFIG;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+struct field_cap {
+    unsigned long long cap;
+    const char *what;
+};
+
+/* Fields the driver cannot carry: error naming the field, or (with
+ * `unsupported = drop`) removed from the view with a log line. */
+static herald_class fit_to_driver(const struct herald_channel *ch,
+                                  struct herald_msg *view, herald_error **err_r)
+{
+    unsigned long long caps = ch->drv->desc->caps;
+    struct {
+        unsigned long long cap;
+        int present;
+        const char *field;
+    } need[] = {
+        {HERALD_CAP_HTML, view->html != NULL, "html body"},
+        {HERALD_CAP_ATTACHMENTS, view->n_att > 0, "attachments"},
+        {HERALD_CAP_CC_BCC, view->n_rcpt[HM_CC] + view->n_rcpt[HM_BCC] > 0, "cc/bcc"},
+        {HERALD_CAP_REPLY_TO, view->reply_to != NULL, "reply-to"},
+        {HERALD_CAP_HEADERS, view->n_headers > 0, "extra headers"},
+        {HERALD_CAP_TAGS, view->n_tags > 0, "tags"},
+        {HERALD_CAP_METADATA, view->n_metadata > 0, "metadata"},
+        {HERALD_CAP_IDEMPOTENCY, view->idempotency_key != NULL, "idempotency key"},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        if (!need[i].present || (caps & need[i].cap))
+            continue;
+        if (!ch->drop_unsupported)
+            return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                            "the %s driver cannot carry the message's %s; remove "
+                            "them or set `unsupported = drop` in [channel %s]",
+                            ch->drv->desc->name, need[i].field, ch->name);
+        host_log(ch, HERALD_LOG_WARNING, "dropping the message's %s: the %s "
+                 "driver cannot carry them (unsupported = drop)",
+                 need[i].field, ch->drv->desc->name);
+        switch (need[i].cap) {
+        case HERALD_CAP_HTML: view->html = NULL; break;
+        case HERALD_CAP_ATTACHMENTS: view->n_att = 0; break;
+        case HERALD_CAP_CC_BCC: view->n_rcpt[HM_CC] = view->n_rcpt[HM_BCC] = 0; break;
+        case HERALD_CAP_REPLY_TO: view->reply_to = NULL; break;
+        case HERALD_CAP_HEADERS: view->n_headers = 0; break;
+        case HERALD_CAP_TAGS: view->n_tags = 0; break;
+        case HERALD_CAP_METADATA: view->n_metadata = 0; break;
+        case HERALD_CAP_IDEMPOTENCY: view->idempotency_key = NULL; break;
+        }
+    }
+    if (!view->text && !view->html)
+        return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                        "the message has only an HTML body and the %s driver "
+                        "cannot carry HTML; add a text body",
+                        ch->drv->desc->name);
+    if (view->n_rcpt[HM_TO] == 0 && !(caps & HERALD_CAP_CC_BCC))
+        return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                        "the message has no To recipient and the %s driver "
+                        "cannot carry cc/bcc", ch->drv->desc->name);
+    return HERALD_OK;
+}
+
+/* The message as the driver sees it: a shallow copy with the sender
+ * resolved and unsupported fields handled. */
+static herald_class prepare_view(herald_ctx *ctx, struct herald_channel *ch,
+                                 const herald_msg *msg, struct herald_msg *view,
+                                 herald_error **err_r)
+{
+    *view = *msg;
+    if (!view->from && ch->has_from)
+        view->from = &ch->from;
+    herald_class rc = hm_validate(view, &ctx->limits, 1, err_r);
+    if (rc == HERALD_OK)
+        rc = fit_to_driver(ch, view, err_r);
+    return rc;
+}
+
+static void lock_channel(struct herald_channel *ch)
+{
+    if (ch->serialize)
+        pthread_mutex_lock(&ch->lock);
+}
+
+static void unlock_channel(struct herald_channel *ch)
+{
+    if (ch->serialize)
+        pthread_mutex_unlock(&ch->lock);
+}
+
+herald_class herald_send(herald_ctx *ctx, const char *channel,
+                         const herald_msg *msg, herald_result **result_r,
+                         herald_error **err_r)
+{
+    if (result_r)
+        *result_r = NULL;
+    if (!ctx || !channel || !msg)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "herald_send: ctx, channel and msg must not be NULL");
+    struct herald_channel *ch = NULL;
+    herald_error *err = NULL;
+    struct herald_msg view;
+    herald_class rc = find_channel(ctx, channel, &ch, &err);
+    if (rc == HERALD_OK)
+        rc = prepare_view(ctx, ch, msg, &view, &err);
+    if (rc != HERALD_OK) {
+        hx_error_set_channel(err, channel);
+        if (err_r)
+            *err_r = err;
+        else
+            herald_error_free(err);
+        return rc;
+    }
+    herald_result *res = hx_result_new(ch->name, ch->drv->desc->name);
+    if (!res)
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    lock_channel(ch);
+    rc = ch->drv->desc->send(ch->state, &view, res, &err);
+    unlock_channel(ch);
+    if (rc != HERALD_OK) {
+        if (!err)
+            hx_error(&err, rc, "the %s driver failed (%s) without saying why",
+                     ch->drv->desc->name, herald_strerror(rc));
+        hx_error_set_channel(err, ch->name);
+        host_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
+        if (err_r)
+            *err_r = err;
+        else
+            herald_error_free(err);
+        if (res->n_rcpt == 0 || !result_r) {
+            herald_result_free(res);
+            res = NULL;
+        }
+    } else {
+        host_log(ch, HERALD_LOG_DEBUG, "sent, id %s",
+                 res->message_id ? res->message_id : "(none)");
+    }
+    if (result_r)
+        *result_r = res;
+    else
+        herald_result_free(res);
+    return rc;
+}
+
+herald_class herald_render(herald_ctx *ctx, const char *channel,
+                           const herald_msg *msg, char **payload_r,
+                           size_t *len_r, herald_error **err_r)
+{
+    if (!ctx || !channel || !msg || !payload_r)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "herald_render: ctx, channel, msg and payload_r must not be NULL");
+    *payload_r = NULL;
+    struct herald_channel *ch = NULL;
+    herald_error *err = NULL;
+    struct herald_msg view;
+    herald_class rc = find_channel(ctx, channel, &ch, &err);
+    if (rc == HERALD_OK)
+        rc = prepare_view(ctx, ch, msg, &view, &err);
+    if (rc == HERALD_OK && !ch->drv->desc->render)
+        rc = hx_error(&err, HERALD_ERR_CONFIG,
+                      "the %s driver cannot show its payload (it has no render "
+                      "function)", ch->drv->desc->name);
+    if (rc == HERALD_OK) {
+        size_t len = 0;
+        lock_channel(ch);
+        rc = ch->drv->desc->render(ch->state, &view, payload_r, &len, &err);
+        unlock_channel(ch);
+        if (rc == HERALD_OK && len_r)
+            *len_r = len;
+        if (rc != HERALD_OK && !err)
+            hx_error(&err, rc, "the %s driver could not render the message",
+                     ch->drv->desc->name);
+    }
+    if (rc != HERALD_OK) {
+        hx_error_set_channel(err, channel);
+        if (err_r)
+            *err_r = err;
+        else
+            herald_error_free(err);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- drivers, check */
+
+herald_class herald_drivers_foreach(herald_ctx *ctx, herald_driver_fn fn,
+                                    void *user_data, herald_error **err_r)
+{
+    if (!fn)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "herald_drivers_foreach: fn must not be NULL");
+    return hl_scan(ctx ? ctx->plugin_dir : NULL, fn, user_data, err_r);
+}
+
+herald_class herald_check(herald_ctx *ctx, const char *channel,
+                          herald_check_fn fn, void *user_data,
+                          herald_error **err_r)
+{
+    if (!ctx || !channel)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "herald_check: ctx and channel must not be NULL");
+    herald_checker chk = {channel, fn, user_data, 0};
+    struct herald_channel *ch = NULL;
+    herald_error *err = NULL;
+    herald_class rc = find_channel(ctx, channel, &ch, &err);
+    if (rc != HERALD_OK) {
+        host_report_step(&chk, "config", HERALD_CHECK_FAIL, 0,
+                         herald_error_message(err), NULL);
+        if (err_r)
+            *err_r = err;
+        else
+            herald_error_free(err);
+        return rc;
+    }
+    if (!ch->drv->desc->check) {
+        host_report_step(&chk, "config", HERALD_CHECK_OK, 0,
+                         "config valid, driver loads", NULL);
+        return HERALD_OK;
+    }
+    lock_channel(ch);
+    rc = ch->drv->desc->check(ch->state, &chk, &err);
+    unlock_channel(ch);
+    if (rc == HERALD_OK && chk.failed)
+        rc = hx_error(&err, HERALD_ERR_PERMANENT, "a check step failed");
+    if (rc != HERALD_OK) {
+        hx_error_set_channel(err, channel);
+        if (err_r)
+            *err_r = err;
+        else
+            herald_error_free(err);
+    }
+    return rc;
+}

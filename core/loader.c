@@ -1,1 +1,784 @@
+/*
+ * core/loader.c - find, open and check driver shared objects.
+ *
+ * The only file in herald that calls lt_dl*.  libltdl keeps global state
+ * (its handle list and a process-wide error string), so every lt_dl* call
+ * happens under one mutex, and lt_dlerror() is read under the same lock as
+ * the call that failed.
+ *
+ * lt_dlinit()/lt_dlexit() are reference-counted here: every open driver,
+ * every driver being checked and every running scan holds one reference,
+ * and lt_dlexit() runs when the last one goes.  That way a program that
+ * closes all its contexts leaves nothing of libltdl allocated, and valgrind
+ * sees no leak from us; the next hl_open() simply initializes again.
+ *
+ * Drivers are loaded by name only: <dir>/<name>.so, absolute, from the
+ * search path (config plugin_dir, then HERALD_PLUGIN_PATH, then the
+ * compiled-in HERALD_PLUGINDIR).  A driver that fails any check is closed
+ * before we return, so nothing is ever left half-loaded.
+ */
 #include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ltdl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef HERALD_PLUGINDIR
+#define HERALD_PLUGINDIR "/usr/local/lib/herald"
+#endif
+
+#define NAME_MAX_LEN 64
+#define MAX_OPTIONS 256   /* a longer table is almost surely unterminated */
+
+/* ---- libltdl, always under the lock ---------------------------------- */
+
+static pthread_mutex_t lt_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned lt_users;   /* references to lt_dlinit(); under lt_lock */
+
+/* Take one reference to libltdl, initializing it on first use. */
+static herald_class lt_acquire(herald_error **err_r)
+{
+    herald_class rc = HERALD_OK;
+    pthread_mutex_lock(&lt_lock);
+    if (lt_users == 0 && lt_dlinit() != 0) {
+        const char *why = lt_dlerror();
+        rc = hx_error(err_r, HERALD_ERR_INTERNAL,
+                      "cannot initialize libltdl to load drivers: %s",
+                      why ? why : "unknown error");
+    } else {
+        lt_users++;
+    }
+    pthread_mutex_unlock(&lt_lock);
+    return rc;
+}
+
+/* Drop one reference; the last one shuts libltdl down. */
+static void lt_release(void)
+{
+    pthread_mutex_lock(&lt_lock);
+    if (lt_users > 0 && --lt_users == 0)
+        lt_dlexit();
+    pthread_mutex_unlock(&lt_lock);
+}
+
+/* libltdl tries each of its loaders in turn and keeps the error of the
+ * last one, which is the preload loader's "file not found" even when the
+ * system dlopen() said something useful ("invalid ELF header", "libfoo.so.1:
+ * cannot open shared object file").  Ask the dlopen loader directly for its
+ * reason.  Called under lt_lock after a failed open; NULL when unknown. */
+static char *lt_system_reason(const char *path, lt_dladvise advise)
+{
+    const lt_dlvtable *vt = lt_dlloader_find("lt_dlopen");
+    if (!vt || !vt->module_open)
+        return NULL;
+    lt_dlerror();
+    lt_module m = vt->module_open(vt->dlloader_data, path, advise);
+    if (m) { /* it loads now: nothing to explain */
+        if (vt->module_close)
+            vt->module_close(vt->dlloader_data, m);
+        return NULL;
+    }
+    const char *why = lt_dlerror();
+    return why ? hx_strdup(why) : NULL;
+}
+
+/* Open @path with local symbol scope.  On failure returns NULL and sets
+ * *why_r to a malloc'd reason (the system's, else lt_dlerror()). */
+static lt_dlhandle lt_open_path(const char *path, char **why_r)
+{
+    lt_dlhandle h = NULL;
+    lt_dladvise advise;
+    pthread_mutex_lock(&lt_lock);
+    lt_dlerror(); /* clear a stale error */
+    if (lt_dladvise_init(&advise) != 0) {
+        *why_r = hx_strdup("out of memory");
+    } else {
+        if (lt_dladvise_local(&advise) == 0)
+            h = lt_dlopenadvise(path, advise);
+        if (!h) {
+            const char *generic = lt_dlerror();
+            char *why = hx_strdup(generic ? generic : "unknown error");
+            char *sys = lt_system_reason(path, advise);
+            if (sys && why && !strstr(sys, why)) {
+                *why_r = hx_printf("%s (libltdl: %s)", sys, why);
+                free(why);
+            } else {
+                *why_r = why;
+            }
+            free(sys);
+        }
+        lt_dladvise_destroy(&advise);
+    }
+    pthread_mutex_unlock(&lt_lock);
+    return h;
+}
+
+static void *lt_symbol(lt_dlhandle h, const char *sym)
+{
+    pthread_mutex_lock(&lt_lock);
+    void *p = lt_dlsym(h, sym);
+    lt_dlerror();
+    pthread_mutex_unlock(&lt_lock);
+    return p;
+}
+
+static void lt_close_handle(lt_dlhandle h)
+{
+    pthread_mutex_lock(&lt_lock);
+    lt_dlclose(h);
+    pthread_mutex_unlock(&lt_lock);
+}
+
+/* ---- names and the search path ------------------------------------- */
+
+static int name_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static int name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > NAME_MAX_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char_ok(name[i]))
+            return 0;
+    return 1;
+}
+
+static herald_class name_error(const char *name, herald_error **err_r)
+{
+    return hx_error(err_r, HERALD_ERR_CONFIG,
+                    "invalid driver name '%s': a driver name is 1 to %d "
+                    "characters, each a lowercase letter a-z, a digit or "
+                    "'_' (it is the file NAME.so in the plugin directory); "
+                    "fix the channel's driver = line",
+                    name ? name : "(null)", NAME_MAX_LEN);
+}
+
+struct search {
+    char **dir;
+    size_t n;
+    int oom;
+};
+
+/* Append @dir (absolute) unless it is already on the list, by name or, for
+ * existing directories, by identity. */
+static void search_add(struct search *s, const char *dir, size_t len)
+{
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    char *d = hx_strndup(dir, len);
+    char **nd = d ? realloc(s->dir, (s->n + 1) * sizeof *nd) : NULL;
+    if (!nd) {
+        free(d);
+        s->oom = 1;
+        return;
+    }
+    s->dir = nd;
+    struct stat a, b;
+    int have_a = stat(d, &a) == 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->dir[i], d) == 0 ||
+            (have_a && stat(s->dir[i], &b) == 0 && a.st_dev == b.st_dev &&
+             a.st_ino == b.st_ino)) {
+            free(d);
+            return;
+        }
+    }
+    s->dir[s->n++] = d;
+}
+
+static void search_free(struct search *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->dir[i]);
+    free(s->dir);
+    s->dir = NULL;
+    s->n = 0;
+}
+
+static void search_add_config_dir(struct search *s, const char *config_dir)
+{
+    if (!config_dir || !*config_dir)
+        return;
+    if (config_dir[0] == '/') {
+        search_add(s, config_dir, strlen(config_dir));
+        return;
+    }
+    char *cwd = getcwd(NULL, 0);
+    char *abs = cwd ? hx_printf("%s/%s", cwd, config_dir) : NULL;
+    if (abs)
+        search_add(s, abs, strlen(abs));
+    else
+        s->oom = 1;
+    free(cwd);
+    free(abs);
+}
+
+/* config_dir, then HERALD_PLUGIN_PATH (absolute entries), then the
+ * compiled-in plugin directory. */
+static herald_class search_build(const char *config_dir, struct search *s,
+                                 herald_error **err_r)
+{
+    memset(s, 0, sizeof *s);
+    search_add_config_dir(s, config_dir);
+    const char *env = hx_getenv("HERALD_PLUGIN_PATH");
+    while (env && *env) {
+        const char *colon = strchr(env, ':');
+        size_t len = colon ? (size_t)(colon - env) : strlen(env);
+        if (len > 0 && env[0] == '/')
+            search_add(s, env, len);
+        env = colon ? colon + 1 : NULL;
+    }
+    search_add(s, HERALD_PLUGINDIR, strlen(HERALD_PLUGINDIR));
+    if (s->oom) {
+        search_free(s);
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "out of memory building the driver search path");
+    }
+    return HERALD_OK;
+}
+
+/* "A, B and C" for messages. */
+static char *search_list(const struct search *s)
+{
+    struct hbuf b = {0};
+    for (size_t i = 0; i < s->n; i++) {
+        if (i > 0)
+            hbuf_adds(&b, i + 1 == s->n ? " and " : ", ");
+        hbuf_adds(&b, s->dir[i]);
+    }
+    return hbuf_steal(&b, NULL);
+}
+
+/* ---- checks on one candidate file ----------------------------------- */
+
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a named pipe";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISCHR(m) || S_ISBLK(m))
+        return "a device";
+    return "not a regular file";
+}
+
+/* What stat() found at @path must be a regular file in a directory that
+ * not everyone can write to. */
+static herald_class check_placement(const char *dir, const char *name,
+                                    const char *path, const struct stat *st,
+                                    herald_error **err_r)
+{
+    if (!S_ISREG(st->st_mode))
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "cannot load driver '%s': %s is not a regular file "
+                        "(it is %s); remove it or replace it with the "
+                        "driver's shared object",
+                        name, path, file_kind(st->st_mode));
+    struct stat dst;
+    if (stat(dir, &dst) != 0)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "cannot load driver '%s' from %s: cannot stat its "
+                        "directory %s: %s", name, path, dir, strerror(errno));
+    if (dst.st_mode & S_IWOTH)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "refusing to load driver '%s' from %s: directory %s "
+                        "is world-writable; run chmod o-w %s",
+                        name, path, dir, dir);
+    return HERALD_OK;
+}
+
+static herald_class check_options(const char *name, const char *path,
+                                  const herald_option *opts,
+                                  herald_error **err_r)
+{
+    if (!opts)
+        return HERALD_OK;
+    for (size_t i = 0; opts[i].name; i++) {
+        const herald_option *o = &opts[i];
+        if (i >= MAX_OPTIONS)
+            return hx_error(err_r, HERALD_ERR_CONFIG,
+                            "driver '%s' (%s): its option table has more "
+                            "than %d entries: end it with { NULL }",
+                            name, path, MAX_OPTIONS);
+        if (!name_valid(o->name))
+            return hx_error(err_r, HERALD_ERR_CONFIG,
+                            "driver '%s' (%s): options[%zu] has the invalid "
+                            "name '%s': option names are 1 to %d characters "
+                            "of a-z, 0-9 and '_'; fix the driver's option "
+                            "table", name, path, i, o->name, NAME_MAX_LEN);
+        if ((unsigned)o->type > (unsigned)HERALD_OPT_PATH)
+            return hx_error(err_r, HERALD_ERR_CONFIG,
+                            "driver '%s' (%s): options[%zu] ('%s') has "
+                            "unknown type %d: use one of the HERALD_OPT_* "
+                            "types from <herald/plugin.h>",
+                            name, path, i, o->name, (int)o->type);
+        if (o->type == HERALD_OPT_ENUM && (!o->choices || !*o->choices))
+            return hx_error(err_r, HERALD_ERR_CONFIG,
+                            "driver '%s' (%s): options[%zu] ('%s') is an "
+                            "ENUM without choices: set .choices to a "
+                            "'|'-separated list such as \"a|b\"",
+                            name, path, i, o->name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(opts[j].name, o->name) == 0)
+                return hx_error(err_r, HERALD_ERR_CONFIG,
+                                "driver '%s' (%s): options[%zu] repeats the "
+                                "option name '%s' of options[%zu]: give each "
+                                "option its own name",
+                                name, path, i, o->name, j);
+    }
+    return HERALD_OK;
+}
+
+static herald_class missing_field(const char *name, const char *path,
+                                  const char *field, herald_error **err_r)
+{
+    return hx_error(err_r, HERALD_ERR_CONFIG,
+                    "driver '%s' (%s): descriptor field '%s' is empty: set "
+                    ".%s in HERALD_PLUGIN_DEFINE", name, path, field, field);
+}
+
+static herald_class missing_function(const char *name, const char *path,
+                                     const char *fn, herald_error **err_r)
+{
+    return hx_error(err_r, HERALD_ERR_CONFIG,
+                    "driver '%s' (%s): descriptor has no %s function: set "
+                    ".%s in HERALD_PLUGIN_DEFINE", name, path, fn, fn);
+}
+
+/* Every rule of the descriptor, in an order that never reads past what
+ * struct_size covers. */
+static herald_class check_descriptor(const char *name, const char *path,
+                                     const herald_plugin *d,
+                                     herald_error **err_r)
+{
+    if (d->abi_major != HERALD_ABI_MAJOR)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "driver '%s' (%s) was built for driver ABI %u.%u but "
+                        "this herald supports %d.0..%d.%d: rebuild it against "
+                        "this herald", name, path, (unsigned)d->abi_major,
+                        (unsigned)d->abi_minor, HERALD_ABI_MAJOR,
+                        HERALD_ABI_MAJOR, HERALD_ABI_MINOR);
+    if (d->abi_minor > HERALD_ABI_MINOR)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "driver '%s' (%s) was built for driver ABI %u.%u but "
+                        "this herald supports %d.0..%d.%d: it needs a newer "
+                        "herald; upgrade herald or rebuild the driver "
+                        "against this one", name, path,
+                        (unsigned)d->abi_major, (unsigned)d->abi_minor,
+                        HERALD_ABI_MAJOR, HERALD_ABI_MAJOR, HERALD_ABI_MINOR);
+    if (d->struct_size < offsetof(herald_plugin, reserved))
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "driver '%s' (%s): descriptor too small: struct_size "
+                        "is %u but ABI %d.%d needs at least %zu bytes; "
+                        "define it with HERALD_PLUGIN_DEFINE and rebuild",
+                        name, path, (unsigned)d->struct_size,
+                        HERALD_ABI_MAJOR, HERALD_ABI_MINOR,
+                        offsetof(herald_plugin, reserved));
+    if (!d->name || !*d->name)
+        return missing_field(name, path, "name", err_r);
+    if (!d->version || !*d->version)
+        return missing_field(name, path, "version", err_r);
+    if (!d->description || !*d->description)
+        return missing_field(name, path, "description", err_r);
+    if (strcmp(d->name, name) != 0)
+        return hx_error(err_r, HERALD_ERR_CONFIG,
+                        "driver '%s' (%s): descriptor name '%s' does not "
+                        "match the file name %s.so: rename the file or fix "
+                        "HERALD_PLUGIN_DEFINE", name, path, d->name, name);
+    if (!d->init)
+        return missing_function(name, path, "init", err_r);
+    if (!d->send)
+        return missing_function(name, path, "send", err_r);
+    if (!d->teardown)
+        return missing_function(name, path, "teardown", err_r);
+    return check_options(name, path, d->options, err_r);
+}
+
+/* Open @path and check its descriptor; the caller holds an lt reference.
+ * On failure the handle is closed again (so *desc_r is only usable on
+ * success); abi_r receives the descriptor's ABI numbers whenever there was
+ * a descriptor to read them from. */
+static herald_class load_checked(const char *name, const char *path,
+                                 lt_dlhandle *h_r, const herald_plugin **desc_r,
+                                 unsigned abi_r[2], herald_error **err_r)
+{
+    char *why = NULL;
+    *desc_r = NULL;
+    lt_dlhandle h = lt_open_path(path, &why);
+    if (!h) {
+        hx_error(err_r, HERALD_ERR_CONFIG,
+                 "cannot load driver '%s' from %s: %s; check its "
+                 "dependencies with: ldd %s",
+                 name, path, why ? why : "out of memory", path);
+        free(why);
+        return HERALD_ERR_CONFIG;
+    }
+    typedef const herald_plugin *(*getter_fn)(void);
+    getter_fn get;
+    void *sym = lt_symbol(h, HERALD_PLUGIN_SYMBOL);
+    memcpy(&get, &sym, sizeof get); /* object to function pointer */
+    herald_class rc;
+    if (!get) {
+        rc = hx_error(err_r, HERALD_ERR_CONFIG,
+                      "%s is not a herald driver: it does not export "
+                      "%s_LTX_" HERALD_PLUGIN_SYMBOL " (define it with "
+                      "HERALD_PLUGIN_DEFINE(%s, ...))", path, name, name);
+    } else if (!(*desc_r = get())) {
+        rc = hx_error(err_r, HERALD_ERR_CONFIG,
+                      "driver '%s' (%s): %s_LTX_" HERALD_PLUGIN_SYMBOL "() "
+                      "returned NULL instead of its descriptor; define it "
+                      "with HERALD_PLUGIN_DEFINE(%s, ...)",
+                      name, path, name, name);
+    } else {
+        abi_r[0] = (*desc_r)->abi_major;
+        abi_r[1] = (*desc_r)->abi_minor;
+        rc = check_descriptor(name, path, *desc_r, err_r);
+    }
+    if (rc != HERALD_OK) {
+        *desc_r = NULL;
+        lt_close_handle(h);
+        return rc;
+    }
+    *h_r = h;
+    return HERALD_OK;
+}
+
+/* ---- hl_open / hl_close ------------------------------------------------ */
+
+/* "B/x.so" or "B/x.so and C/x.so" shadowed by @path in later dirs. */
+static char *shadow_warning(const struct search *s, size_t from,
+                            const char *name, const char *path)
+{
+    struct hbuf b = {0};
+    size_t n = 0;
+    for (size_t i = from; i < s->n; i++) {
+        char *p = hx_printf("%s/%s.so", s->dir[i], name);
+        struct stat st;
+        if (p && stat(p, &st) == 0) {
+            if (n++ > 0)
+                hbuf_adds(&b, ", ");
+            hbuf_adds(&b, p);
+        }
+        free(p);
+    }
+    if (n == 0) {
+        hbuf_free(&b);
+        return NULL;
+    }
+    char *list = hbuf_steal(&b, NULL);
+    char *w = list ? hx_printf("driver '%s': using %s; %s %s shadowed by it",
+                               name, path, list, n > 1 ? "are" : "is")
+                   : NULL;
+    free(list);
+    return w;
+}
+
+static herald_class not_found(const struct search *s, const char *name,
+                              herald_error **err_r)
+{
+    char *dirs = search_list(s);
+    hx_error(err_r, HERALD_ERR_CONFIG,
+             "driver '%s' not found: no %s.so in %s; install the package "
+             "that provides the %s driver, or point plugin_dir (in the "
+             "[herald] section of the config) or HERALD_PLUGIN_PATH at the "
+             "directory that holds %s.so",
+             name, name, dirs ? dirs : "the plugin path", name, name);
+    free(dirs);
+    return HERALD_ERR_CONFIG;
+}
+
+/* Find the first <dir>/<name>.so; *at_r is its index in @s. */
+static herald_class find_driver(const struct search *s, const char *name,
+                                char **path_r, size_t *at_r,
+                                herald_error **err_r)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        char *path = hx_printf("%s/%s.so", s->dir[i], name);
+        if (!path)
+            return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            int e = errno;
+            if (e == ENOENT || e == ENOTDIR) {
+                free(path);
+                continue;
+            }
+            hx_error(err_r, HERALD_ERR_CONFIG,
+                     "cannot load driver '%s': cannot stat %s: %s; fix its "
+                     "permissions or remove it", name, path, strerror(e));
+            free(path);
+            return HERALD_ERR_CONFIG;
+        }
+        herald_class rc = check_placement(s->dir[i], name, path, &st, err_r);
+        if (rc != HERALD_OK) {
+            free(path);
+            return rc;
+        }
+        *path_r = path;
+        *at_r = i;
+        return HERALD_OK;
+    }
+    return not_found(s, name, err_r);
+}
+
+herald_class hl_open(const char *config_dir, const char *name,
+                     struct hl_driver **drv_r, char **warning_r,
+                     herald_error **err_r)
+{
+    if (warning_r)
+        *warning_r = NULL;
+    if (!drv_r)
+        return hx_error(err_r, HERALD_ERR_USAGE, "hl_open: drv_r is NULL");
+    *drv_r = NULL;
+    if (!name_valid(name))
+        return name_error(name, err_r);
+
+    struct search s;
+    herald_class rc = search_build(config_dir, &s, err_r);
+    if (rc != HERALD_OK)
+        return rc;
+    char *path = NULL;
+    size_t at = 0;
+    rc = find_driver(&s, name, &path, &at, err_r);
+    if (rc == HERALD_OK)
+        rc = lt_acquire(err_r);
+    lt_dlhandle h = NULL;
+    const herald_plugin *desc = NULL;
+    unsigned abi[2];
+    if (rc == HERALD_OK) {
+        rc = load_checked(name, path, &h, &desc, abi, err_r);
+        if (rc != HERALD_OK)
+            lt_release();
+    }
+    struct hl_driver *drv = NULL;
+    if (rc == HERALD_OK) {
+        drv = calloc(1, sizeof *drv);
+        char *dup = hx_strdup(name);
+        if (!drv || !dup) {
+            free(drv);
+            free(dup);
+            lt_close_handle(h);
+            lt_release();
+            rc = hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+        } else {
+            drv->name = dup;
+            drv->path = path;
+            path = NULL;
+            drv->desc = desc;
+            drv->handle = h;
+            if (warning_r)
+                *warning_r = shadow_warning(&s, at + 1, name, drv->path);
+            *drv_r = drv;
+        }
+    }
+    free(path);
+    search_free(&s);
+    return rc;
+}
+
+void hl_close(struct hl_driver *drv)
+{
+    if (!drv)
+        return;
+    if (drv->handle) {
+        lt_close_handle((lt_dlhandle)drv->handle);
+        lt_release();
+    }
+    free(drv->name);
+    free(drv->path);
+    free(drv);
+}
+
+/* ---- hl_scan ----------------------------------------------------------- */
+
+struct seen {
+    char **stem, **path;   /* the file that won for each stem */
+    size_t n;
+};
+
+static const char *seen_find(const struct seen *s, const char *stem)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->stem[i], stem) == 0)
+            return s->path[i];
+    return NULL;
+}
+
+static int seen_add(struct seen *s, const char *stem, const char *path)
+{
+    char **ns = realloc(s->stem, (s->n + 1) * sizeof *ns);
+    if (!ns)
+        return -1;
+    s->stem = ns;
+    char **np = realloc(s->path, (s->n + 1) * sizeof *np);
+    if (!np)
+        return -1;
+    s->path = np;
+    s->stem[s->n] = hx_strdup(stem);
+    s->path[s->n] = hx_strdup(path);
+    if (!s->stem[s->n] || !s->path[s->n]) {
+        free(s->stem[s->n]);
+        free(s->path[s->n]);
+        return -1;
+    }
+    s->n++;
+    return 0;
+}
+
+static void seen_free(struct seen *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->stem[i]);
+        free(s->path[i]);
+    }
+    free(s->stem);
+    free(s->path);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.so entries of @dir, sorted; NULL with *n_r = 0 when the directory
+ * cannot be read (missing directories are skipped silently). */
+static char **list_so_files(const char *dir, size_t *n_r, int *oom_r)
+{
+    *n_r = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char **v = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len <= 3 || strcmp(e->d_name + len - 3, ".so") != 0)
+            continue;
+        char **nv = realloc(v, (n + 1) * sizeof *nv);
+        char *s = nv ? hx_strdup(e->d_name) : NULL;
+        if (nv)
+            v = nv;
+        if (!s) {
+            *oom_r = 1;
+            break;
+        }
+        v[n++] = s;
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_names);
+    *n_r = n;
+    return v;
+}
+
+/* Report one file through @fn; *won_r = 1 when it takes the stem. */
+static void scan_file(const char *dir, const char *stem, const char *path,
+                      const struct seen *seen, herald_driver_fn fn,
+                      void *user_data, int *won_r)
+{
+    herald_driver_info info = { .name = stem, .path = path };
+    herald_error *why = NULL;
+    char *refused = NULL;
+    lt_dlhandle h = NULL;
+    int have_lt = 0;
+    const char *winner = seen_find(seen, stem);
+    struct stat st;
+    *won_r = 0;
+
+    if (!name_valid(stem)) {
+        name_error(stem, &why);
+    } else if (winner) {
+        refused = hx_printf("shadowed by %s", winner);
+    } else if (stat(path, &st) != 0) {
+        hx_error(&why, HERALD_ERR_CONFIG,
+                 "cannot load driver '%s': cannot stat %s: %s (a dangling "
+                 "symbolic link?); fix or remove it",
+                 stem, path, strerror(errno));
+    } else {
+        *won_r = 1;
+        if (check_placement(dir, stem, path, &st, &why) == HERALD_OK &&
+            lt_acquire(&why) == HERALD_OK) {
+            have_lt = 1;
+            const herald_plugin *d = NULL;
+            unsigned abi[2] = {0, 0};
+            if (load_checked(stem, path, &h, &d, abi, &why) == HERALD_OK) {
+                info.version = d->version;
+                info.description = d->description;
+                info.caps = d->caps;
+                info.options = d->options;
+            }
+            info.abi_major = abi[0];
+            info.abi_minor = abi[1];
+        }
+    }
+    if (why)
+        info.refused = herald_error_message(why);
+    else if (refused)
+        info.refused = refused;
+    else if (!h)
+        info.refused = "out of memory";
+    fn(&info, user_data);
+    if (h)
+        lt_close_handle(h);
+    if (have_lt)
+        lt_release();
+    herald_error_free(why);
+    free(refused);
+}
+
+herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
+                     void *user_data, herald_error **err_r)
+{
+    if (!fn)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "herald_drivers_foreach: fn is NULL");
+    struct search s;
+    herald_class rc = search_build(config_dir, &s, err_r);
+    if (rc != HERALD_OK)
+        return rc;
+    struct seen seen = {0};
+    int oom = 0;
+    for (size_t i = 0; i < s.n && !oom; i++) {
+        size_t n = 0;
+        char **files = list_so_files(s.dir[i], &n, &oom);
+        for (size_t j = 0; j < n; j++) {
+            size_t len = strlen(files[j]);
+            char *stem = hx_strndup(files[j], len - 3);
+            char *path = hx_printf("%s/%s", s.dir[i], files[j]);
+            int won = 0;
+            if (!stem || !path)
+                oom = 1;
+            else
+                scan_file(s.dir[i], stem, path, &seen, fn, user_data, &won);
+            if (won && seen_add(&seen, stem, path) < 0)
+                oom = 1;
+            free(stem);
+            free(path);
+            free(files[j]);
+            if (oom) {
+                for (size_t k = j + 1; k < n; k++)
+                    free(files[k]);
+                break;
+            }
+        }
+        free(files);
+    }
+    seen_free(&seen);
+    search_free(&s);
+    if (oom)
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "out of memory while listing drivers");
+    return HERALD_OK;
+}

@@ -1,1 +1,562 @@
+/* tests/test_context.c - contexts, channels, send, threads, errors, logging,
+ * the check hook, and what libherald.so exports and links. */
+#include "config.h"
 #include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <herald/herald.h>
+#include "testutil.h"
+
+static char *tmp;
+
+static void setup(void)
+{
+    tmp = tu_mkdtemp();
+    cr_assert(tmp);
+}
+
+static void teardown(void)
+{
+    tu_rmrf(tmp);
+    free(tmp);
+}
+
+TestSuite(context, .init = setup, .fini = teardown, .timeout = 60);
+
+static herald_ctx *open_conf(const char *extra)
+{
+    char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/Maildir\n"
+                           "from = Bot <bot@example.com>\n%s", tmp, extra ? extra : "");
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    herald_class rc = herald_open_string(conf, "test.conf", 0, &ctx, &err);
+    cr_assert_eq(rc, HERALD_OK, "open failed: %s", herald_error_message(err));
+    free(conf);
+    return ctx;
+}
+
+static herald_msg *simple_msg(const char *subject)
+{
+    herald_msg *m = herald_msg_new();
+    cr_assert(m);
+    cr_assert_eq(herald_msg_add_to(m, "Ops <ops@example.com>"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_subject(m, subject), HERALD_OK);
+    cr_assert_eq(herald_msg_set_text(m, "hello\n"), HERALD_OK);
+    return m;
+}
+
+static char *maildir_new(void)
+{
+    return tu_printf("%s/Maildir/new", tmp);
+}
+
+Test(context, send_through_maildir_returns_result_and_writes_file)
+{
+    herald_ctx *ctx = open_conf(NULL);
+    herald_msg *m = simple_msg("one");
+    herald_result *res = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(ctx, "box", m, &res, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    cr_assert_str_eq(herald_result_channel(res), "box");
+    cr_assert_str_eq(herald_result_driver(res), "maildir");
+    cr_assert_eq(herald_result_attempts(res), 1);
+    const char *id = herald_result_message_id(res);
+    cr_assert(id && *id);
+    char *path = tu_printf("%s/Maildir/new/%s", tmp, id);
+    char *content = tu_read_file(path, NULL);
+    cr_assert(content, "no file at %s", path);
+    cr_assert(strstr(content, "Subject: one\r\n"));
+    cr_assert(strstr(content, "From: Bot <bot@example.com>\r\n"),
+              "channel `from` not used:\n%s", content);
+    free(content);
+    free(path);
+    herald_result_free(res);
+    herald_msg_free(m);
+    herald_close(ctx);
+}
+
+Test(context, open_from_file_resolves_relative_plugin_dir)
+{
+    char *conf = tu_printf("[herald]\nplugin_dir = plugins\n[channel box]\ndriver = maildir\n"
+                           "path = %s/Maildir\n", tmp);
+    char *cmd = tu_printf("mkdir -p %s/etc/plugins && cp %s/maildir.so %s/etc/plugins/",
+                          tmp, tu_maildir_plugin_dir(), tmp);
+    cr_assert_eq(system(cmd), 0);
+    char *etc = tu_printf("%s/etc", tmp);
+    char *path = tu_write_file(etc, "herald.conf", conf);
+    unsetenv("HERALD_PLUGIN_PATH");
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open(path, 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    cr_assert_eq(herald_channel_count(ctx), 1);
+    cr_assert_str_eq(herald_channel_name(ctx, 0), "box");
+    cr_assert_str_eq(herald_channel_driver(ctx, 0), "maildir");
+    cr_assert_null(herald_channel_name(ctx, 1));
+    herald_close(ctx);
+    free(conf);
+    free(cmd);
+    free(etc);
+    free(path);
+}
+
+Test(context, missing_config_file_names_path)
+{
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    char *path = tu_printf("%s/nope.conf", tmp);
+    cr_assert_eq(herald_open(path, 0, &ctx, &err), HERALD_ERR_CONFIG);
+    cr_assert_null(ctx);
+    cr_assert(strstr(herald_error_message(err), path));
+    cr_assert(strstr(herald_error_message(err), "No such file"));
+    herald_error_free(err);
+    free(path);
+}
+
+Test(context, unknown_channel_lists_channels)
+{
+    herald_ctx *ctx = open_conf("[channel other]\ndriver = maildir\npath = /tmp\ncreate = no\n");
+    herald_msg *m = simple_msg("x");
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(ctx, "alerts", m, NULL, &err), HERALD_ERR_CONFIG);
+    const char *msg = herald_error_message(err);
+    cr_assert(strstr(msg, "no channel named 'alerts'"), "%s", msg);
+    cr_assert(strstr(msg, "box, other"), "%s", msg);
+    herald_error_free(err);
+    herald_msg_free(m);
+    herald_close(ctx);
+}
+
+Test(context, invalid_message_writes_nothing)
+{
+    herald_ctx *ctx = open_conf(NULL);
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_set_subject(m, "x\r\nBcc: evil@example.com"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(ctx, "box", m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert(strstr(herald_error_message(err), "subject"), "%s", herald_error_message(err));
+    cr_assert_str_eq(herald_error_channel(err), "box");
+    char *dir = maildir_new();
+    cr_assert_eq(tu_count_files(dir), 0);
+    free(dir);
+    herald_error_free(err);
+    herald_msg_free(m);
+    herald_close(ctx);
+}
+
+Test(context, missing_sender_names_from_option)
+{
+    char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/Maildir\n", tmp);
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, NULL), HERALD_OK);
+    herald_msg *m = simple_msg("x");
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(ctx, "box", m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert(strstr(herald_error_message(err), "from ="), "%s", herald_error_message(err));
+    herald_error_free(err);
+    herald_msg_set_from(m, "me@example.com");
+    cr_assert_eq(herald_send(ctx, "box", m, NULL, NULL), HERALD_OK);
+    herald_msg_free(m);
+    herald_close(ctx);
+    free(conf);
+}
+
+Test(context, bad_channel_from_is_config_error_with_line)
+{
+    char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/M\nfrom = not an address\n", tmp);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, &err), HERALD_ERR_CONFIG);
+    cr_assert(strstr(herald_error_message(err), "t.conf:4:"), "%s", herald_error_message(err));
+    herald_error_free(err);
+    free(conf);
+}
+
+Test(context, missing_driver_key_and_unknown_driver)
+{
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string("[channel a]\npath = /x\n", "t.conf", 0, &ctx, &err),
+                 HERALD_ERR_CONFIG);
+    cr_assert(strstr(herald_error_message(err), "t.conf:1:"), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_message(err), "driver ="), "%s", herald_error_message(err));
+    herald_error_free(err);
+    err = NULL;
+    cr_assert_eq(herald_open_string("[channel a]\ndriver = nosuchdriver\n", "t.conf", 0,
+                                    &ctx, &err), HERALD_ERR_CONFIG);
+    cr_assert(strstr(herald_error_message(err), "t.conf:2:"), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_message(err), "nosuchdriver"), "%s", herald_error_message(err));
+    cr_assert_str_eq(herald_error_channel(err), "a");
+    herald_error_free(err);
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+struct worker {
+    herald_ctx *ctx;
+    const char *channel;
+    int id, count, failures;
+};
+
+static void *send_many(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < w->count; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "t%d-m%d", w->id, i);
+        herald_msg *m = herald_msg_new();
+        herald_msg_add_to(m, "ops@example.com");
+        herald_msg_set_subject(m, subject);
+        herald_msg_set_text(m, "x");
+        if (herald_send(w->ctx, w->channel, m, NULL, NULL) != HERALD_OK)
+            w->failures++;
+        herald_msg_free(m);
+    }
+    return NULL;
+}
+
+static void run_threads(herald_ctx *ctx, const char *channel, int threads, int count)
+{
+    pthread_t t[16];
+    struct worker w[16];
+    for (int i = 0; i < threads; i++) {
+        w[i] = (struct worker){ctx, channel, i, count, 0};
+        cr_assert_eq(pthread_create(&t[i], NULL, send_many, &w[i]), 0);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].failures, 0, "thread %d had %d failures", i, w[i].failures);
+    }
+}
+
+Test(context, eight_threads_thousand_messages_each_arrive_once, .timeout = 120)
+{
+    int threads = 8, count = getenv("HERALD_TEST_VALGRIND") ? 50 : 1000;
+    herald_ctx *ctx = open_conf(NULL);
+    run_threads(ctx, "box", threads, count);
+    herald_close(ctx);
+
+    /* Every subject exactly once. */
+    char *dir = maildir_new();
+    char *seen = calloc((size_t)(threads * count), 1);
+    DIR *d = opendir(dir);
+    cr_assert(d);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        files++;
+        char *p = tu_printf("%s/%s", dir, e->d_name);
+        char *c = tu_read_file(p, NULL);
+        int t, i;
+        char *s = c ? strstr(c, "\r\nSubject: t") : NULL;
+        cr_assert(s && sscanf(s, "\r\nSubject: t%d-m%d", &t, &i) == 2, "bad file %s", p);
+        cr_assert(t >= 0 && t < threads && i >= 0 && i < count);
+        cr_assert_eq(seen[t * count + i], 0, "t%d-m%d delivered twice", t, i);
+        seen[t * count + i] = 1;
+        free(c);
+        free(p);
+    }
+    closedir(d);
+    cr_assert_eq(files, threads * count);
+    for (int k = 0; k < threads * count; k++)
+        cr_assert_eq(seen[k], 1, "message %d missing", k);
+    free(seen);
+    free(dir);
+}
+
+Test(context, non_thread_safe_driver_is_serialized)
+{
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
+                                    "delay = 2ms\n", "t.conf", 0, &ctx, &err),
+                 HERALD_OK, "%s", herald_error_message(err));
+    run_threads(ctx, "p", 4, 25);
+    herald_msg *m = simple_msg("s");
+    char *payload = NULL;
+    size_t len = 0;
+    cr_assert_eq(herald_render(ctx, "p", m, &payload, &len, NULL), HERALD_OK);
+    cr_assert(strstr(payload, "max_inflight=1 "), "driver entered concurrently: %s", payload);
+    cr_assert_eq(len, strlen(payload));
+    herald_free(payload);
+    herald_msg_free(m);
+    herald_close(ctx);
+}
+
+/* ---- errors, results ---------------------------------------------------- */
+
+Test(context, driver_error_carries_class_code_text_retry_after)
+{
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
+                                    "fail = 12\n", "t.conf", 0, &ctx, NULL), HERALD_OK);
+    herald_msg *m = simple_msg("s");
+    herald_msg_add_to(m, "reject@example.com");
+    herald_result *res = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(ctx, "p", m, &res, &err), HERALD_ERR_RATE_LIMITED);
+    cr_assert_eq(herald_error_class(err), HERALD_ERR_RATE_LIMITED);
+    cr_assert_str_eq(herald_error_code(err), "503");
+    cr_assert_str_eq(herald_error_provider_text(err), "provider says no");
+    cr_assert_eq(herald_error_retry_after(err), 30);
+    cr_assert_str_eq(herald_error_channel(err), "p");
+    cr_assert(strstr(herald_error_message(err), "channel 'p': "), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_message(err), "set fail = 0"));
+    cr_assert(herald_class_retryable(herald_error_class(err)));
+    /* per-recipient outcomes survive a failed send */
+    cr_assert_not_null(res);
+    cr_assert_eq(herald_result_recipient_count(res), 2);
+    cr_assert_str_eq(herald_result_recipient(res, 0), "ops@example.com");
+    cr_assert_eq(herald_result_recipient_accepted(res, 0), 1);
+    cr_assert_str_eq(herald_result_recipient(res, 1), "reject@example.com");
+    cr_assert_eq(herald_result_recipient_accepted(res, 1), 0);
+    cr_assert_str_eq(herald_result_recipient_text(res, 1), "550 no such user");
+    cr_assert_null(herald_result_recipient(res, 2));
+    herald_result_free(res);
+    herald_error_free(err);
+    herald_msg_free(m);
+    herald_close(ctx);
+}
+
+Test(context, classes_map_to_sysexits_and_retryability)
+{
+    struct { herald_class c; int code, retry; } t[] = {
+        {HERALD_OK, 0, 0}, {HERALD_ERR_USAGE, 64, 0}, {HERALD_ERR_CONFIG, 78, 0},
+        {HERALD_ERR_INVALID_MESSAGE, 65, 0}, {HERALD_ERR_HOST_NOT_FOUND, 68, 0},
+        {HERALD_ERR_CONNECT, 75, 1}, {HERALD_ERR_TIMEOUT, 75, 1}, {HERALD_ERR_TLS, 76, 0},
+        {HERALD_ERR_PROTOCOL, 76, 0}, {HERALD_ERR_AUTH, 77, 0},
+        {HERALD_ERR_SENDER_REJECTED, 69, 0}, {HERALD_ERR_RECIPIENT_REJECTED, 69, 0},
+        {HERALD_ERR_RATE_LIMITED, 75, 1}, {HERALD_ERR_TEMPORARY, 75, 1},
+        {HERALD_ERR_PERMANENT, 69, 0}, {HERALD_ERR_INTERNAL, 70, 0},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        cr_assert_eq(herald_sysexit(t[i].c), t[i].code, "class %d", t[i].c);
+        cr_assert_eq(herald_class_retryable(t[i].c), t[i].retry, "class %d", t[i].c);
+        cr_assert(strcmp(herald_strerror(t[i].c), "unknown error") != 0);
+    }
+    cr_assert_str_eq(herald_strerror((herald_class)99), "unknown error");
+}
+
+Test(context, version_matches_macros)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", HERALD_VERSION_MAJOR, HERALD_VERSION_MINOR,
+             HERALD_VERSION_PATCH);
+    cr_assert_str_eq(herald_version(), want);
+}
+
+/* ---- logging ------------------------------------------------------------ */
+
+struct logbuf {
+    char text[8192];
+    int lines;
+};
+
+static void capture(herald_log_level level, const char *channel, const char *line,
+                    void *user)
+{
+    struct logbuf *b = user;
+    size_t used = strlen(b->text);
+    snprintf(b->text + used, sizeof b->text - used, "%d|%s|%s\n", (int)level,
+             channel ? channel : "-", line);
+    b->lines++;
+}
+
+Test(context, secrets_never_reach_logs)
+{
+    const char *secret = "s3cr3t-Very-Long-Token";
+    setenv("PROBE_TOKEN", secret, 1);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
+                                    "token_env = PROBE_TOKEN\nlog_token = yes\nfail = 13\n",
+                                    "t.conf", 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    struct logbuf b = {{0}, 0};
+    herald_set_log_handler(ctx, HERALD_LOG_DEBUG, capture, &b);
+    /* The driver logs its token on every send; the handler sees it redacted. */
+    herald_msg *m = simple_msg(secret);
+    cr_assert_eq(herald_send(ctx, "p", m, NULL, NULL), HERALD_ERR_TEMPORARY);
+    herald_close(ctx);
+    herald_msg_free(m);
+    cr_assert(b.lines >= 1, "no log line captured");
+    cr_assert_null(strstr(b.text, secret), "secret leaked into log:\n%s", b.text);
+    cr_assert(strstr(b.text, "2|p|sending with token ***\n"), "got:\n%s", b.text);
+}
+
+Test(context, secrets_redacted_in_default_stderr_log)
+{
+    const char *secret = "another-s3cret-value";
+    char *conf = tu_printf("[channel p]\ndriver = probe\ntoken = %s\nlog_token = yes\n", secret);
+    /* Run the open in a child with stderr captured to a file. */
+    char *errfile = tu_printf("%s/stderr", tmp);
+    fflush(stderr);
+    FILE *saved = freopen(errfile, "w", stderr);
+    cr_assert(saved);
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, NULL), HERALD_OK);
+    herald_close(ctx);
+    fflush(stderr);
+    char *out = tu_read_file(errfile, NULL);
+    cr_assert(out);
+    cr_assert(strstr(out, "herald: warning: [p] token is *** (len 20)"), "got: %s", out);
+    cr_assert_null(strstr(out, secret));
+    free(out);
+    free(errfile);
+    free(conf);
+}
+
+/* ---- unsupported fields -------------------------------------------------- */
+
+Test(context, unsupported_field_is_error_naming_field_or_dropped)
+{
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
+                                    "[channel q]\ndriver = probe\nfrom = a@example.com\n"
+                                    "unsupported = drop\n", "t.conf", 0, &ctx, NULL),
+                 HERALD_OK);
+    struct logbuf b = {{0}, 0};
+    herald_set_log_handler(ctx, HERALD_LOG_WARNING, capture, &b);
+    herald_msg *m = simple_msg("s");
+    herald_msg_set_html(m, "<p>hi</p>");
+    herald_msg_add_tag(m, "billing");
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(ctx, "p", m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert(strstr(herald_error_message(err), "html body"), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_message(err), "unsupported = drop"));
+    herald_error_free(err);
+    cr_assert_eq(herald_send(ctx, "q", m, NULL, NULL), HERALD_OK);
+    cr_assert(strstr(b.text, "dropping the message's html body"), "%s", b.text);
+    cr_assert(strstr(b.text, "dropping the message's tags"), "%s", b.text);
+    herald_msg_free(m);
+    herald_close(ctx);
+}
+
+/* ---- broken channels, check ---------------------------------------------- */
+
+Test(context, keep_broken_reports_each_channel)
+{
+    char *conf = tu_printf("[channel good]\ndriver = maildir\npath = %s/M\n"
+                           "[channel bad]\ndriver = maildir\npth = /x\n", tmp);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, &err), HERALD_ERR_CONFIG);
+    cr_assert_str_eq(herald_error_channel(err), "bad");
+    herald_error_free(err);
+    err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", HERALD_OPEN_KEEP_BROKEN, &ctx, &err),
+                 HERALD_OK);
+    cr_assert_eq(herald_channel_count(ctx), 2);
+    cr_assert_null(herald_channel_error(ctx, 0));
+    const herald_error *be = herald_channel_error(ctx, 1);
+    cr_assert_not_null(be);
+    cr_assert(strstr(herald_error_message(be), "t.conf:6:"), "%s", herald_error_message(be));
+    cr_assert(strstr(herald_error_message(be), "'path'"), "%s", herald_error_message(be));
+    herald_msg *m = simple_msg("s");
+    herald_msg_set_from(m, "a@example.com");
+    cr_assert_eq(herald_send(ctx, "bad", m, NULL, &err), HERALD_ERR_CONFIG);
+    herald_error_free(err);
+    cr_assert_eq(herald_send(ctx, "good", m, NULL, NULL), HERALD_OK);
+    herald_msg_free(m);
+    herald_close(ctx);
+    free(conf);
+}
+
+struct steps {
+    int n, failed;
+    char text[2048];
+};
+
+static void on_step(const char *channel, const char *step, herald_check_status st,
+                    double ms, const char *detail, const char *fix, void *user)
+{
+    struct steps *s = user;
+    s->n++;
+    if (st == HERALD_CHECK_FAIL)
+        s->failed++;
+    size_t used = strlen(s->text);
+    snprintf(s->text + used, sizeof s->text - used, "%s:%s:%d:%s:%s\n", channel, step,
+             (int)st, detail ? detail : "", fix ? fix : "");
+}
+
+Test(context, check_runs_driver_hook_or_reports_config_valid)
+{
+    char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/M\n"
+                           "[channel p]\ndriver = probe\n", tmp);
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, NULL), HERALD_OK);
+    struct steps s = {0, 0, {0}};
+    cr_assert_eq(herald_check(ctx, "box", on_step, &s, NULL), HERALD_OK);
+    cr_assert_eq(s.n, 1);
+    cr_assert(strstr(s.text, "box:config:0:config valid, driver loads"), "%s", s.text);
+    memset(&s, 0, sizeof s);
+    herald_error *err = NULL;
+    cr_assert_neq(herald_check(ctx, "p", on_step, &s, &err), HERALD_OK);
+    cr_assert_eq(s.n, 2);
+    cr_assert_eq(s.failed, 1);
+    cr_assert(strstr(s.text, "p:connect:2:no answer in 3s:use an HTTP API driver"), "%s", s.text);
+    herald_error_free(err);
+    herald_close(ctx);
+    free(conf);
+}
+
+Test(context, api_misuse_is_usage_error_not_crash)
+{
+    herald_error *err = NULL;
+    cr_assert_eq(herald_send(NULL, "x", NULL, NULL, &err), HERALD_ERR_USAGE);
+    herald_error_free(err);
+    cr_assert_eq(herald_open_string(NULL, NULL, 0, NULL, NULL), HERALD_ERR_USAGE);
+    cr_assert_eq(herald_open_string("", NULL, 99, NULL, NULL), HERALD_ERR_USAGE);
+    herald_close(NULL);
+    herald_error_free(NULL);
+    herald_result_free(NULL);
+    herald_msg_free(NULL);
+    cr_assert_str_eq(herald_error_message(NULL), "");
+}
+
+/* ---- the shared library itself ------------------------------------------ */
+
+Test(library, exports_only_herald_symbols)
+{
+    char *out = NULL;
+    int rc = tu_run(&out, "nm -D --defined-only %s/.libs/libherald.so | awk '{print $3}'",
+                    tu_builddir());
+    cr_assert_eq(rc, 0, "%s", out);
+    int n = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        n++;
+        cr_assert(strncmp(line, "herald_", 7) == 0, "libherald.so exports %s", line);
+    }
+    cr_assert(n > 40, "only %d symbols exported", n);
+    free(out);
+}
+
+Test(library, links_neither_curl_nor_gnutls)
+{
+    char *out = NULL;
+    int rc = tu_run(&out, "ldd %s/.libs/libherald.so", tu_builddir());
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "libltdl"), "libherald should link libltdl:\n%s", out);
+    cr_assert_null(strstr(out, "libcurl"), "%s", out);
+    cr_assert_null(strstr(out, "gnutls"), "%s", out);
+    free(out);
+}
+
+Test(library, drivers_export_only_their_getter)
+{
+    char *out = NULL;
+    int rc = tu_run(&out, "nm -D --defined-only %s/maildir.so | awk '{print $3}'",
+                    tu_maildir_plugin_dir());
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_str_eq(out, "maildir_LTX_herald_plugin_get\n");
+    free(out);
+}

@@ -247,20 +247,20 @@ typedef struct herald_plugin {
 #endif
 
 /**
- * HERALD_PLUGIN_DEFINE(name, fields...) - define the driver's descriptor and
- * its exported getter `name_LTX_herald_plugin_get` (libltdl's prefix, so
- * several drivers can be preloaded into one binary).  @name is the file stem
+ * HERALD_PLUGIN_DEFINE(stem, fields...) - define the driver's descriptor and
+ * its exported getter `stem_LTX_herald_plugin_get` (libltdl's prefix, so
+ * several drivers can be preloaded into one binary).  @stem is the file stem
  * as a bare identifier; the fields are designated initializers.
  */
-#define HERALD_PLUGIN_DEFINE(name, ...)                                    \
-    HERALD_EXPORT const herald_plugin *name##_LTX_herald_plugin_get(void); \
-    const herald_plugin *name##_LTX_herald_plugin_get(void)                \
+#define HERALD_PLUGIN_DEFINE(stem, ...)                                    \
+    HERALD_EXPORT const herald_plugin *stem##_LTX_herald_plugin_get(void); \
+    const herald_plugin *stem##_LTX_herald_plugin_get(void)                \
     {                                                                      \
         static const herald_plugin desc = {                                \
             .abi_major = HERALD_ABI_MAJOR,                                 \
             .abi_minor = HERALD_ABI_MINOR,                                 \
             .struct_size = sizeof(herald_plugin),                          \
-            .name = #name,                                                 \
+            .name = #stem,                                                 \
             __VA_ARGS__                                                    \
         };                                                                 \
         return &desc;                                                      \

@@ -481,17 +481,20 @@ static int global_option(struct cli *cli, int c, char **argv,
         print_version();
         return EX_OK;
     case ':':
-        if (optopt)
-            return fail(cli, HERALD_ERR_USAGE, "option '-%c' needs an argument",
-                        optopt);
-        return fail(cli, HERALD_ERR_USAGE, "option '%s' needs an argument",
-                    argv[optind - 1]);
-    case '?':
-        if (optopt)
-            return fail(cli, HERALD_ERR_USAGE, "unknown option '-%c'", optopt);
-        return fail(cli, HERALD_ERR_USAGE,
-                    "unknown option '%s' (or it takes no argument)",
-                    argv[optind - 1]);
+    case '?': {
+        /* A long option is named by its argv word, a short one by optopt
+         * (for long options glibc puts the option's value there). */
+        const char *word = argv[optind - 1];
+        char shortopt[3] = {'-', (char)optopt, '\0'};
+        size_t n = strcspn(word, "=");
+        if (strncmp(word, "--", 2) != 0 && optopt > 0 && optopt < 128)
+            word = shortopt, n = 2;
+        if (c == ':')
+            return fail(cli, HERALD_ERR_USAGE, "option '%.*s' needs an "
+                        "argument", (int)n, word);
+        return fail(cli, HERALD_ERR_USAGE, "unknown option '%s'%s", word,
+                    word[n] ? " (or it takes no argument)" : "");
+    }
     default:
         return -2;
     }
@@ -1037,7 +1040,9 @@ static int cmd_send(struct cli *cli, int argc, char **argv)
         rc = fail_setter(cli, &a, m);
         goto out;
     }
-    if ((rc = open_config(cli, 0, &ctx, NULL)) != EX_OK)
+    /* A broken channel elsewhere in the file must not stop this one; a
+     * send to a broken channel still fails with its error. */
+    if ((rc = open_config(cli, HERALD_OPEN_KEEP_BROKEN, &ctx, NULL)) != EX_OK)
         goto out;
     rc = a.dry_run ? dry_run(cli, ctx, a.channel, m)
                    : do_send(cli, ctx, a.channel, m);

@@ -185,13 +185,11 @@ static const char *check_address(const char *s, size_t n)
             return local_len == n ? "missing @" : "text after the quoted "
                                     "local part: expected @ right after it";
     } else {
+        if (memchr(s, ',', n))
+            return "contains a comma: add one mailbox per call";
         const char *at = memchr(s, '@', n);
-        if (!at) {
-            for (size_t i = 0; i < n; i++)
-                if (s[i] == ',')
-                    return "contains a comma: add one mailbox per call";
+        if (!at)
             return "missing @";
-        }
         local_len = (size_t)(at - s);
         if (local_len == 0)
             return "empty local part before @";

@@ -462,7 +462,7 @@ static struct hopt_value *match_key(struct resolver *r, const char *key,
     return v;
 }
 
-/* Every key a section may hold, in table order, without duplicates. */
+/* Append @key (owned) to the known keys and to @list, unless present. */
 static void add_key(struct hbuf *list, const char ***keys, size_t *n,
                     char *key)
 {

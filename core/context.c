@@ -650,7 +650,9 @@ static herald_class prepare_view(herald_ctx *ctx, struct herald_channel *ch,
     *view = *msg;
     if (!view->from && ch->has_from)
         view->from = &ch->from;
-    herald_class rc = hm_validate(view, &ctx->limits, 1, err_r);
+    /* A sender is required by email drivers only; chat drivers have none. */
+    int need_from = (ch->drv->desc->caps & HERALD_CAP_EMAIL) != 0;
+    herald_class rc = hm_validate(view, &ctx->limits, need_from, err_r);
     if (rc == HERALD_OK)
         rc = fit_to_driver(ch, view, err_r);
     return rc;

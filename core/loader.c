@@ -50,6 +50,7 @@ static herald_class lt_acquire(herald_error **err_r)
         rc = hx_error(err_r, HERALD_ERR_INTERNAL,
                       "cannot initialize libltdl to load drivers: %s",
                       why ? why : "unknown error");
+        lt_dlexit(); /* libltdl counts even a failed init */
     } else {
         lt_users++;
     }
@@ -84,6 +85,9 @@ static char *lt_system_reason(const char *path, lt_dladvise advise)
         return NULL;
     }
     const char *why = lt_dlerror();
+    size_t n = strlen(path);
+    if (why && strncmp(why, path, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+        why += n + 2; /* the caller names the path already */
     return why ? hx_strdup(why) : NULL;
 }
 
@@ -407,8 +411,8 @@ static herald_class check_descriptor(const char *name, const char *path,
 
 /* Open @path and check its descriptor; the caller holds an lt reference.
  * On failure the handle is closed again (so *desc_r is only usable on
- * success); abi_r receives the descriptor's ABI numbers whenever there was
- * a descriptor to read them from. */
+ * success); @abi_r (may be NULL) receives the descriptor's ABI numbers
+ * whenever there was a descriptor to read them from. */
 static herald_class load_checked(const char *name, const char *path,
                                  lt_dlhandle *h_r, const herald_plugin **desc_r,
                                  unsigned abi_r[2], herald_error **err_r)
@@ -441,8 +445,10 @@ static herald_class load_checked(const char *name, const char *path,
                       "with HERALD_PLUGIN_DEFINE(%s, ...)",
                       name, path, name, name);
     } else {
-        abi_r[0] = (*desc_r)->abi_major;
-        abi_r[1] = (*desc_r)->abi_minor;
+        if (abi_r) {
+            abi_r[0] = (*desc_r)->abi_major;
+            abi_r[1] = (*desc_r)->abi_minor;
+        }
         rc = check_descriptor(name, path, *desc_r, err_r);
     }
     if (rc != HERALD_OK) {
@@ -532,6 +538,39 @@ static herald_class find_driver(const struct search *s, const char *name,
     return not_found(s, name, err_r);
 }
 
+/* Load and check the driver file at @path into a new hl_driver. */
+static herald_class driver_load(const char *name, const char *path,
+                                struct hl_driver **drv_r,
+                                herald_error **err_r)
+{
+    herald_class rc = lt_acquire(err_r);
+    if (rc != HERALD_OK)
+        return rc;
+    lt_dlhandle h = NULL;
+    const herald_plugin *desc = NULL;
+    rc = load_checked(name, path, &h, &desc, NULL, err_r);
+    if (rc != HERALD_OK) {
+        lt_release();
+        return rc;
+    }
+    struct hl_driver *drv = calloc(1, sizeof *drv);
+    if (!drv) {
+        lt_close_handle(h);
+        lt_release();
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    }
+    drv->handle = h; /* from here on hl_close() undoes everything */
+    drv->desc = desc;
+    drv->name = hx_strdup(name);
+    drv->path = hx_strdup(path);
+    if (!drv->name || !drv->path) {
+        hl_close(drv);
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    }
+    *drv_r = drv;
+    return HERALD_OK;
+}
+
 herald_class hl_open(const char *config_dir, const char *name,
                      struct hl_driver **drv_r, char **warning_r,
                      herald_error **err_r)
@@ -552,36 +591,9 @@ herald_class hl_open(const char *config_dir, const char *name,
     size_t at = 0;
     rc = find_driver(&s, name, &path, &at, err_r);
     if (rc == HERALD_OK)
-        rc = lt_acquire(err_r);
-    lt_dlhandle h = NULL;
-    const herald_plugin *desc = NULL;
-    unsigned abi[2];
-    if (rc == HERALD_OK) {
-        rc = load_checked(name, path, &h, &desc, abi, err_r);
-        if (rc != HERALD_OK)
-            lt_release();
-    }
-    struct hl_driver *drv = NULL;
-    if (rc == HERALD_OK) {
-        drv = calloc(1, sizeof *drv);
-        char *dup = hx_strdup(name);
-        if (!drv || !dup) {
-            free(drv);
-            free(dup);
-            lt_close_handle(h);
-            lt_release();
-            rc = hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
-        } else {
-            drv->name = dup;
-            drv->path = path;
-            path = NULL;
-            drv->desc = desc;
-            drv->handle = h;
-            if (warning_r)
-                *warning_r = shadow_warning(&s, at + 1, name, drv->path);
-            *drv_r = drv;
-        }
-    }
+        rc = driver_load(name, path, drv_r, err_r);
+    if (rc == HERALD_OK && warning_r)
+        *warning_r = shadow_warning(&s, at + 1, name, path);
     free(path);
     search_free(&s);
     return rc;
@@ -683,7 +695,8 @@ static char **list_so_files(const char *dir, size_t *n_r, int *oom_r)
     return v;
 }
 
-/* Report one file through @fn; *won_r = 1 when it takes the stem. */
+/* Report one file through @fn; *won_r = 1 when it takes the stem.  The
+ * caller holds an lt reference for the whole scan. */
 static void scan_file(const char *dir, const char *stem, const char *path,
                       const struct seen *seen, herald_driver_fn fn,
                       void *user_data, int *won_r)
@@ -692,7 +705,6 @@ static void scan_file(const char *dir, const char *stem, const char *path,
     herald_error *why = NULL;
     char *refused = NULL;
     lt_dlhandle h = NULL;
-    int have_lt = 0;
     const char *winner = seen_find(seen, stem);
     struct stat st;
     *won_r = 0;
@@ -708,9 +720,7 @@ static void scan_file(const char *dir, const char *stem, const char *path,
                  stem, path, strerror(errno));
     } else {
         *won_r = 1;
-        if (check_placement(dir, stem, path, &st, &why) == HERALD_OK &&
-            lt_acquire(&why) == HERALD_OK) {
-            have_lt = 1;
+        if (check_placement(dir, stem, path, &st, &why) == HERALD_OK) {
             const herald_plugin *d = NULL;
             unsigned abi[2] = {0, 0};
             if (load_checked(stem, path, &h, &d, abi, &why) == HERALD_OK) {
@@ -732,10 +742,33 @@ static void scan_file(const char *dir, const char *stem, const char *path,
     fn(&info, user_data);
     if (h)
         lt_close_handle(h);
-    if (have_lt)
-        lt_release();
     herald_error_free(why);
     free(refused);
+}
+
+/* Every *.so in @dir, in name order; -1 on out of memory. */
+static int scan_dir(const char *dir, struct seen *seen, herald_driver_fn fn,
+                    void *user_data)
+{
+    size_t n = 0;
+    int oom = 0;
+    char **files = list_so_files(dir, &n, &oom);
+    for (size_t j = 0; j < n; j++) {
+        char *stem = oom ? NULL : hx_strndup(files[j], strlen(files[j]) - 3);
+        char *path = oom ? NULL : hx_printf("%s/%s", dir, files[j]);
+        int won = 0;
+        if (stem && path)
+            scan_file(dir, stem, path, seen, fn, user_data, &won);
+        else
+            oom = 1;
+        if (won && seen_add(seen, stem, path) < 0)
+            oom = 1;
+        free(stem);
+        free(path);
+        free(files[j]);
+    }
+    free(files);
+    return oom ? -1 : 0;
 }
 
 herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
@@ -748,37 +781,18 @@ herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
     herald_class rc = search_build(config_dir, &s, err_r);
     if (rc != HERALD_OK)
         return rc;
-    struct seen seen = {0};
-    int oom = 0;
-    for (size_t i = 0; i < s.n && !oom; i++) {
-        size_t n = 0;
-        char **files = list_so_files(s.dir[i], &n, &oom);
-        for (size_t j = 0; j < n; j++) {
-            size_t len = strlen(files[j]);
-            char *stem = hx_strndup(files[j], len - 3);
-            char *path = hx_printf("%s/%s", s.dir[i], files[j]);
-            int won = 0;
-            if (!stem || !path)
-                oom = 1;
-            else
-                scan_file(s.dir[i], stem, path, &seen, fn, user_data, &won);
-            if (won && seen_add(&seen, stem, path) < 0)
-                oom = 1;
-            free(stem);
-            free(path);
-            free(files[j]);
-            if (oom) {
-                for (size_t k = j + 1; k < n; k++)
-                    free(files[k]);
-                break;
-            }
-        }
-        free(files);
+    rc = lt_acquire(err_r);
+    if (rc != HERALD_OK) {
+        search_free(&s);
+        return rc;
     }
+    struct seen seen = {0};
+    for (size_t i = 0; i < s.n && rc == HERALD_OK; i++)
+        if (scan_dir(s.dir[i], &seen, fn, user_data) < 0)
+            rc = hx_error(err_r, HERALD_ERR_INTERNAL,
+                          "out of memory while listing drivers");
+    lt_release();
     seen_free(&seen);
     search_free(&s);
-    if (oom)
-        return hx_error(err_r, HERALD_ERR_INTERNAL,
-                        "out of memory while listing drivers");
-    return HERALD_OK;
+    return rc;
 }

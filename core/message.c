@@ -442,7 +442,7 @@ herald_class herald_msg_add_tag(herald_msg *msg, const char *tag)
     size_t n = strlen(tag);
     if (!why && (n == 0 || n > MAX_TAG))
         why = "must be 1 to 128 bytes";
-    if (!why && has_control(tag))
+    if (!why && (has_control(tag) || strchr(tag, '\t')))
         why = "contains a control character";
     if (!why && strchr(tag, ','))
         why = "contains a comma; tags are listed comma-separated, so use "

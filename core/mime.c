@@ -1,1 +1,715 @@
+/* core/mime.c - RFC 5322 / MIME rendering of a herald_msg: CRLF only,
+ * folded headers, RFC 2047 encoded words, RFC 2231 file names, 7bit or
+ * quoted-printable bodies, base64 attachments.  No external libraries. */
 #include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define FOLD_AT 78        /* aim for header lines this long at most */
+#define MAX_LINE 998      /* RFC 5322 hard limit, without CRLF */
+#define LONG_WORD 900     /* a word this long cannot be folded: encode it */
+#define EW_RAW_MAX 45     /* bytes per encoded word: 60 base64 chars, 75 in all */
+#define EW_OVERHEAD 12    /* "=?UTF-8?B?" + "?=" */
+#define QP_LINE 76
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
+                  int wrap76)
+{
+    char line[80];
+    size_t col = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned long v = (unsigned long)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned long)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        line[col++] = b64_alphabet[(v >> 18) & 63];
+        line[col++] = b64_alphabet[(v >> 12) & 63];
+        line[col++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+        line[col++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+        if (col == 76 || i + 3 >= n) {
+            if (wrap76) {
+                line[col++] = '\r';
+                line[col++] = '\n';
+            }
+            hbuf_add(b, line, col);
+            col = 0;
+        }
+    }
+}
+
+/* ---- random ids and boundaries ----------------------------------------- */
+
+static int random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[32];
+    size_t got = 0;
+    if (nbytes > sizeof raw)
+        return -1;
+    while (got < nbytes) {
+        ssize_t r = getrandom(raw + got, nbytes - got, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+    return 0;
+}
+
+/* ---- header writing with folding ---------------------------------------- */
+
+/* Writes one header field, folding before a space when a line would pass
+ * FOLD_AT.  has_text: the current line holds something besides
+ * whitespace, so folding here would not leave a blank line. */
+struct hw {
+    struct hbuf *b;
+    size_t line_start;
+    int has_text;
+};
+
+static size_t hw_col(const struct hw *w)
+{
+    return w->b->len - w->line_start;
+}
+
+static void hw_begin(struct hw *w, struct hbuf *b, const char *name)
+{
+    w->b = b;
+    w->line_start = b->len;
+    w->has_text = 0;
+    hbuf_adds(b, name);
+    hbuf_addc(b, ':');
+}
+
+/* Append @n bytes of @s, after one space when @sp (a place to fold). */
+static void hw_token(struct hw *w, const char *s, size_t n, int sp)
+{
+    if (sp) {
+        if (w->has_text && hw_col(w) + 1 + n > FOLD_AT) {
+            hbuf_adds(w->b, "\r\n");
+            w->line_start = w->b->len;
+            w->has_text = 0;
+        }
+        hbuf_addc(w->b, ' ');
+    }
+    hbuf_add(w->b, s, n);
+    if (n)
+        w->has_text = 1;
+}
+
+static void hw_tokens(struct hw *w, const char *s, int sp)
+{
+    hw_token(w, s, strlen(s), sp);
+}
+
+static void hw_end(struct hw *w)
+{
+    hbuf_adds(w->b, "\r\n");
+}
+
+/* 1 when @s cannot go into a header as it is: non-ASCII, control
+ * characters, something that looks like an encoded word, or a word too
+ * long to fold. */
+static int text_needs_encoding(const char *s)
+{
+    size_t word = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80 || *p == 0x7F || (*p < 0x20 && *p != '\t'))
+            return 1;
+        if (p[0] == '=' && p[1] == '?')
+            return 1;
+        word = *p == ' ' ? 0 : word + 1;
+        if (word > LONG_WORD)
+            return 1;
+    }
+    return 0;
+}
+
+/* Bytes of @s (length @n) to put in the next encoded word, at most @max,
+ * ending on a UTF-8 character boundary, and at least one character. */
+static size_t ew_chunk(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    size_t end = max;
+    while (end > 0 && ((unsigned char)s[end] & 0xC0) == 0x80)
+        end--;
+    if (end == 0) {
+        end = 1;
+        while (end < n && ((unsigned char)s[end] & 0xC0) == 0x80)
+            end++;
+    }
+    return end;
+}
+
+/* @s as RFC 2047 B encoded words of at most 75 characters, each a place to
+ * fold.  The first goes after a space when @sp. */
+static void hw_encoded_words(struct hw *w, const char *s, int sp)
+{
+    size_t n = strlen(s);
+    int first = 1;
+    do {
+        size_t max = EW_RAW_MAX;
+        if (first) {
+            /* Fill what is left of the current line. */
+            size_t col = hw_col(w) + (sp ? 1 : 0) + EW_OVERHEAD;
+            size_t room = col < FOLD_AT ? (FOLD_AT - col) / 4 * 3 : 0;
+            if (room < max)
+                max = room;
+        }
+        size_t take = ew_chunk(s, n, max);
+        struct hbuf word = {0};
+        hbuf_adds(&word, "=?UTF-8?B?");
+        hmime_base64(&word, (const unsigned char *)s, take, 0);
+        hbuf_adds(&word, "?=");
+        if (word.data)
+            hw_token(w, word.data, word.len, first ? sp : 1);
+        else
+            w->b->oom = 1;
+        hbuf_free(&word);
+        s += take;
+        n -= take;
+        first = 0;
+    } while (n > 0);
+}
+
+/* Unstructured text: as it is, folded at spaces, or as encoded words. */
+static void hw_text(struct hw *w, const char *s, int sp)
+{
+    if (text_needs_encoding(s)) {
+        hw_encoded_words(w, s, sp);
+        return;
+    }
+    for (;;) {
+        const char *space = strchr(s, ' ');
+        size_t n = space ? (size_t)(space - s) : strlen(s);
+        hw_token(w, s, n, sp);
+        sp = 1;
+        if (!space)
+            break;
+        s = space + 1;
+    }
+}
+
+void hmime_encode_phrase(struct hbuf *b, const char *s)
+{
+    struct hw w = {b, b->len, 0};
+    while (w.line_start > 0 && b->data[w.line_start - 1] != '\n')
+        w.line_start--;
+    w.has_text = b->len > w.line_start;
+    if (text_needs_encoding(s))
+        hw_encoded_words(&w, s, 0);
+    else
+        hbuf_adds(b, s);
+}
+
+static int is_atext(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+/* A display name: atoms, a quoted string, or encoded words. */
+static void hw_phrase(struct hw *w, const char *name, int sp)
+{
+    size_t quoted = 2;
+    int plain = 1;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        quoted += (*p == '"' || *p == '\\') ? 2 : 1;
+        if (!is_atext(*p) && *p != ' ')
+            plain = 0;
+    }
+    if (text_needs_encoding(name) || strchr(name, '\t') ||
+        quoted > LONG_WORD) {
+        hw_encoded_words(w, name, sp);
+    } else if (plain) {
+        hw_text(w, name, sp);
+    } else {
+        struct hbuf q = {0};
+        hbuf_addc(&q, '"');
+        for (const char *p = name; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                hbuf_addc(&q, '\\');
+            hbuf_addc(&q, *p);
+        }
+        hbuf_addc(&q, '"');
+        if (q.data)
+            hw_token(w, q.data, q.len, sp);
+        else
+            w->b->oom = 1;
+        hbuf_free(&q);
+    }
+}
+
+static void hw_mailbox(struct hw *w, const struct hm_mailbox *mb, int sp)
+{
+    if (!mb->name) {
+        hw_tokens(w, mb->addr, sp);
+        return;
+    }
+    hw_phrase(w, mb->name, sp);
+    struct hbuf a = {0};
+    hbuf_printf(&a, "<%s>", mb->addr);
+    if (a.data)
+        hw_token(w, a.data, a.len, 1);
+    else
+        w->b->oom = 1;
+    hbuf_free(&a);
+}
+
+static void add_mailbox_list(struct hbuf *b, const char *name,
+                             const struct hm_mailbox *v, size_t n)
+{
+    if (!n)
+        return;
+    struct hw w;
+    hw_begin(&w, b, name);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hw_token(&w, ",", 1, 0);
+        hw_mailbox(&w, &v[i], 1);
+    }
+    hw_end(&w);
+}
+
+static void add_text_header(struct hbuf *b, const char *name,
+                            const char *value)
+{
+    struct hw w;
+    hw_begin(&w, b, name);
+    hw_text(&w, value, 1);
+    hw_end(&w);
+}
+
+/* ---- the top-level headers --------------------------------------------- */
+
+static void add_date(struct hbuf *b)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu",
+                                       "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+                                         "Jun", "Jul", "Aug", "Sep", "Oct",
+                                         "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+    long off = 0;
+    if (localtime_r(&now, &tm))
+        off = tm.tm_gmtoff / 60;
+    else
+        gmtime_r(&now, &tm);
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    hbuf_printf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld\r\n",
+                days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
+                off / 60, off % 60);
+}
+
+/* The right-hand side of Message-ID: the sender's domain when it is plain
+ * ASCII, else herald.invalid. */
+static const char *id_domain(const herald_msg *msg)
+{
+    const char *at = msg->from ? strrchr(msg->from->addr, '@') : NULL;
+    if (!at || !at[1])
+        return "herald.invalid";
+    for (const unsigned char *p = (const unsigned char *)at + 1; *p; p++)
+        if (*p >= 0x80 || *p <= 32 || *p == '\\')
+            return "herald.invalid";
+    return at + 1;
+}
+
+static herald_class add_headers(struct hbuf *b, const herald_msg *msg,
+                                unsigned flags, herald_error **err_r)
+{
+    char id[33];
+    if (random_hex(id, 16) < 0)
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "cannot make a Message-ID: getrandom failed: %s",
+                        strerror(errno));
+    add_date(b);
+    if (msg->from)
+        add_mailbox_list(b, "From", msg->from, 1);
+    add_mailbox_list(b, "To", msg->rcpt[HM_TO], msg->n_rcpt[HM_TO]);
+    add_mailbox_list(b, "Cc", msg->rcpt[HM_CC], msg->n_rcpt[HM_CC]);
+    if (msg->reply_to)
+        add_mailbox_list(b, "Reply-To", msg->reply_to, 1);
+    if (msg->subject)
+        add_text_header(b, "Subject", msg->subject);
+    hbuf_printf(b, "Message-ID: <%s@%s>\r\n", id, id_domain(msg));
+    hbuf_adds(b, "MIME-Version: 1.0\r\n");
+    if (!(flags & HERALD_MIME_NO_HERALD_HEADERS)) {
+        if (msg->n_tags) {
+            struct hbuf tags = {0};
+            for (size_t i = 0; i < msg->n_tags; i++)
+                hbuf_printf(&tags, "%s%s", i ? ", " : "", msg->tags[i]);
+            if (tags.data)
+                add_text_header(b, "X-Herald-Tags", tags.data);
+            else
+                b->oom = 1;
+            hbuf_free(&tags);
+        }
+        for (size_t i = 0; i < msg->n_metadata; i++) {
+            char *name = hx_printf("X-Herald-Meta-%s", msg->metadata[i].key);
+            if (!name) {
+                b->oom = 1;
+                break;
+            }
+            add_text_header(b, name, msg->metadata[i].value);
+            free(name);
+        }
+    }
+    for (size_t i = 0; i < msg->n_headers; i++)
+        add_text_header(b, msg->headers[i].key, msg->headers[i].value);
+    return HERALD_OK;
+}
+
+/* ---- bodies -------------------------------------------------------------- */
+
+/* A MIME entity: its Content-* header lines and its (encoded) body. */
+struct part {
+    struct hbuf head, body;
+};
+
+static void part_free(struct part *p)
+{
+    hbuf_free(&p->head);
+    hbuf_free(&p->body);
+}
+
+/* @s with every CRLF, bare LF and bare CR turned into CRLF, and a final
+ * CRLF added when missing (an empty body stays empty). */
+static void normalize_crlf(struct hbuf *out, const char *s)
+{
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        if (*p != '\r' && *p != '\n')
+            continue;
+        hbuf_add(out, run, (size_t)(p - run));
+        hbuf_adds(out, "\r\n");
+        if (p[0] == '\r' && p[1] == '\n')
+            p++;
+        run = p + 1;
+    }
+    hbuf_adds(out, run);
+    if (out->len && (out->len < 2 || out->data[out->len - 1] != '\n'))
+        hbuf_adds(out, "\r\n");
+}
+
+/* 1 when CRLF-normalized @s (length @n) can go as 7bit: ASCII only and
+ * every line at most 998 octets. */
+static int is_7bit(const char *s, size_t n)
+{
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80 || c == 0)
+            return 0;
+        if (c == '\r' || c == '\n') {
+            line = 0;
+            continue;
+        }
+        if (++line > MAX_LINE)
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 2045 quoted-printable of CRLF-normalized @s: CRLF stays a hard line
+ * break, encoded lines are at most 76 characters with '=' soft breaks. */
+static void qp_encode(struct hbuf *b, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *eol = memmem(s + i, n - i, "\r\n", 2);
+        size_t end = eol ? (size_t)(eol - s) : n;
+        size_t col = 0;
+        for (size_t j = i; j < end; j++) {
+            unsigned char c = (unsigned char)s[j];
+            int last = j + 1 == end;
+            char tok[3];
+            size_t tl = 1;
+            if ((c >= 33 && c <= 126 && c != '=') ||
+                ((c == ' ' || c == '\t') && !last)) {
+                tok[0] = (char)c;
+            } else {
+                tok[0] = '=';
+                tok[1] = "0123456789ABCDEF"[c >> 4];
+                tok[2] = "0123456789ABCDEF"[c & 15];
+                tl = 3;
+            }
+            if (col + tl > (last ? QP_LINE : QP_LINE - 1)) {
+                hbuf_adds(b, "=\r\n");
+                col = 0;
+            }
+            hbuf_add(b, tok, tl);
+            col += tl;
+        }
+        if (eol)
+            hbuf_adds(b, "\r\n");
+        i = eol ? end + 2 : end;
+    }
+}
+
+static void text_part(struct part *p, const char *text, const char *type)
+{
+    struct hbuf norm = {0};
+    normalize_crlf(&norm, text);
+    hbuf_printf(&p->head, "Content-Type: %s; charset=utf-8\r\n", type);
+    if (is_7bit(norm.data ? norm.data : "", norm.len)) {
+        hbuf_adds(&p->head, "Content-Transfer-Encoding: 7bit\r\n");
+        hbuf_add(&p->body, norm.data ? norm.data : "", norm.len);
+    } else {
+        hbuf_adds(&p->head,
+                  "Content-Transfer-Encoding: quoted-printable\r\n");
+        qp_encode(&p->body, norm.data, norm.len);
+        hbuf_add(&p->body, "", 0);
+    }
+    if (norm.oom)
+        p->body.oom = 1;
+    hbuf_free(&norm);
+}
+
+/* RFC 2231 attribute-char. */
+static int is_attr_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("!#$&+-.^_`|~", c));
+}
+
+/* A parameter: attr="value", or attr*=utf-8''pct-encoded when the value
+ * is not plain printable ASCII without quotes and backslashes. */
+static void add_param(struct hw *w, const char *attr, const char *value)
+{
+    int ext = 0;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if (*p >= 0x7F || *p < 0x20 || *p == '"' || *p == '\\')
+            ext = 1;
+    struct hbuf t = {0};
+    if (ext) {
+        hbuf_printf(&t, "%s*=utf-8''", attr);
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (is_attr_char(*p))
+                hbuf_addc(&t, (char)*p);
+            else
+                hbuf_printf(&t, "%%%02X", *p);
+    } else {
+        hbuf_printf(&t, "%s=\"%s\"", attr, value);
+    }
+    if (t.data)
+        hw_token(w, t.data, t.len, 1);
+    else
+        w->b->oom = 1;
+    hbuf_free(&t);
+}
+
+/* message/ and multipart/ entities may not be base64-encoded (RFC 2046);
+ * such attachments go as application/octet-stream. */
+static const char *attachment_type(const char *type)
+{
+    if (strncasecmp(type, "message/", 8) == 0 ||
+        strncasecmp(type, "multipart/", 10) == 0)
+        return "application/octet-stream";
+    return type;
+}
+
+static void attachment_part(struct part *p, const struct hm_attachment *a)
+{
+    struct hw w;
+    char *ct = hx_printf("%s;", attachment_type(a->type));
+    hw_begin(&w, &p->head, "Content-Type");
+    if (ct)
+        hw_tokens(&w, ct, 1);
+    else
+        p->head.oom = 1;
+    free(ct);
+    add_param(&w, "name", a->filename);
+    hw_end(&w);
+    hw_begin(&w, &p->head, "Content-Disposition");
+    hw_tokens(&w, "attachment;", 1);
+    add_param(&w, "filename", a->filename);
+    hw_end(&w);
+    hbuf_adds(&p->head, "Content-Transfer-Encoding: base64\r\n");
+    hmime_base64(&p->body, a->data, a->len, 1);
+    hbuf_add(&p->body, "", 0);
+}
+
+static int part_contains(const struct part *p, const char *s)
+{
+    size_t n = strlen(s);
+    return (p->head.data && memmem(p->head.data, p->head.len, s, n)) ||
+           (p->body.data && memmem(p->body.data, p->body.len, s, n));
+}
+
+/* Wrap @n parts into a multipart/@sub entity with a fresh boundary that
+ * occurs in none of them.  The parts are freed. */
+static herald_class multipart(struct part *out, const char *sub,
+                              struct part *parts, size_t n,
+                              herald_error **err_r)
+{
+    char boundary[64], hex[33];
+    int found = 0;
+    for (int tries = 0; tries < 8 && !found; tries++) {
+        if (random_hex(hex, 16) < 0)
+            break;
+        snprintf(boundary, sizeof boundary, "=_herald_%s", hex);
+        found = 1;
+        for (size_t i = 0; i < n; i++)
+            if (part_contains(&parts[i], boundary))
+                found = 0;
+    }
+    if (!found) {
+        for (size_t i = 0; i < n; i++)
+            part_free(&parts[i]);
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "cannot make a MIME boundary: getrandom failed: %s",
+                        strerror(errno));
+    }
+    struct hw w;
+    char *ct = hx_printf("multipart/%s;", sub);
+    char *bd = hx_printf("boundary=\"%s\"", boundary);
+    hw_begin(&w, &out->head, "Content-Type");
+    if (ct && bd) {
+        hw_tokens(&w, ct, 1);
+        hw_tokens(&w, bd, 1);
+    } else {
+        out->head.oom = 1;
+    }
+    free(ct);
+    free(bd);
+    hw_end(&w);
+    for (size_t i = 0; i < n; i++) {
+        hbuf_printf(&out->body, "%s--%s\r\n", i ? "\r\n" : "", boundary);
+        hbuf_add(&out->body, parts[i].head.data, parts[i].head.len);
+        hbuf_adds(&out->body, "\r\n");
+        hbuf_add(&out->body, parts[i].body.data, parts[i].body.len);
+        if (parts[i].head.oom || parts[i].body.oom)
+            out->body.oom = 1;
+        part_free(&parts[i]);
+    }
+    hbuf_printf(&out->body, "\r\n--%s--\r\n", boundary);
+    return HERALD_OK;
+}
+
+/* The body entity: text, HTML, or multipart/alternative of both. */
+static herald_class body_part(const herald_msg *msg, struct part *out,
+                              herald_error **err_r)
+{
+    if (msg->text && msg->html) {
+        struct part alt[2] = {{{0}, {0}}, {{0}, {0}}};
+        text_part(&alt[0], msg->text, "text/plain");
+        text_part(&alt[1], msg->html, "text/html");
+        return multipart(out, "alternative", alt, 2, err_r);
+    }
+    if (msg->html)
+        text_part(out, msg->html, "text/html");
+    else
+        text_part(out, msg->text ? msg->text : "", "text/plain");
+    return HERALD_OK;
+}
+
+/* The whole entity under the top-level headers. */
+static herald_class root_part(const herald_msg *msg, struct part *out,
+                              herald_error **err_r)
+{
+    if (!msg->n_att)
+        return body_part(msg, out, err_r);
+    int has_body = msg->text || msg->html;
+    size_t n = msg->n_att + (has_body ? 1 : 0);
+    struct part *parts = calloc(n, sizeof *parts);
+    if (!parts)
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "out of memory rendering the message");
+    herald_class rc = HERALD_OK;
+    if (has_body)
+        rc = body_part(msg, &parts[0], err_r);
+    if (rc != HERALD_OK) {
+        free(parts);
+        return rc;
+    }
+    for (size_t i = 0; i < msg->n_att; i++)
+        attachment_part(&parts[i + (has_body ? 1 : 0)], &msg->att[i]);
+    rc = multipart(out, "mixed", parts, n, err_r);
+    free(parts);
+    return rc;
+}
+
+/* Self-check: CRLF only and no line over 998 octets. */
+static int output_ok(const char *s, size_t n)
+{
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\r') {
+            if (i + 1 >= n || s[i + 1] != '\n')
+                return 0;
+            i++;
+            line = 0;
+        } else if (s[i] == '\n' || s[i] == '\0' || ++line > MAX_LINE) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+herald_class hmime_render(const herald_msg *msg, unsigned flags,
+                          char **out_r, size_t *len_r, herald_error **err_r)
+{
+    if (out_r)
+        *out_r = NULL;
+    if (len_r)
+        *len_r = 0;
+    if (!msg || !out_r)
+        return hx_error(err_r, HERALD_ERR_USAGE,
+                        "hmime_render: no message or no output pointer");
+    if (msg->bad_what)
+        return hx_error(err_r, msg->bad_cls, "invalid message: %s",
+                        msg->bad_what);
+    struct hbuf b = {0};
+    struct part root = {{0}, {0}};
+    herald_class rc = add_headers(&b, msg, flags, err_r);
+    if (rc == HERALD_OK)
+        rc = root_part(msg, &root, err_r);
+    if (rc != HERALD_OK) {
+        part_free(&root);
+        hbuf_free(&b);
+        return rc;
+    }
+    hbuf_add(&b, root.head.data, root.head.len);
+    hbuf_adds(&b, "\r\n");
+    hbuf_add(&b, root.body.data, root.body.len);
+    if (root.head.oom || root.body.oom)
+        b.oom = 1;
+    part_free(&root);
+    size_t len = 0;
+    char *out = hbuf_steal(&b, &len);
+    if (!out)
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "out of memory rendering the message");
+    if (!output_ok(out, len)) {
+        free(out);
+        return hx_error(err_r, HERALD_ERR_INTERNAL,
+                        "bug: the rendered message has a bare CR or LF or a "
+                        "line over 998 octets; please report it");
+    }
+    *out_r = out;
+    if (len_r)
+        *len_r = len;
+    return HERALD_OK;
+}

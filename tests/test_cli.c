@@ -1,1 +1,677 @@
+/* tests/test_cli.c - the herald command, run as a separate process. */
+#include "config.h"
 #include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+
+#include "testutil.h"
+
+static char *tmp;     /* private directory of this test */
+static char *conf;    /* tmp/h.conf: channel "m" (maildir) */
+static char *newdir;  /* tmp/Maildir/new */
+
+static const char conf_fmt[] =
+    "; test config\n"
+    "[channel m]\n"
+    "driver = maildir\n"
+    "path = %s/Maildir\n"
+    "fsync = no\n"
+    "from = Bot <bot@example.com>\n";
+
+static void setup(void)
+{
+    tmp = tu_mkdtemp();
+    cr_assert_not_null(tmp);
+    char *text = tu_printf(conf_fmt, tmp);
+    conf = tu_write_file(tmp, "h.conf", text);
+    free(text);
+    cr_assert_not_null(conf);
+    newdir = tu_printf("%s/Maildir/new", tmp);
+    /* Running the binary by hand: find the built driver anyway. */
+    setenv("HERALD_PLUGIN_PATH", tu_maildir_plugin_dir(), 0);
+    /* The test environment points HERALD_CONFIG at /nonexistent; keep a
+     * user's real config out of reach too. */
+    setenv("HERALD_CONFIG", "/nonexistent", 1);
+    char *xdg = tu_printf("%s/xdg-empty", tmp);
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    free(xdg);
+}
+
+static void teardown(void)
+{
+    tu_rmrf(tmp);
+    free(tmp);
+    free(conf);
+    free(newdir);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 20);
+
+/* Run `herald ARGS` through sh; stdout and stderr land in *out_r. */
+static int herald(char **out_r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int herald(char **out_r, const char *fmt, ...)
+{
+    va_list ap;
+    char *args = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&args, fmt, ap) < 0)
+        args = NULL;
+    va_end(ap);
+    cr_assert_not_null(args);
+    int rc = tu_run(out_r, "'%s' %s", tu_cli(), args);
+    free(args);
+    return rc;
+}
+
+/* Files in tmp/Maildir/new (0 when the directory does not exist). */
+static int delivered(void)
+{
+    int n = tu_count_files(newdir);
+    return n < 0 ? 0 : n;
+}
+
+/* The name of the one file in tmp/Maildir/new (malloc'd). */
+static char *only_file_name(void)
+{
+    cr_assert_eq(delivered(), 1, "expected exactly one delivered file");
+    DIR *d = opendir(newdir);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    char *name = NULL;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            name = strdup(e->d_name);
+    closedir(d);
+    return name;
+}
+
+/* Contents of the one delivered file (malloc'd). */
+static char *only_file(void)
+{
+    char *name = only_file_name();
+    char *path = tu_printf("%s/%s", newdir, name);
+    char *text = tu_read_file(path, NULL);
+    cr_assert_not_null(text);
+    free(name);
+    free(path);
+    return text;
+}
+
+/* Run a Python snippet on the JSON in FILE; returns its exit status and
+ * its output in *out_r. */
+static int json_check(char **out_r, const char *file, const char *py)
+{
+    return tu_run(out_r, "'%s' -c '%s' < '%s'", tu_python(), py, file);
+}
+
+#define SEND_OK "send --channel m --to ann@example.com --subject 'cli test'"
+
+/* ---------------------------------------------------------------- help */
+
+Test(cli, help_and_version)
+{
+    char *out;
+    cr_assert_eq(herald(&out, "--help"), 0);
+    cr_expect(strstr(out, "Usage: herald"));
+    cr_expect(strstr(out, "send"));
+    cr_expect(strstr(out, "drivers show NAME"));
+    cr_expect(strstr(out, "config check"));
+    cr_expect(strstr(out, "78  config"), "exit codes listed: %s", out);
+    free(out);
+
+    cr_assert_eq(herald(&out, "-V"), 0);
+    cr_expect(strstr(out, "herald 0."), "%s", out);
+    cr_expect(strstr(out, "plugin directory:"), "%s", out);
+    free(out);
+}
+
+Test(cli, help_for_every_command)
+{
+    static const char *const cmds[][2] = {
+        {"send --help", "--channel NAME"},
+        {"help send", "--channel NAME"},
+        {"send -h", "--attach FILE"},
+        {"drivers --help", "drivers show NAME"},
+        {"help drivers", "drivers show NAME"},
+        {"config --help", "OK   NAME"},
+        {"help config", "OK   NAME"},
+        {"help", "Commands:"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *out;
+        cr_expect_eq(herald(&out, "%s", cmds[i][0]), 0, "herald %s",
+                     cmds[i][0]);
+        cr_expect(strstr(out, cmds[i][1]), "herald %s: %s", cmds[i][0], out);
+        free(out);
+    }
+}
+
+Test(cli, missing_or_unknown_command_is_usage)
+{
+    char *out;
+    cr_expect_eq(herald(&out, " "), 64);
+    cr_expect(strstr(out, "try 'herald --help'"), "%s", out);
+    free(out);
+    cr_expect_eq(herald(&out, "frobnicate"), 64);
+    cr_expect(strstr(out, "unknown command 'frobnicate'"), "%s", out);
+    free(out);
+    cr_expect_eq(herald(&out, "help frobnicate"), 64);
+    free(out);
+}
+
+/* ---------------------------------------------------------------- send */
+
+Test(cli, send_writes_one_file_and_prints_its_id)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --text 'hello there' "
+                    "2>/dev/null", conf);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *name = only_file_name();
+    char *expect = tu_printf("%s\n", name);
+    cr_expect_str_eq(out, expect);
+    char *text = only_file();
+    cr_expect(strstr(text, "Subject: cli test"), "%s", text);
+    cr_expect(strstr(text, "To: ann@example.com"), "%s", text);
+    cr_expect(strstr(text, "From: Bot <bot@example.com>"), "%s", text);
+    cr_expect(strstr(text, "hello there"), "%s", text);
+    free(text);
+    free(expect);
+    free(name);
+    free(out);
+}
+
+Test(cli, send_json_result)
+{
+    char *json = tu_printf("%s/out.json", tmp);
+    int rc = herald(NULL, "-c '%s' " SEND_OK " --text hi --json > '%s'",
+                    conf, json);
+    cr_assert_eq(rc, 0);
+    char *out;
+    rc = json_check(&out, json,
+                    "import json,sys; d=json.load(sys.stdin); "
+                    "print(d[\"message_id\"], d[\"channel\"], d[\"driver\"], "
+                    "d[\"attempts\"], type(d[\"recipients\"]).__name__)");
+    cr_assert_eq(rc, 0, "not JSON: %s", out);
+    char *name = only_file_name();
+    char *expect = tu_printf("%s m maildir 1 list\n", name);
+    cr_expect_str_eq(out, expect);
+    free(expect);
+    free(name);
+    free(out);
+    free(json);
+}
+
+Test(cli, dry_run_prints_mime_and_sends_nothing)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --text 'dry body' --dry-run",
+                    conf);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "Subject: cli test\r\n"), "%s", out);
+    cr_expect(strstr(out, "MIME-Version: 1.0"), "%s", out);
+    cr_expect(strstr(out, "dry body"), "%s", out);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, dry_run_json_payload)
+{
+    char *json = tu_printf("%s/out.json", tmp);
+    int rc = herald(NULL, "-c '%s' " SEND_OK " --text 'say \"hi\" \\ ok' "
+                    "--dry-run --json > '%s'", conf, json);
+    cr_assert_eq(rc, 0);
+    char *out;
+    rc = json_check(&out, json,
+                    "import json,sys; d=json.load(sys.stdin); "
+                    "p=d[\"payload\"]; "
+                    "print(d[\"dry_run\"], \"Subject: cli test\" in p, "
+                    "\"say \\\"hi\\\" \\\\ ok\" in p)");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "True True True\n");
+    cr_expect_eq(delivered(), 0);
+    free(out);
+    free(json);
+}
+
+Test(cli, text_file_from_stdin)
+{
+    char *out;
+    int rc = tu_run(&out, "printf 'line one\\nline two\\n' | '%s' -c '%s' "
+                    SEND_OK " --text-file -", tu_cli(), conf);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *text = only_file();
+    cr_expect(strstr(text, "line one\r\nline two"), "%s", text);
+    free(text);
+    free(out);
+}
+
+Test(cli, html_file_body)
+{
+    char *html = tu_write_file(tmp, "b.html", "<p>Hello <b>HTML</b></p>\n");
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --html-file '%s'", conf, html);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *text = only_file();
+    cr_expect(strstr(text, "text/html"), "%s", text);
+    cr_expect(strstr(text, "<p>Hello <b>HTML</b></p>"), "%s", text);
+    free(text);
+    free(out);
+    free(html);
+}
+
+Test(cli, attach_with_name_and_type)
+{
+    char *file = tu_write_file(tmp, "data.txt", "a,b\n1,2\n");
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --text see "
+                    "--attach '%s;name=report.csv;type=text/csv'", conf, file);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *text = only_file();
+    cr_expect(strstr(text, "report.csv"), "%s", text);
+    cr_expect(strstr(text, "Content-Type: text/csv"), "%s", text);
+    cr_expect(strstr(text, "YSxiCjEsMgo="), "attachment content: %s", text);
+    cr_expect(!strstr(text, "data.txt"), "original name leaked: %s", text);
+    free(text);
+    free(out);
+    free(file);
+}
+
+Test(cli, attach_unreadable_file_is_invalid_message)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --text x --attach "
+                    "'%s/missing.pdf'", conf, tmp);
+    cr_expect_eq(rc, 65, "%s", out);
+    cr_expect(strstr(out, "missing.pdf"), "%s", out);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, extra_header_tag_metadata_reach_the_file)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --text x --header "
+                    "'X-Ticket: 4711' --cc 'Cee <cc@example.com>' "
+                    "--reply-to reply@example.com", conf);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *text = only_file();
+    cr_expect(strstr(text, "X-Ticket: 4711"), "%s", text);
+    cr_expect(strstr(text, "Cc: Cee <cc@example.com>"), "%s", text);
+    cr_expect(strstr(text, "Reply-To: reply@example.com"), "%s", text);
+    free(text);
+    free(out);
+}
+
+/* ---------------------------------------------------------------- usage */
+
+Test(cli, missing_body_is_usage)
+{
+    char *out;
+    cr_expect_eq(herald(&out, "-c '%s' " SEND_OK, conf), 64);
+    cr_expect(strstr(out, "missing body"), "%s", out);
+    cr_expect(strstr(out, "try 'herald send --help'"), "%s", out);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, missing_channel_or_recipient_is_usage)
+{
+    char *out;
+    cr_expect_eq(herald(&out, "-c '%s' send --to a@example.com --text x",
+                        conf), 64);
+    cr_expect(strstr(out, "--channel"), "%s", out);
+    free(out);
+    cr_expect_eq(herald(&out, "-c '%s' send --channel m --text x", conf), 64);
+    cr_expect(strstr(out, "--to"), "%s", out);
+    free(out);
+}
+
+Test(cli, unknown_option_is_usage)
+{
+    char *out;
+    cr_expect_eq(herald(&out, "-c '%s' " SEND_OK " --text x --bogus", conf),
+                 64);
+    cr_expect(strstr(out, "unknown option '--bogus'"), "%s", out);
+    cr_expect(strstr(out, "try 'herald send --help'"), "%s", out);
+    free(out);
+    cr_expect_eq(herald(&out, "--bogus drivers"), 64);
+    free(out);
+    cr_expect_eq(herald(&out, "-c '%s' " SEND_OK " --text", conf), 64);
+    cr_expect(strstr(out, "'--text' needs an argument"), "%s", out);
+    free(out);
+    cr_expect_eq(delivered(), 0);
+}
+
+Test(cli, malformed_header_or_metadata_is_usage)
+{
+    char *out;
+    cr_expect_eq(herald(&out, "-c '%s' " SEND_OK " --text x --header "
+                        "NoColon", conf), 64);
+    cr_expect(strstr(out, "Name: value"), "%s", out);
+    free(out);
+    cr_expect_eq(herald(&out, "-c '%s' " SEND_OK " --text x --metadata "
+                        "novalue", conf), 64);
+    cr_expect(strstr(out, "KEY=VALUE"), "%s", out);
+    free(out);
+    cr_expect_eq(delivered(), 0);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+Test(cli, unknown_channel_is_config_error)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' send --channel nosuch --to a@example.com "
+                    "--text x", conf);
+    cr_expect_eq(rc, 78, "%s", out);
+    cr_expect(strstr(out, "nosuch"), "%s", out);
+    free(out);
+}
+
+Test(cli, bad_recipient_is_invalid_message)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' send --channel m --to not-an-address "
+                    "--text x", conf);
+    cr_expect_eq(rc, 65, "%s", out);
+    cr_expect(strstr(out, "not-an-address"), "%s", out);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, header_injection_in_subject_is_refused)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' send --channel m --to a@example.com "
+                    "--subject \"$(printf 'x\\r\\nBcc: evil@example.com')\" "
+                    "--text x", conf);
+    cr_expect_eq(rc, 65, "%s", out);
+    cr_expect(strstr(out, "subject"), "names the field: %s", out);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, header_injection_in_extra_header_is_refused)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' " SEND_OK " --text x --header "
+                    "\"X-A: $(printf 'a\\r\\nBcc: evil@example.com')\"", conf);
+    cr_expect_eq(rc, 65, "%s", out);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, json_error_object)
+{
+    char *json = tu_printf("%s/err.json", tmp);
+    int rc = herald(NULL, "-c '%s' send --channel m --to bad --text x "
+                    "--json > '%s' 2>/dev/null", conf, json);
+    cr_assert_eq(rc, 65);
+    char *out;
+    rc = json_check(&out, json,
+                    "import json,sys; e=json.load(sys.stdin)[\"error\"]; "
+                    "print(e[\"class\"], e[\"retry_after\"], "
+                    "\"bad\" in e[\"message\"])");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "invalid_message None True\n");
+    free(out);
+    free(json);
+}
+
+Test(cli, json_escapes_quotes_backslash_controls_and_keeps_utf8)
+{
+    /* The channel name comes back in the error message verbatim. */
+    char *json = tu_printf("%s/err.json", tmp);
+    int rc = herald(NULL, "-c '%s' send --channel \"$(printf "
+                    "'q\"b\\\\s\\001\\303\\274')\" --to a@example.com "
+                    "--text x --json > '%s' 2>/dev/null", conf, json);
+    cr_assert_eq(rc, 78);
+    char *out;
+    rc = json_check(&out, json,
+                    "import json,sys; e=json.load(sys.stdin)[\"error\"]; "
+                    "print(e[\"class\"], "
+                    "\"q\\\"b\\\\s\\x01\\u00fc\" in e[\"message\"])");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "config True\n");
+    free(out);
+    free(json);
+}
+
+/* ---------------------------------------------------------------- config lookup */
+
+Test(cli, config_from_HERALD_CONFIG)
+{
+    char *out;
+    int rc = tu_run(&out, "HERALD_CONFIG='%s' '%s' " SEND_OK " --text x",
+                    conf, tu_cli());
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_eq(delivered(), 1);
+    free(out);
+}
+
+Test(cli, config_from_XDG_CONFIG_HOME)
+{
+    char *dir = tu_printf("%s/xdg/herald", tmp);
+    cr_assert_eq(tu_run(NULL, "mkdir -p '%s' && cp '%s' '%s/herald.conf'",
+                        dir, conf, dir), 0);
+    char *out;
+    int rc = tu_run(&out, "unset HERALD_CONFIG; XDG_CONFIG_HOME='%s/xdg' "
+                    "'%s' " SEND_OK " --text x", tmp, tu_cli());
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_eq(delivered(), 1);
+    free(out);
+    free(dir);
+}
+
+Test(cli, missing_config_lists_every_place_tried)
+{
+    char *out;
+    int rc = tu_run(&out, "HERALD_CONFIG='%s/none.conf' "
+                    "XDG_CONFIG_HOME='%s/xdg' '%s' " SEND_OK " --text x",
+                    tmp, tmp, tu_cli());
+    cr_expect_eq(rc, 78, "%s", out);
+    char *p1 = tu_printf("%s/none.conf", tmp);
+    char *p2 = tu_printf("%s/xdg/herald/herald.conf", tmp);
+    cr_expect(strstr(out, p1), "%s", out);
+    cr_expect(strstr(out, p2), "%s", out);
+    cr_expect(strstr(out, "/herald/herald.conf (system config)"), "%s", out);
+    cr_expect(strstr(out, "--config"), "%s", out);
+    free(p1);
+    free(p2);
+    free(out);
+}
+
+Test(cli, global_options_after_the_command)
+{
+    char *out;
+    int rc = herald(&out, SEND_OK " --text x --config '%s' -q", conf);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_eq(delivered(), 1);
+    free(out);
+    rc = herald(&out, "config check -v -c '%s'", conf);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "using config"), "-v after the command: %s", out);
+    free(out);
+}
+
+Test(cli, broken_channel_does_not_block_a_healthy_one)
+{
+    char *text = tu_printf(conf_fmt, tmp);
+    char *more = tu_printf("%s\n[channel bad]\ndriver = nosuchdriver\n", text);
+    char *path = tu_write_file(tmp, "two.conf", more);
+    char *out;
+    cr_expect_eq(herald(&out, "-c '%s' " SEND_OK " --text x", path), 0);
+    free(out);
+    cr_expect_eq(herald(&out, "-c '%s' send --channel bad --to a@example.com "
+                        "--text x", path), 78);
+    cr_expect(strstr(out, "nosuchdriver"), "%s", out);
+    cr_expect_eq(delivered(), 1);
+    free(out);
+    free(path);
+    free(more);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- drivers */
+
+Test(cli, drivers_lists_maildir_without_config)
+{
+    char *out;
+    int rc = herald(&out, "drivers");
+    cr_expect_eq(rc, 0, "%s", out);
+    char *so = tu_printf("%s/maildir.so", tu_maildir_plugin_dir());
+    cr_expect(strstr(out, "maildir"), "%s", out);
+    cr_expect(strstr(out, so), "%s", out);
+    cr_expect(strstr(out, "abi 1."), "%s", out);
+    cr_expect(strstr(out, "email"), "capabilities as words: %s", out);
+    free(so);
+    free(out);
+}
+
+Test(cli, drivers_uses_the_config_plugin_dir)
+{
+    char *pdir = tu_printf("%s/plugins", tmp);
+    cr_assert_eq(tu_run(NULL, "mkdir '%s' && cp '%s/maildir.so' '%s/'", pdir,
+                        tu_maildir_plugin_dir(), pdir), 0);
+    char *text = tu_printf("[herald]\nplugin_dir = %s\n", pdir);
+    char *path = tu_write_file(tmp, "pd.conf", text);
+    char *out;
+    int rc = tu_run(&out, "unset HERALD_PLUGIN_PATH; '%s' -c '%s' drivers",
+                    tu_cli(), path);
+    cr_expect_eq(rc, 0, "%s", out);
+    char *so = tu_printf("%s/maildir.so", pdir);
+    cr_expect(strstr(out, so), "%s", out);
+    free(so);
+    free(out);
+    free(path);
+    free(text);
+    free(pdir);
+}
+
+Test(cli, drivers_works_with_a_broken_config)
+{
+    char *path = tu_write_file(tmp, "broken.conf", "[channel x\n");
+    char *out;
+    int rc = herald(&out, "-c '%s' drivers", path);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "maildir.so"), "%s", out);
+    free(out);
+    free(path);
+}
+
+Test(cli, drivers_json_parses)
+{
+    char *json = tu_printf("%s/d.json", tmp);
+    cr_assert_eq(herald(NULL, "drivers --json > '%s'", json), 0);
+    char *out;
+    int rc = json_check(&out, json,
+                        "import json,sys; d=json.load(sys.stdin); "
+                        "m=[x for x in d[\"drivers\"] if x[\"name\"]==\"maildir\"][0]; "
+                        "print(m[\"refused\"], \"email\" in m[\"capabilities\"])");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "None True\n");
+    free(out);
+    free(json);
+}
+
+Test(cli, drivers_show_maildir_lists_its_options)
+{
+    char *out;
+    int rc = herald(&out, "drivers show maildir");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "  path\n"), "%s", out);
+    cr_expect(strstr(out, "required: yes"), "%s", out);
+    cr_expect(strstr(out, "  fsync\n    type: bool\n    default: yes"),
+              "%s", out);
+    cr_expect(strstr(out, "  create\n"), "%s", out);
+    free(out);
+}
+
+Test(cli, drivers_show_unknown_is_config_error)
+{
+    char *out;
+    int rc = herald(&out, "drivers show nosuch");
+    cr_expect_eq(rc, 78, "%s", out);
+    cr_expect(strstr(out, "no driver named 'nosuch'"), "%s", out);
+    cr_expect(strstr(out, "available: maildir"), "%s", out);
+    free(out);
+    cr_expect_eq(herald(&out, "drivers show"), 64);
+    free(out);
+}
+
+/* ---------------------------------------------------------------- config check */
+
+Test(cli, config_check_ok)
+{
+    char *out;
+    int rc = herald(&out, "-c '%s' config check", conf);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "OK   m (maildir)\n"), "%s", out);
+    free(out);
+}
+
+Test(cli, config_check_reports_a_broken_channel)
+{
+    char *text = tu_printf(conf_fmt, tmp);
+    char *more = tu_printf("%s\n[channel bad]\ndriver = maildir\n"
+                           "path = %s/M2\ncolour = blue\n", text, tmp);
+    char *path = tu_write_file(tmp, "two.conf", more);
+    char *out;
+    int rc = herald(&out, "-c '%s' config check", path);
+    cr_expect_eq(rc, 78, "%s", out);
+    cr_expect(strstr(out, "OK   m (maildir)\n"), "%s", out);
+    char *fail = tu_printf("FAIL bad (maildir): %s:11: unknown key 'colour'",
+                           path);
+    cr_expect(strstr(out, fail), "%s", out);
+    free(fail);
+    free(out);
+    free(path);
+    free(more);
+    free(text);
+}
+
+Test(cli, config_check_parse_error)
+{
+    char *path = tu_write_file(tmp, "bad.conf", "[herald]\nthis is wrong\n");
+    char *out;
+    int rc = herald(&out, "-c '%s' config check", path);
+    cr_expect_eq(rc, 78, "%s", out);
+    char *where = tu_printf("%s:2:", path);
+    cr_expect(strstr(out, where), "%s", out);
+    free(where);
+    free(out);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- stdout */
+
+Test(cli, closed_stdout_is_not_a_signal)
+{
+    /* Python starts herald with stdout a pipe whose reader is already
+     * closed, and the default SIGPIPE disposition. */
+    static const char py[] =
+        "import os,subprocess,sys\n"
+        "for args in sys.argv[2:]:\n"
+        "    r, w = os.pipe(); os.close(r)\n"
+        "    p = subprocess.run([sys.argv[1]] + args.split(\"|\"), stdout=w,\n"
+        "                       stderr=subprocess.DEVNULL)\n"
+        "    os.close(w)\n"
+        "    print(p.returncode)\n";
+    char *script = tu_write_file(tmp, "pipe.py", py);
+    char *out;
+    int rc = tu_run(&out, "'%s' '%s' '%s' 'drivers' '--help' "
+                    "'-c|%s|send|--channel|m|--to|a@example.com|--text|x'",
+                    tu_python(), script, tu_cli(), conf);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "0\n0\n0\n");
+    cr_expect_eq(delivered(), 1, "the message is still delivered");
+    free(out);
+    free(script);
+}

@@ -253,9 +253,12 @@ Test(config_parse, comment_chars_without_blank_are_literal)
     struct hconf *c = parse_ok(
         "[herald]\n"
         "url = https://example.com/a#frag\n"
-        "list = a;b;c\n");
+        "list = a;b;c\n"
+        "q = \"x\";y\n");
     cr_assert_str_eq(val(c, NULL, "url"), "https://example.com/a#frag");
     cr_assert_str_eq(val(c, NULL, "list"), "a;b;c");
+    /* Not a comment, so the quotes do not surround the whole value. */
+    cr_assert_str_eq(val(c, NULL, "q"), "\"x\";y");
     hconf_free(c);
 }
 
@@ -676,6 +679,8 @@ Test(config_opts, duration_bad_and_range)
     free(msg);
     expect_resolve_error(HEAD "timeout = 50ms\n", "test.conf:4:",
                          "out of range");
+    expect_resolve_error(HEAD "interval = 9999999999999999h\n",
+                         "test.conf:4:", "too long");
     struct hopts o;
     resolve_ok(HEAD "timeout = 10m\n", &o);
     cr_assert_eq(opt(&o, "timeout")->num, 600000);
@@ -700,6 +705,10 @@ Test(config_opts, unknown_key_with_suggestion)
     msg = resolve_err(HEAD "\npasword_file = /x\n", "test.conf:5:");
     assert_has(msg, "did you mean 'password_file'?");
     free(msg);
+    expect_resolve_error(HEAD "passwd = x\n", "test.conf:4:",
+                         "did you mean 'password'?");
+    expect_resolve_error(HEAD "hots = x\n", "test.conf:4:",
+                         "did you mean 'host'?");
     expect_resolve_error(HEAD "fallbak = b\n", "test.conf:4:",
                          "did you mean 'fallback'?");
 }

@@ -121,7 +121,9 @@ Test(context, missing_config_file_names_path)
 
 Test(context, unknown_channel_lists_channels)
 {
-    herald_ctx *ctx = open_conf("[channel other]\ndriver = maildir\npath = /tmp\ncreate = no\n");
+    char *other = tu_printf("[channel other]\ndriver = maildir\npath = %s/Other\n", tmp);
+    herald_ctx *ctx = open_conf(other);
+    free(other);
     herald_msg *m = simple_msg("x");
     herald_error *err = NULL;
     cr_assert_eq(herald_send(ctx, "alerts", m, NULL, &err), HERALD_ERR_CONFIG);

@@ -30,17 +30,40 @@ static char *first_line(const char *cmd)
     return out;
 }
 
-static void install_once(void)
+/* Install once, in the runner process before any test starts (the tests run
+ * in parallel and must not race on one `make install`); workers find the
+ * tree through HERALD_TEST_INSTALL_ROOT. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
-    work = tu_mkdtemp();
-    cr_assert(work);
-    root = tu_printf("%s/root", work);
+    (void)set;
+    char *dir = tu_mkdtemp();
+    char *dest = tu_printf("%s/root", dir);
     char *out = NULL;
     /* A make inside `make check` must not inherit the outer jobserver. */
     int rc = tu_run(&out, "cd %s && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
-                          "make install DESTDIR=%s", tu_builddir(), root);
-    cr_assert_eq(rc, 0, "make install failed:\n%s", out);
+                          "make install DESTDIR=%s", tu_builddir(), dest);
+    if (rc != 0)
+        fprintf(stderr, "make install failed:\n%s\n", out ? out : "");
+    else
+        setenv("HERALD_TEST_INSTALL_ROOT", dir, 1);
     free(out);
+    free(dest);
+    free(dir);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    tu_rmrf(getenv("HERALD_TEST_INSTALL_ROOT"));
+}
+
+static void install_once(void)
+{
+    const char *base = getenv("HERALD_TEST_INSTALL_ROOT");
+    cr_assert(base, "make install failed (see the test log)");
+    work = tu_mkdtemp();
+    cr_assert(work);
+    root = tu_printf("%s/root", base);
     char *cmd = tu_printf("find %s -name herald.pc -printf '%%h\\n'", root);
     pcdir = first_line(cmd);
     free(cmd);
@@ -85,8 +108,8 @@ Test(install, layout_for_packagers)
     free(p);
     free(la);
     char *out = NULL;
-    cr_assert_eq(tu_run(&out, "find %s -name '*.la'", root), 0);
-    cr_assert_str_eq(out, "", "libtool archives installed: %s", out);
+    cr_assert_eq(tu_run(&out, "find %s -name '*.la'", plugindir), 0);
+    cr_assert_str_eq(out, "", "libtool archives in the plugin directory: %s", out);
     free(out);
     cr_assert_eq(tu_run(&out, "cd %s && find . -path '*include/herald/*.h' | sort", root), 0);
     cr_assert(strstr(out, "include/herald/herald.h") && strstr(out, "include/herald/plugin.h"),
@@ -117,8 +140,8 @@ Test(install, example_driver_builds_out_of_tree_and_cli_loads_it)
 
     char *conf = tu_printf("[channel loud]\ndriver = shout\nfile = %s/shout.log\n", work);
     char *confpath = tu_write_file(work, "herald.conf", conf);
-    rc = tu_run(&out, "LD_LIBRARY_PATH=%s HERALD_PLUGIN_PATH=%s %s/herald drivers",
-                libdir, work, bindir);
+    rc = tu_run(&out, "LD_LIBRARY_PATH=%s HERALD_PLUGIN_PATH=%s:%s %s/herald drivers",
+                libdir, work, plugindir, bindir);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "shout"), "installed CLI does not list shout:\n%s", out);
     cr_assert(strstr(out, "maildir"), "installed CLI does not list maildir:\n%s", out);

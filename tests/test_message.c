@@ -1,1 +1,769 @@
+/* tests/test_message.c - mailbox parsing, message setters, header
+ * injection, validation and the host accessors. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/internal.h"
+#include "testutil.h"
+
+#define INJECT "x\r\nBcc: evil@example.com"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A message with a recipient and a body, so only what a test adds can make
+ * validation fail. */
+static herald_msg *valid_msg(void)
+{
+    herald_msg *m = herald_msg_new();
+    cr_assert_not_null(m);
+    cr_assert_eq(herald_msg_add_to(m, "to@example.com"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_text(m, "hello\n"), HERALD_OK);
+    return m;
+}
+
+/* Validate @m and assert the error has class @cls and mentions every
+ * NULL-terminated string after it. */
+static void expect_invalid(const herald_msg *m, const struct hm_limits *lim,
+                           int need_from, herald_class cls, ...)
+{
+    herald_error *err = NULL;
+    herald_class rc = hm_validate(m, lim, need_from, &err);
+    cr_assert_eq(rc, cls, "hm_validate gave %d, want %d (%s)", rc, cls,
+                 herald_error_message(err));
+    cr_assert_not_null(err);
+    cr_assert_eq(herald_error_class(err), cls);
+    va_list ap;
+    va_start(ap, cls);
+    const char *want;
+    while ((want = va_arg(ap, const char *)) != NULL)
+        cr_assert_not_null(strstr(herald_error_message(err), want),
+                           "error '%s' lacks '%s'",
+                           herald_error_message(err), want);
+    va_end(ap);
+    herald_error_free(err);
+}
+
+/* ---- mailbox parsing ----------------------------------------------------- */
+
+static void expect_mailbox(const char *in, const char *addr, const char *name,
+                           const char *full)
+{
+    struct hm_mailbox mb;
+    const char *why = NULL;
+    cr_assert_eq(hm_parse_mailbox(in, &mb, &why), 0, "'%s' refused: %s", in,
+                 why);
+    cr_assert_str_eq(mb.addr, addr, "addr of '%s'", in);
+    if (name)
+        cr_assert_str_eq(mb.name, name, "name of '%s'", in);
+    else
+        cr_assert_null(mb.name, "name of '%s' should be NULL", in);
+    cr_assert_str_eq(mb.full, full, "full of '%s'", in);
+    hm_mailbox_clear(&mb);
+    cr_assert_null(mb.addr);
+    cr_assert_null(mb.name);
+    cr_assert_null(mb.full);
+}
+
+Test(mailbox, bare_address)
+{
+    expect_mailbox("bob@example.com", "bob@example.com", NULL,
+                   "bob@example.com");
+    expect_mailbox("  bob@example.com\t", "bob@example.com", NULL,
+                   "bob@example.com");
+    expect_mailbox("<bob@example.com>", "bob@example.com", NULL,
+                   "bob@example.com");
+    expect_mailbox("first.last+tag@mail.example.co.uk",
+                   "first.last+tag@mail.example.co.uk", NULL,
+                   "first.last+tag@mail.example.co.uk");
+    expect_mailbox("root@localhost", "root@localhost", NULL,
+                   "root@localhost");
+}
+
+Test(mailbox, display_name)
+{
+    expect_mailbox("Ann Example <ann@example.com>", "ann@example.com",
+                   "Ann Example", "Ann Example <ann@example.com>");
+    expect_mailbox("  Ann   <  ann@example.com >  ", "ann@example.com",
+                   "Ann", "Ann <ann@example.com>");
+    expect_mailbox("Ann<ann@example.com>", "ann@example.com", "Ann",
+                   "Ann <ann@example.com>");
+}
+
+Test(mailbox, quoted_display_name)
+{
+    expect_mailbox("\"Quoted, Name\" <q@example.com>", "q@example.com",
+                   "Quoted, Name", "Quoted, Name <q@example.com>");
+    expect_mailbox("\"Doe, \\\"JD\\\" \\\\ Jr\" <jd@example.com>",
+                   "jd@example.com", "Doe, \"JD\" \\ Jr",
+                   "Doe, \"JD\" \\ Jr <jd@example.com>");
+    expect_mailbox("\"A <b> c\" <a@example.com>", "a@example.com",
+                   "A <b> c", "A <b> c <a@example.com>");
+    expect_mailbox("\"\" <e@example.com>", "e@example.com", NULL,
+                   "e@example.com");
+}
+
+Test(mailbox, utf8_rfc6531)
+{
+    expect_mailbox("J\xc3\xb6rg M\xc3\xbcller <j\xc3\xb6rg@b\xc3\xbc"
+                   "cher.example>",
+                   "j\xc3\xb6rg@b\xc3\xbc" "cher.example",
+                   "J\xc3\xb6rg M\xc3\xbcller",
+                   "J\xc3\xb6rg M\xc3\xbcller <j\xc3\xb6rg@b\xc3\xbc"
+                   "cher.example>");
+    /* 用户@例子.广告 */
+    expect_mailbox("\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+                   "\xe5\xb9\xbf\xe5\x91\x8a",
+                   "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+                   "\xe5\xb9\xbf\xe5\x91\x8a", NULL,
+                   "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+                   "\xe5\xb9\xbf\xe5\x91\x8a");
+}
+
+Test(mailbox, quoted_local_part_and_literals)
+{
+    expect_mailbox("\"john doe\"@example.com", "\"john doe\"@example.com",
+                   NULL, "\"john doe\"@example.com");
+    expect_mailbox("Q <\"a>b\"@example.com>", "\"a>b\"@example.com", "Q",
+                   "Q <\"a>b\"@example.com>");
+    expect_mailbox("x@[192.0.2.1]", "x@[192.0.2.1]", NULL, "x@[192.0.2.1]");
+    expect_mailbox("x@[IPv6:2001:db8::1]", "x@[IPv6:2001:db8::1]", NULL,
+                   "x@[IPv6:2001:db8::1]");
+}
+
+Test(mailbox, length_limits)
+{
+    char local[80], addr[300];
+    memset(local, 'a', 64);
+    local[64] = '\0';
+    snprintf(addr, sizeof addr, "%s@example.com", local);
+    expect_mailbox(addr, addr, NULL, addr);
+
+    /* 254 octets exactly: 64 + 1 + 189 (three 62-char labels + dots) */
+    char dom[200];
+    memset(dom, 'd', 189);
+    dom[62] = dom[125] = '.';
+    dom[189] = '\0';
+    snprintf(addr, sizeof addr, "%s@%s", local, dom);
+    cr_assert_eq(strlen(addr), 254);
+    expect_mailbox(addr, addr, NULL, addr);
+}
+
+static void expect_refused(const char *in, const char *reason)
+{
+    struct hm_mailbox mb;
+    const char *why = NULL;
+    cr_assert_eq(hm_parse_mailbox(in, &mb, &why), -1, "'%s' was accepted",
+                 in);
+    cr_assert_not_null(why, "no reason for '%s'", in);
+    cr_assert_not_null(strstr(why, reason), "'%s': reason '%s' lacks '%s'",
+                       in, why, reason);
+    cr_assert_null(mb.addr);
+    cr_assert_null(mb.full);
+}
+
+Test(mailbox, invalid_with_reasons)
+{
+    expect_refused("a\r\nb@example.com", "contains CR, LF or NUL");
+    expect_refused("bob@example.com\n", "contains CR, LF or NUL");
+    expect_refused("example.com", "missing @");
+    expect_refused("", "empty address");
+    expect_refused("@example.com", "empty local part");
+    expect_refused("bob@", "empty domain after @");
+    expect_refused("Bob <bob@example.com", "unbalanced");
+    expect_refused("Bob bob@example.com>", "unbalanced");
+    expect_refused("Bob <<bob@example.com>>", "unbalanced");
+    expect_refused("Bob <bob@example.com> x", "junk after '>'");
+    expect_refused("Bob <>", "empty address");
+    expect_refused("\xff@example.com", "UTF-8");
+    expect_refused("Bj\xc3\x28rn <b@example.com>", "UTF-8");
+    expect_refused("\xed\xa0\x80@example.com", "UTF-8"); /* surrogate */
+    expect_refused("\xc0\xaf@example.com", "UTF-8");     /* overlong */
+    expect_refused("a..b@example.com", "two dots");
+    expect_refused(".a@example.com", "dot");
+    expect_refused("a.@example.com", "dot");
+    expect_refused("a b@example.com", "space");
+    expect_refused("a(b)@example.com", "quotes");
+    expect_refused("a@b@example.com", "more than one @");
+    expect_refused("a@example.com, b@example.com", "comma");
+    expect_refused("a@-example.com", "hyphen");
+    expect_refused("a@example-.com", "hyphen");
+    expect_refused("a@example..com", "empty label");
+    expect_refused("a@example.com.", "empty label");
+    expect_refused("a@exa_mple.com", "letters, digits, hyphens");
+    expect_refused("a@[192.0.2]", "address literal");
+    expect_refused("a@[example.com]", "address literal");
+    expect_refused("\"Bob <bob@example.com>", "closing quote");
+    expect_refused("\"unterminated@example.com", "closing quote");
+    expect_refused("Bob \"B\" <bob@example.com>", "stray");
+    expect_refused("\"Bob\" Smith <bob@example.com>", "after the quoted");
+    expect_refused("B\x01ob <bob@example.com>", "control character");
+}
+
+Test(mailbox, invalid_lengths)
+{
+    char local[80], addr[400];
+    memset(local, 'a', 65);
+    local[65] = '\0';
+    snprintf(addr, sizeof addr, "%s@example.com", local);
+    expect_refused(addr, "64 octets");
+
+    char label[70];
+    memset(label, 'l', 64);
+    label[64] = '\0';
+    snprintf(addr, sizeof addr, "a@%s.example.com", label);
+    expect_refused(addr, "63 octets");
+
+    char dom[300];
+    memset(dom, 'd', 251);
+    for (int i = 50; i < 251; i += 50)
+        dom[i] = '.';
+    dom[251] = '\0';
+    snprintf(addr, sizeof addr, "abc@%s", dom);
+    expect_refused(addr, "254 octets");
+}
+
+/* ---- setters and injection ---------------------------------------------- */
+
+Test(inject, subject)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_subject(m, "fine"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_subject(m, INJECT),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_SUBJECT), "fine");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "subject",
+                   "CR, LF or NUL", "one line", NULL);
+    herald_error *err = NULL;
+    cr_assert_eq(herald_msg_validate(m, &err), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_not_null(strstr(herald_error_message(err), "subject"));
+    herald_error_free(err);
+    herald_msg_free(m);
+}
+
+Test(inject, display_name)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_add_to(m, INJECT " <bob@example.com>"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_TO), 1);
+    cr_assert_str_eq(hm_address(m, HERALD_LIST_TO, 0, NULL),
+                     "to@example.com");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "to display name", "\\r\\nBcc", "CR, LF or NUL", NULL);
+    herald_msg_free(m);
+
+    m = valid_msg();
+    cr_assert_eq(herald_msg_set_from(m, INJECT " <bob@example.com>"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_null(hm_get(m, HERALD_FIELD_FROM));
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "from display name", NULL);
+    herald_msg_free(m);
+}
+
+Test(inject, address)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_add_cc(m, INJECT), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(herald_msg_add_bcc(m, "ok@example.com"), HERALD_OK);
+    cr_assert_eq(hm_count(m, HERALD_LIST_CC), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "cc 'x\\r\\nBcc",
+                   NULL);
+    herald_msg_free(m);
+}
+
+Test(inject, header_value_and_name)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_add_header(m, "X-Note", INJECT),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_HEADERS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "header 'X-Note'",
+                   "CR, LF or NUL", NULL);
+    herald_msg_free(m);
+
+    m = valid_msg();
+    cr_assert_eq(herald_msg_add_header(m, INJECT, "v"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_HEADERS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "header",
+                   "name contains CR, LF or NUL", NULL);
+    herald_msg_free(m);
+}
+
+Test(inject, attachment_filename)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, "abc", 3, "a\r\nb", NULL),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "attachment filename 'a\\r\\nb'", "CR, LF or NUL", NULL);
+    herald_msg_free(m);
+
+    m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, "abc", 3, "a.txt",
+                                        "text/plain\r\nBcc: x@example.com"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "attachment 'a.txt': content type", NULL);
+    herald_msg_free(m);
+}
+
+/* Every other one-line field refuses CR/LF and names itself. */
+Test(inject, every_other_field)
+{
+    static const char *const labels[] = {"reply-to", "bcc", "tag",
+                                         "metadata 'k'", "metadata key",
+                                         "idempotency key"};
+    for (int i = 0; i < 6; i++) {
+        herald_msg *m = valid_msg();
+        herald_class rc = HERALD_OK;
+        switch (i) {
+        case 0: rc = herald_msg_set_reply_to(m, INJECT); break;
+        case 1: rc = herald_msg_add_bcc(m, INJECT); break;
+        case 2: rc = herald_msg_add_tag(m, INJECT); break;
+        case 3: rc = herald_msg_set_metadata(m, "k", INJECT); break;
+        case 4: rc = herald_msg_set_metadata(m, INJECT, "v"); break;
+        case 5: rc = herald_msg_set_idempotency_key(m, INJECT); break;
+        }
+        cr_assert_eq(rc, HERALD_ERR_INVALID_MESSAGE, "case %s", labels[i]);
+        cr_assert_eq(hm_count(m, HERALD_LIST_TAGS) +
+                     hm_count(m, HERALD_LIST_METADATA) +
+                     hm_count(m, HERALD_LIST_BCC), 0);
+        cr_assert_null(hm_get(m, HERALD_FIELD_REPLY_TO));
+        cr_assert_null(hm_get(m, HERALD_FIELD_IDEMPOTENCY_KEY));
+        expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, labels[i],
+                       NULL);
+        herald_msg_free(m);
+    }
+}
+
+Test(inject, first_failure_is_reported)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_add_to(m, "bob@"), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(herald_msg_set_subject(m, INJECT),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_str_eq(m->bad_what, "to 'bob@': empty domain after @");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "invalid message: to 'bob@': empty domain after @", NULL);
+    herald_msg_free(m);
+}
+
+Test(headers, reserved_names_refused)
+{
+    static const char *const names[] = {
+        "From", "to", "CC", "Bcc", "reply-to", "Subject", "DATE",
+        "Message-Id", "MIME-Version", "Content-Type",
+        "content-transfer-encoding", "Content-Disposition",
+        "X-Herald-Tags", "x-herald-meta-foo"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        herald_msg *m = valid_msg();
+        cr_assert_eq(herald_msg_add_header(m, names[i], "v"),
+                     HERALD_ERR_INVALID_MESSAGE, "%s accepted", names[i]);
+        cr_assert_eq(hm_count(m, HERALD_LIST_HEADERS), 0);
+        expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, names[i],
+                       "herald writes this header itself", NULL);
+        herald_msg_free(m);
+    }
+    herald_msg *m = valid_msg();
+    herald_msg_add_header(m, "subject", "v");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "use herald_msg_set_subject", NULL);
+    herald_msg_free(m);
+}
+
+Test(headers, name_syntax)
+{
+    static const char *const bad[] = {"", "X A", "X:A", "X-\xc3\xa9",
+                                      "X-\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        herald_msg *m = valid_msg();
+        cr_assert_eq(herald_msg_add_header(m, bad[i], "v"),
+                     HERALD_ERR_INVALID_MESSAGE, "'%s' accepted", bad[i]);
+        expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "header",
+                       NULL);
+        herald_msg_free(m);
+    }
+}
+
+Test(headers, added_in_order)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_add_header(m, "X-First", "1"), HERALD_OK);
+    cr_assert_eq(herald_msg_add_header(m, "List-Unsubscribe",
+                                       "<mailto:u@example.com>"), HERALD_OK);
+    cr_assert_eq(herald_msg_add_header(m, "X-First", "again"), HERALD_OK);
+    cr_assert_eq(hm_count(m, HERALD_LIST_HEADERS), 3);
+    const char *k, *v;
+    cr_assert_eq(hm_pair(m, HERALD_LIST_HEADERS, 1, &k, &v), 0);
+    cr_assert_str_eq(k, "List-Unsubscribe");
+    cr_assert_str_eq(v, "<mailto:u@example.com>");
+    cr_assert_eq(hm_pair(m, HERALD_LIST_HEADERS, 2, &k, &v), 0);
+    cr_assert_str_eq(v, "again");
+    cr_assert_eq(hm_pair(m, HERALD_LIST_HEADERS, 3, &k, &v), -1);
+    cr_assert_null(k);
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    herald_msg_free(m);
+}
+
+Test(metadata, replace_existing_key)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_metadata(m, "order_id", "1"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_metadata(m, "user-id", "u"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_metadata(m, "order_id", "2"), HERALD_OK);
+    cr_assert_eq(hm_count(m, HERALD_LIST_METADATA), 2);
+    const char *k, *v;
+    cr_assert_eq(hm_pair(m, HERALD_LIST_METADATA, 0, &k, &v), 0);
+    cr_assert_str_eq(k, "order_id");
+    cr_assert_str_eq(v, "2");
+    cr_assert_eq(hm_pair(m, HERALD_LIST_METADATA, 1, &k, &v), 0);
+    cr_assert_str_eq(k, "user-id");
+    cr_assert_eq(hm_pair(m, HERALD_LIST_METADATA, 2, &k, &v), -1);
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    herald_msg_free(m);
+}
+
+Test(metadata, key_syntax)
+{
+    char long_key[70];
+    memset(long_key, 'k', 65);
+    long_key[65] = '\0';
+    const char *bad[] = {"", "has space", "a.b", "\xc3\xa9", long_key};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        herald_msg *m = valid_msg();
+        cr_assert_eq(herald_msg_set_metadata(m, bad[i], "v"),
+                     HERALD_ERR_INVALID_MESSAGE, "'%s' accepted", bad[i]);
+        cr_assert_eq(hm_count(m, HERALD_LIST_METADATA), 0);
+        expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                       "metadata key", "A-Z a-z 0-9 _ -", NULL);
+        herald_msg_free(m);
+    }
+    long_key[64] = '\0';
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_metadata(m, long_key, ""), HERALD_OK);
+    herald_msg_free(m);
+}
+
+Test(tags, length_and_content)
+{
+    herald_msg *m = valid_msg();
+    char tag[140];
+    memset(tag, 't', 128);
+    tag[128] = '\0';
+    cr_assert_eq(herald_msg_add_tag(m, "billing"), HERALD_OK);
+    cr_assert_eq(herald_msg_add_tag(m, "r\xc3\xa9sum\xc3\xa9 v2"), HERALD_OK);
+    cr_assert_eq(herald_msg_add_tag(m, tag), HERALD_OK);
+    cr_assert_eq(hm_count(m, HERALD_LIST_TAGS), 3);
+    cr_assert_str_eq(hm_item(m, HERALD_LIST_TAGS, 0), "billing");
+    cr_assert_null(hm_item(m, HERALD_LIST_TAGS, 3));
+    cr_assert_null(hm_item(m, HERALD_LIST_HEADERS, 0));
+    herald_msg_free(m);
+
+    tag[128] = 't';
+    tag[129] = '\0';
+    const char *bad[] = {"", tag, "a\tb", "a,b", "\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        m = valid_msg();
+        cr_assert_eq(herald_msg_add_tag(m, bad[i]),
+                     HERALD_ERR_INVALID_MESSAGE, "tag %zu accepted", i);
+        cr_assert_eq(hm_count(m, HERALD_LIST_TAGS), 0);
+        expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "tag", NULL);
+        herald_msg_free(m);
+    }
+}
+
+Test(bodies, utf8_required_any_line_endings)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_text(m, "a\r\nb\rc\nd"), HERALD_OK);
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_TEXT), "a\r\nb\rc\nd");
+    cr_assert_eq(herald_msg_set_html(m, "<p>\xc3\xa9</p>\n"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_text(m, "bad \xff byte"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_TEXT), "a\r\nb\rc\nd");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "text body",
+                   "UTF-8", NULL);
+    herald_msg_free(m);
+}
+
+Test(setters, null_arguments)
+{
+    cr_assert_eq(herald_msg_set_subject(NULL, "x"), HERALD_ERR_USAGE);
+    cr_assert_eq(herald_msg_add_to(NULL, "a@example.com"), HERALD_ERR_USAGE);
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_subject(m, NULL), HERALD_ERR_USAGE);
+    cr_assert_eq(herald_msg_add_header(m, "X-A", NULL), HERALD_ERR_USAGE);
+    cr_assert_eq(herald_msg_attach_data(m, NULL, 3, "f", NULL),
+                 HERALD_ERR_USAGE);
+    expect_invalid(m, NULL, 0, HERALD_ERR_USAGE, "subject", NULL);
+    herald_msg_free(m);
+    herald_msg_free(NULL);
+    cr_assert_eq(herald_msg_validate(NULL, NULL), HERALD_ERR_USAGE);
+}
+
+Test(setters, copies_and_replaces)
+{
+    herald_msg *m = valid_msg();
+    char subj[] = "first";
+    cr_assert_eq(herald_msg_set_subject(m, subj), HERALD_OK);
+    subj[0] = 'X';
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_SUBJECT), "first");
+    cr_assert_eq(herald_msg_set_subject(m, "second"), HERALD_OK);
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_SUBJECT), "second");
+    cr_assert_eq(herald_msg_set_from(m, "A <a@example.com>"), HERALD_OK);
+    cr_assert_eq(herald_msg_set_from(m, "B <b@example.com>"), HERALD_OK);
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM), "B <b@example.com>");
+    cr_assert_eq(herald_msg_set_from(m, "broken"), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM), "B <b@example.com>");
+    herald_msg_free(m);
+}
+
+/* ---- attachments ---------------------------------------------------------- */
+
+Test(attach, data_copied_and_type_guessed)
+{
+    herald_msg *m = valid_msg();
+    unsigned char buf[4] = {0, 1, 2, 255};
+    cr_assert_eq(herald_msg_attach_data(m, buf, 4, "report.PDF", NULL),
+                 HERALD_OK);
+    buf[0] = 9;
+    cr_assert_eq(herald_msg_attach_data(m, "", 0, "empty", "text/plain"),
+                 HERALD_OK);
+    const char *fn, *type;
+    const unsigned char *data;
+    size_t len;
+    cr_assert_eq(hm_attachment(m, 0, &fn, &type, &data, &len), 0);
+    cr_assert_str_eq(fn, "report.PDF");
+    cr_assert_str_eq(type, "application/pdf");
+    cr_assert_eq(len, 4);
+    cr_assert_eq(data[0], 0);
+    cr_assert_eq(data[3], 255);
+    cr_assert_eq(hm_attachment(m, 1, &fn, &type, &data, &len), 0);
+    cr_assert_eq(len, 0);
+    cr_assert_str_eq(type, "text/plain");
+    cr_assert_eq(hm_attachment(m, 2, &fn, &type, &data, &len), -1);
+    cr_assert_null(fn);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 2);
+    herald_msg_free(m);
+}
+
+Test(attach, bad_filename_and_type)
+{
+    static const char *const types[] = {"pdf", "text/", "/plain",
+                                        "text/plain; charset=utf-8",
+                                        "te xt/plain"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        herald_msg *m = valid_msg();
+        cr_assert_eq(herald_msg_attach_data(m, "x", 1, "f.bin", types[i]),
+                     HERALD_ERR_INVALID_MESSAGE, "'%s' accepted", types[i]);
+        expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                       "type/subtype", NULL);
+        herald_msg_free(m);
+    }
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, "x", 1, "", NULL),
+                 HERALD_ERR_INVALID_MESSAGE);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "attachment filename", "empty", NULL);
+    herald_msg_free(m);
+}
+
+Test(attach, file_read_and_basename)
+{
+    char *dir = tu_mkdtemp();
+    cr_assert_not_null(dir);
+    char *path = tu_write_file(dir, "notes.txt", "line one\nline two\n");
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_file(m, path, NULL, NULL), HERALD_OK);
+    cr_assert_eq(herald_msg_attach_file(m, path, "renamed.csv", NULL),
+                 HERALD_OK);
+    const char *fn, *type;
+    const unsigned char *data;
+    size_t len;
+    cr_assert_eq(hm_attachment(m, 0, &fn, &type, &data, &len), 0);
+    cr_assert_str_eq(fn, "notes.txt");
+    cr_assert_str_eq(type, "text/plain");
+    cr_assert_eq(len, 18);
+    cr_assert_eq(memcmp(data, "line one\nline two\n", 18), 0);
+    cr_assert_eq(hm_attachment(m, 1, &fn, &type, NULL, NULL), 0);
+    cr_assert_str_eq(fn, "renamed.csv");
+    cr_assert_str_eq(type, "text/csv");
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    herald_msg_free(m);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
+Test(attach, unreadable_file)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_file(m, "/nonexistent/dir/file.pdf", NULL,
+                                        NULL), HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "/nonexistent/dir/file.pdf", strerror(ENOENT), NULL);
+    herald_msg_free(m);
+}
+
+Test(attach, guess_type)
+{
+    static const char *const pairs[][2] = {
+        {"a.txt", "text/plain"}, {"a.html", "text/html"},
+        {"a.HTM", "text/html"}, {"a.csv", "text/csv"},
+        {"a.json", "application/json"}, {"a.xml", "application/xml"},
+        {"a.pdf", "application/pdf"}, {"a.png", "image/png"},
+        {"a.jpg", "image/jpeg"}, {"a.jpeg", "image/jpeg"},
+        {"a.gif", "image/gif"}, {"a.svg", "image/svg+xml"},
+        {"a.zip", "application/zip"}, {"a.tar.gz", "application/gzip"},
+        {"a.tar", "application/x-tar"}, {"a.ics", "text/calendar"},
+        {"a.eml", "message/rfc822"}, {"a.exe", "application/octet-stream"},
+        {"noext", "application/octet-stream"},
+        {"dir.pdf/file", "application/octet-stream"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++)
+        cr_assert_str_eq(hm_guess_type(pairs[i][0]), pairs[i][1], "%s",
+                         pairs[i][0]);
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+Test(validate, no_recipient)
+{
+    herald_msg *m = herald_msg_new();
+    herald_msg_set_text(m, "x");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "no recipient", "herald_msg_add_to", NULL);
+    cr_assert_eq(herald_msg_add_bcc(m, "hidden@example.com"), HERALD_OK);
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    herald_msg_free(m);
+}
+
+Test(validate, no_body)
+{
+    herald_msg *m = herald_msg_new();
+    herald_msg_add_to(m, "a@example.com");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "no body", NULL);
+    cr_assert_eq(herald_msg_set_html(m, "<p>hi</p>"), HERALD_OK);
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    herald_msg_free(m);
+}
+
+Test(validate, sender_needed)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    cr_assert_eq(hm_validate(m, NULL, 0, NULL), HERALD_OK);
+    expect_invalid(m, NULL, 1, HERALD_ERR_INVALID_MESSAGE, "no sender",
+                   "`from = ...`", NULL);
+    cr_assert_eq(herald_msg_set_from(m, "me@example.com"), HERALD_OK);
+    cr_assert_eq(hm_validate(m, NULL, 1, NULL), HERALD_OK);
+    herald_msg_free(m);
+}
+
+Test(validate, too_many_recipients)
+{
+    herald_msg *m = valid_msg();
+    herald_msg_add_cc(m, "c@example.com");
+    herald_msg_add_bcc(m, "b@example.com");
+    struct hm_limits lim = {HM_DEFAULT_MAX_SIZE, 3};
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
+    lim.max_recipients = 2;
+    expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, "3 recipients",
+                   "limit of 2", "max_recipients", "[herald]", NULL);
+    herald_msg_free(m);
+}
+
+Test(validate, default_recipient_limit)
+{
+    herald_msg *m = valid_msg();
+    char addr[64];
+    for (unsigned i = 1; i < HM_DEFAULT_MAX_RECIPIENTS; i++) {
+        snprintf(addr, sizeof addr, "r%u@example.com", i);
+        cr_assert_eq(herald_msg_add_bcc(m, addr), HERALD_OK);
+    }
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    herald_msg_add_bcc(m, "one-too-many@example.com");
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "1001 recipients",
+                   NULL);
+    herald_msg_free(m);
+}
+
+Test(validate, too_large)
+{
+    herald_msg *m = valid_msg();
+    char big[300];
+    memset(big, 'x', 299);
+    big[299] = '\0';
+    cr_assert_eq(herald_msg_attach_data(m, big, 299, "big.bin", NULL),
+                 HERALD_OK);
+    struct hm_limits lim = {1000, HM_DEFAULT_MAX_RECIPIENTS};
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
+    lim.max_size = 200;
+    expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, "bytes",
+                   "limit of 200", "max_message_size", NULL);
+    herald_msg_free(m);
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+
+Test(accessors, fields_and_lists)
+{
+    herald_msg *m = herald_msg_new();
+    cr_assert_null(hm_get(m, HERALD_FIELD_FROM));
+    cr_assert_null(hm_get(m, HERALD_FIELD_SUBJECT));
+    herald_msg_set_from(m, "\"Ops, Team\" <ops@example.com>");
+    herald_msg_set_reply_to(m, "Help <help@example.com>");
+    herald_msg_add_to(m, "Ann <ann@example.com>");
+    herald_msg_add_to(m, "bob@example.com");
+    herald_msg_add_cc(m, "Cy <cy@example.com>");
+    herald_msg_add_bcc(m, "dee@example.com");
+    herald_msg_set_subject(m, "s");
+    herald_msg_set_text(m, "t");
+    herald_msg_set_html(m, "h");
+    herald_msg_set_idempotency_key(m, "key-1");
+    cr_assert_null(m->bad_what);
+
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM),
+                     "Ops, Team <ops@example.com>");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM_ADDRESS), "ops@example.com");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM_NAME), "Ops, Team");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_REPLY_TO),
+                     "Help <help@example.com>");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_SUBJECT), "s");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_TEXT), "t");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_HTML), "h");
+    cr_assert_str_eq(hm_get(m, HERALD_FIELD_IDEMPOTENCY_KEY), "key-1");
+    cr_assert_null(hm_get(m, (herald_field)99));
+
+    cr_assert_eq(hm_count(m, HERALD_LIST_TO), 2);
+    cr_assert_eq(hm_count(m, HERALD_LIST_CC), 1);
+    cr_assert_eq(hm_count(m, HERALD_LIST_BCC), 1);
+    cr_assert_eq(hm_count(NULL, HERALD_LIST_TO), 0);
+    const char *name = "sentinel";
+    cr_assert_str_eq(hm_address(m, HERALD_LIST_TO, 0, &name),
+                     "ann@example.com");
+    cr_assert_str_eq(name, "Ann");
+    cr_assert_str_eq(hm_address(m, HERALD_LIST_TO, 1, &name),
+                     "bob@example.com");
+    cr_assert_null(name);
+    cr_assert_str_eq(hm_address(m, HERALD_LIST_CC, 0, &name),
+                     "cy@example.com");
+    cr_assert_str_eq(hm_address(m, HERALD_LIST_BCC, 0, NULL),
+                     "dee@example.com");
+    name = "sentinel";
+    cr_assert_null(hm_address(m, HERALD_LIST_TO, 2, &name));
+    cr_assert_null(name);
+    cr_assert_null(hm_address(m, HERALD_LIST_TAGS, 0, NULL));
+    cr_assert_eq(hm_pair(m, HERALD_LIST_TO, 0, NULL, NULL), -1);
+    cr_assert_eq(hm_attachment(m, 0, NULL, NULL, NULL, NULL), -1);
+    cr_assert_eq(hm_validate(m, NULL, 1, NULL), HERALD_OK);
+    herald_msg_free(m);
+}

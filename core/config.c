@@ -1,7 +1,9 @@
 /* core/config.c - the herald.conf INI reader and typed channel options.
  *
  * Our own small reader: no line-length limit, a line number on every error,
- * LF or CRLF, an optional UTF-8 BOM.  Every error reads
+ * LF or CRLF, an optional UTF-8 BOM.  A value is one line of text: a
+ * control character other than TAB in a value, or a line break (or NUL) in
+ * a secret read from X_env or X_file, is an error.  Every error reads
  * "FILE:LINE: what is wrong; how to fix it" and never quotes a secret. */
 #include "internal.h"
 
@@ -186,6 +188,15 @@ static int scan_value(const char *s, char **out_r)
     return *out_r ? 0 : -2;
 }
 
+/* The first control character in @s (C0 other than TAB, or DEL), or -1. */
+static int control_char(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7F)
+            return *c;
+    return -1;
+}
+
 static herald_class add_section(struct parser *p, const char *kind,
                                 const char *name)
 {
@@ -301,6 +312,18 @@ static herald_class parse_pair(struct parser *p, char *t)
         return PERR(p, "the value of '%s' has an opening '\"' without a "
                     "closing one; close the quote (write \\\" for a quote "
                     "inside quotes)", key);
+    int cc = r == 0 ? control_char(value) : -1;
+    if (cc >= 0) {
+        wipe_free(value);
+        if (cc == '\r')
+            return PERR(p, "the value of '%s' contains a carriage return "
+                        "(\\r); remove it: a value is one line of text (the "
+                        "file may mix line endings; save it with LF or CRLF "
+                        "line endings)", key);
+        return PERR(p, "the value of '%s' contains the control character "
+                    "0x%02X; remove it: a value is one line of text", key,
+                    (unsigned)cc);
+    }
     void *arr = r < 0 ? NULL : grow(sec->kv, sec->n_kv, sizeof *sec->kv);
     if (!arr) {
         wipe_free(value);
@@ -558,6 +581,11 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
                         "that runs herald, or use %s_file instead",
                         ECHO(kv->value), kv->key, LABEL(r->sec),
                         val ? "empty" : "not set", opt->name);
+        if (strpbrk(val, "\r\n"))
+            return RERR(r, kv->line, "environment variable '%.*s%s' named by "
+                        "%s in " LABEL_FMT " contains a line break; set it "
+                        "to the secret alone, on one line", ECHO(kv->value),
+                        kv->key, LABEL(r->sec));
         *text_r = hx_strdup(val);
         return *text_r ? HERALD_OK : oom(r->err_r);
     }
@@ -570,10 +598,21 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
                     "check the path and that this user may read the file",
                     kv->key, kv->value, LABEL(r->sec), strerror(e));
     }
+    size_t size = len;
     if (len && data[len - 1] == '\n') {
         data[--len] = '\0';
         if (len && data[len - 1] == '\r')
             data[--len] = '\0';
+    }
+    const char *bad = memchr(data, '\0', len) ? "contains a NUL byte"
+                      : memchr(data, '\n', len) || memchr(data, '\r', len)
+                      ? "has more than one line" : NULL;
+    if (bad) {
+        wipe_free_n(data, size);
+        return RERR(r, kv->line, "%s '%s' in " LABEL_FMT " %s; a secret "
+                    "file holds the secret alone as text on one line (one "
+                    "final newline is fine)", kv->key, kv->value,
+                    LABEL(r->sec), bad);
     }
     *text_r = data;
     return HERALD_OK;

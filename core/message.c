@@ -680,6 +680,9 @@ static const char *field_with_crlf(const herald_msg *msg)
     return NULL;
 }
 
+/* Checks in order: a recorded setter failure, CR/LF anywhere, recipients,
+ * body, sender, then the limits (a NULL @lim or a 0 field means the
+ * default). */
 herald_class hm_validate(const herald_msg *msg, const struct hm_limits *lim,
                          int need_from, herald_error **err_r)
 {

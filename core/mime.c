@@ -21,6 +21,8 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* Base64 of @n bytes; with @wrap76 in lines of 76 characters, each ending
+ * in CRLF (the last one too). */
 void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
                   int wrap76)
 {
@@ -158,16 +160,16 @@ static size_t ew_chunk(const char *s, size_t n, size_t max)
     return end;
 }
 
-/* @s as RFC 2047 B encoded words of at most 75 characters, each a place to
- * fold.  The first goes after a space when @sp. */
-static void hw_encoded_words(struct hw *w, const char *s, int sp)
+/* @n bytes of @s as RFC 2047 B encoded words of at most 75 characters,
+ * each a place to fold.  The first goes after a space when @sp; with
+ * @fill it is cut to what is left of the current line. */
+static void hw_encoded_words(struct hw *w, const char *s, size_t n, int sp,
+                             int fill)
 {
-    size_t n = strlen(s);
     int first = 1;
     do {
         size_t max = EW_RAW_MAX;
-        if (first) {
-            /* Fill what is left of the current line. */
+        if (first && fill) {
             size_t col = hw_col(w) + (sp ? 1 : 0) + EW_OVERHEAD;
             size_t room = col < FOLD_AT ? (FOLD_AT - col) / 4 * 3 : 0;
             if (room < max)
@@ -193,7 +195,7 @@ static void hw_encoded_words(struct hw *w, const char *s, int sp)
 static void hw_text(struct hw *w, const char *s, int sp)
 {
     if (text_needs_encoding(s)) {
-        hw_encoded_words(w, s, sp);
+        hw_encoded_words(w, s, strlen(s), sp, 1);
         return;
     }
     for (;;) {
@@ -207,6 +209,8 @@ static void hw_text(struct hw *w, const char *s, int sp)
     }
 }
 
+/* @s as it is when it can go into a header unchanged, else as encoded
+ * words folded onto continuation lines (CRLF SP) after the current line. */
 void hmime_encode_phrase(struct hbuf *b, const char *s)
 {
     struct hw w = {b, b->len, 0};
@@ -214,7 +218,7 @@ void hmime_encode_phrase(struct hbuf *b, const char *s)
         w.line_start--;
     w.has_text = b->len > w.line_start;
     if (text_needs_encoding(s))
-        hw_encoded_words(&w, s, 0);
+        hw_encoded_words(&w, s, strlen(s), 0, 1);
     else
         hbuf_adds(b, s);
 }
@@ -224,6 +228,47 @@ static int is_atext(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') ||
            (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
+}
+
+/* 1 when the space-delimited word [s, s+n) can be a plain atom. */
+static int is_atom(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_atext((unsigned char)s[i]) ||
+            (s[i] == '=' && i + 1 < n && s[i + 1] == '?'))
+            return 0;
+    return n > 0 && n <= LONG_WORD;
+}
+
+/* A display name that needs encoding: words that are plain atoms stay as
+ * they are; each run of other words becomes encoded words holding the
+ * spaces inside the run (whitespace between encoded words is dropped by
+ * decoders).  A run of at most 45 bytes is a single encoded word. */
+static void hw_phrase_encoded(struct hw *w, const char *name, int sp)
+{
+    const char *p = name;
+    while (*p) {
+        const char *end = p + strcspn(p, " ");
+        if (is_atom(p, (size_t)(end - p))) {
+            hw_token(w, p, (size_t)(end - p), sp);
+        } else {
+            /* extend the run over following words that are not atoms */
+            for (;;) {
+                const char *next = end;
+                while (*next == ' ')
+                    next++;
+                const char *nend = next + strcspn(next, " ");
+                if (!*next || is_atom(next, (size_t)(nend - next)))
+                    break;
+                end = nend;
+            }
+            hw_encoded_words(w, p, (size_t)(end - p), sp, 0);
+        }
+        sp = 1;
+        p = end;
+        while (*p == ' ')
+            p++;
+    }
 }
 
 /* A display name: atoms, a quoted string, or encoded words. */
@@ -238,7 +283,7 @@ static void hw_phrase(struct hw *w, const char *name, int sp)
     }
     if (text_needs_encoding(name) || strchr(name, '\t') ||
         quoted > LONG_WORD) {
-        hw_encoded_words(w, name, sp);
+        hw_phrase_encoded(w, name, sp);
     } else if (plain) {
         hw_text(w, name, sp);
     } else {
@@ -668,6 +713,7 @@ static int output_ok(const char *s, size_t n)
     return 1;
 }
 
+/* The whole message, headers then body; see herald_host.render_mime. */
 herald_class hmime_render(const herald_msg *msg, unsigned flags,
                           char **out_r, size_t *len_r, herald_error **err_r)
 {

@@ -3,9 +3,11 @@
  * Input -> NUL-terminated text -> hconf_parse; when it parses, every section
  * is resolved with hopts_resolve against fixed option tables that use every
  * option type (STRING, INT with and without a range, BOOL, ENUM, DURATION
- * with and without a range, PATH, SECRET, REQUIRED).  Checks: no crash, no
+ * with and without a range, PATH, SECRET, REQUIRED; a channel with
+ * driver = http gets a table with a required secret instead).  Checks: no crash, no
  * leak (ASan), errors are HERALD_ERR_CONFIG naming "FILE:LINE: ", resolved
- * values respect their type and range, and no error quotes a secret. */
+ * values respect their type and range and hold no CR or LF (they end up in
+ * protocol lines and headers), and no error quotes a secret. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -48,9 +50,24 @@ static const herald_option driver_table[] = {
     { NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
+/* For channels with driver = http: a required secret, and a ranged
+ * duration whose bounds print in seconds and minutes. */
+static const herald_option http_table[] = {
+    { "api_key", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET,
+      NULL, NULL, "the provider's API key", 0, 0 },
+    { "base_url", HERALD_OPT_STRING, 0, "\"https://api.example.com/v3\"",
+      NULL, "API base URL", 0, 0 },
+    { "tls_verify", HERALD_OPT_BOOL, 0, "on", NULL, "check certs", 0, 0 },
+    { "timeout", HERALD_OPT_DURATION, 0, "10", NULL, "time limit",
+      1000, 300000 },
+    { NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
+};
+
 static const herald_option *const herald_tables[] = { herald_table, NULL };
 static const herald_option *const channel_tables[] = { core_table,
                                                        driver_table, NULL };
+static const herald_option *const http_tables[] = { core_table, http_table,
+                                                    NULL };
 static const char *const skip_keys[] = { "fallback", NULL };
 
 /* A private directory holding a few secret files; X_file values are
@@ -74,6 +91,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         { "secret_crlf", SECRET_TEXT "\r\n" },
         { "pin", "1234\n" },
         { "empty", "" },
+        { "two_lines", SECRET_TEXT "\n\n" },
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[128];
@@ -87,6 +105,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("SECRET", SECRET_TEXT, 1);
     setenv("PIN", "42", 1);
     setenv("EMPTY", "", 1);
+    setenv("MULTILINE", SECRET_TEXT "\nline2", 1);
     return 0;
 }
 
@@ -119,6 +138,9 @@ static void confine_files(struct hconf *conf)
     }
 }
 
+/* Lines in the input as the parser counts them (at least 1). */
+static unsigned n_lines;
+
 static void check_error(herald_class rc, herald_error *err, int secret_ok)
 {
     if (rc != HERALD_ERR_CONFIG)
@@ -128,8 +150,33 @@ static void check_error(herald_class rc, herald_error *err, int secret_ok)
     const char *m = herald_error_message(err);
     if (!m || strncmp(m, FILE_NAME ":", strlen(FILE_NAME ":")) != 0)
         fail("error does not start with FILE:", m);
+    char *end;
+    unsigned long line = strtoul(m + strlen(FILE_NAME ":"), &end, 10);
+    if (*end != ':' || line < 1 || line > n_lines)
+        fail("error names no line, or a line past the end", m);
     if (!secret_ok && strstr(m, SECRET_TEXT))
         fail("error message quotes a secret", m);
+}
+
+/* Keys are [a-z0-9_]+, and every line number is in order and in range. */
+static void check_conf(const struct hconf *conf)
+{
+    unsigned prev = 0;
+    for (size_t i = 0; i < conf->n_sec; i++) {
+        const struct hconf_section *s = &conf->sec[i];
+        if (s->line <= prev || s->line > n_lines)
+            fail("section line out of order", s->kind);
+        prev = s->line;
+        for (size_t j = 0; j < s->n_kv; j++) {
+            const struct hconf_kv *kv = &s->kv[j];
+            if (!*kv->key || strspn(kv->key, "abcdefghijklmnopqrstuvwxyz"
+                                    "0123456789_") != strlen(kv->key))
+                fail("bad key accepted", kv->key);
+            if (kv->line <= prev || kv->line > n_lines)
+                fail("key line out of order", kv->key);
+            prev = kv->line;
+        }
+    }
 }
 
 static void check_value(const struct hopt_value *v)
@@ -139,6 +186,8 @@ static void check_value(const struct hopt_value *v)
         fail("option set but has no text", o->name);
     if (!v->str)
         return;
+    if (strpbrk(v->str, "\r\n"))
+        fail("resolved value contains CR or LF", o->name);
     int ranged = o->max > o->min;
     switch (o->type) {
     case HERALD_OPT_BOOL:
@@ -168,8 +217,11 @@ static void check_value(const struct hopt_value *v)
 static void resolve(const struct hconf *conf, const struct hconf_section *sec,
                     int secret_ok)
 {
-    const herald_option *const *tables = sec->name ? channel_tables
-                                                   : herald_tables;
+    const struct hconf_kv *driver = hconf_find(sec, "driver");
+    int http = driver && strcmp(driver->value, "http") == 0;
+    const herald_option *const *tables = !sec->name ? herald_tables
+                                         : http ? http_tables
+                                                : channel_tables;
     struct hopts o;
     herald_error *err = NULL;
     herald_class rc = hopts_resolve(conf, sec, tables, skip_keys, &o, &err);
@@ -184,7 +236,7 @@ static void resolve(const struct hconf *conf, const struct hconf_section *sec,
         fail("error set on success", herald_error_message(err));
     for (size_t i = 0; i < o.n; i++)
         check_value(&o.v[i]);
-    if (sec->name && !hopts_find(&o, "host")->set)
+    if (sec->name && !hopts_find(&o, http ? "api_key" : "host")->set)
         fail("required option missing but accepted", sec->name);
     hopts_free(&o);
 }
@@ -198,6 +250,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     int secret_ok = memmem(data, size, SECRET_TEXT, strlen(SECRET_TEXT)) != NULL;
+    n_lines = 1;
+    for (const char *c = text; *c; c++)
+        n_lines += *c == '\n';
 
     struct hconf *conf = NULL;
     herald_error *err = NULL;
@@ -212,6 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!conf || err)
         fail("parse succeeded without a conf, or with an error", NULL);
+    check_conf(conf);
     confine_files(conf);
     for (size_t i = 0; i < conf->n_sec; i++)
         resolve(conf, &conf->sec[i], secret_ok);

@@ -1,6 +1,7 @@
 /* tests/test_config.c - the INI reader (hconf_*) and typed options (hopts_*). */
 #include "../core/internal.h"
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
@@ -838,16 +839,89 @@ Test(config_opts, secret_from_file_strips_one_newline)
     cr_assert_str_eq(opt(&o, "password")->str, "crlf-secret");
     hopts_free(&o);
     free(text);
+    /* A second newline is not stripped: it is an error (see
+     * secret_file_with_line_break_or_nul). */
     text = tu_printf(HEAD "password_file = %s\n", two);
-    resolve_ok(text, &o);
-    cr_assert_str_eq(opt(&o, "password")->str, "two-lines\n");
-    hopts_free(&o);
+    expect_resolve_error(text, "test.conf:4:", "more than one line");
     free(text);
     tu_rmrf(dir);
     free(lf);
     free(crlf);
     free(two);
     free(dir);
+}
+
+/* Found by fuzz/fuzz_config: a CR (or another control character) inside a
+ * value used to be kept, and reached SMTP commands and HTTP headers. */
+Test(config_parse, control_character_in_value_is_an_error)
+{
+    expect_parse_error("[channel x]\nhost = smtp\r.example.com\n",
+                       "test.conf:2:", "'host' contains a carriage return");
+    /* A doubled CR before LF: only the line ending's CR is stripped. */
+    char *msg = parse_err("[herald]\r\nplugin_dir = /x\r\r\n");
+    assert_prefix(msg, "test.conf:2:");
+    assert_has(msg, "carriage return");
+    assert_has(msg, "line endings");
+    free(msg);
+    expect_parse_error("[herald]\na = 1\nb = x\033[31my\n", "test.conf:3:",
+                       "'b' contains the control character 0x1B");
+    expect_parse_error("[herald]\nc = \"quoted\x7f\"\n", "test.conf:2:",
+                       "0x7F");
+    /* The secret itself is never echoed. */
+    msg = parse_err("[channel x]\npassword = hunter2\rhunter3\n");
+    assert_lacks(msg, "hunter");
+    free(msg);
+    /* TAB stays allowed, and a control character in a comment is fine. */
+    struct hconf *c = parse_ok("[herald]\na = x\ty\n; \r\001 note\n");
+    cr_assert_str_eq(val(c, NULL, "a"), "x\ty");
+    hconf_free(c);
+}
+
+/* Found by fuzz/fuzz_config: a secret from X_file or X_env could hold a
+ * line break (or, from a file, be cut short at a NUL byte). */
+Test(config_opts, secret_file_with_line_break_or_nul)
+{
+    char *dir = tu_mkdtemp();
+    char *mid = tu_write_file(dir, "mid", "first-line\nsecond-line\n");
+    char *cr = tu_write_file(dir, "cr", "abc\rdef");
+    char *nul = tu_printf("%s/nul", dir);
+    FILE *f = fopen(nul, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite("pa\0ss-tail\n", 1, 11, f), 11);
+    fclose(f);
+    const char *files[] = { mid, cr, nul };
+    const char *why[] = { "more than one line", "more than one line",
+                          "contains a NUL byte" };
+    for (size_t i = 0; i < 3; i++) {
+        char *text = tu_printf(HEAD "password_file = %s\n", files[i]);
+        char *msg = resolve_err(text, "test.conf:4:");
+        assert_has(msg, why[i]);
+        assert_has(msg, files[i]);
+        assert_lacks(msg, "line\n");
+        assert_lacks(msg, "abc");
+        assert_lacks(msg, "ss-tail");
+        free(msg);
+        free(text);
+    }
+    tu_rmrf(dir);
+    free(mid);
+    free(cr);
+    free(nul);
+    free(dir);
+}
+
+Test(config_opts, secret_env_with_line_break)
+{
+    setenv("HERALD_TEST_NL", "env-secret\n", 1);
+    char *msg = resolve_err(HEAD "password_env = HERALD_TEST_NL\n",
+                            "test.conf:4:");
+    assert_has(msg, "'HERALD_TEST_NL'");
+    assert_has(msg, "line break");
+    assert_lacks(msg, "env-secret");
+    free(msg);
+    setenv("HERALD_TEST_NL", "a\rb", 1);
+    expect_resolve_error(HEAD "pin_env = HERALD_TEST_NL\n", "test.conf:4:",
+                         "line break");
 }
 
 Test(config_opts, secret_file_missing_names_path)

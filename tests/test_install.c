@@ -132,6 +132,7 @@ Test(install, example_driver_builds_out_of_tree_and_cli_loads_it)
                           "PKG_CONFIG_PATH=%s PKG_CONFIG_SYSROOT_DIR=%s make",
                     tu_srcdir(), tu_srcdir(), work, work, pcdir, root);
     cr_assert_eq(rc, 0, "out-of-tree build failed:\n%s", out);
+    cr_assert_null(strstr(out, "warning"), "the example driver builds with warnings:\n%s", out);
     free(out);
     /* Only the getter leaves the driver. */
     rc = tu_run(&out, "nm -D --defined-only %s/shout.so | awk '{print $3}'", work);

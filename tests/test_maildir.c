@@ -230,7 +230,9 @@ Test(maildir, rename_failure_reports_error_and_leaves_no_temp_file)
 {
     char *newdir = tu_printf("%s/Maildir/new", tmp);
     cr_assert_eq(rmdir(newdir), 0);
-    cr_assert(tu_write_file(tmp, "Maildir/new", "not a directory") != NULL);
+    char *blocker = tu_write_file(tmp, "Maildir/new", "not a directory");
+    cr_assert(blocker);
+    free(blocker);
     herald_msg *m = base_msg();
     herald_error *err = NULL;
     cr_assert_eq(herald_send(ctx, "box", m, NULL, &err), HERALD_ERR_INTERNAL);

@@ -680,6 +680,29 @@ Test(headers, display_names_quoted_or_plain)
     herald_msg_free(m);
 }
 
+Test(headers, utf8_display_name_keeps_plain_words)
+{
+    herald_msg *m = simple_msg("x");
+    /* "Müller, Hans": the non-atom word is encoded, "Hans" stays plain, so
+     * decoders agree on the space between them */
+    herald_msg_add_to(m, "M\xc3\xbcller, Hans <h@example.com>");
+    herald_msg_add_cc(m, NAME_UTF8 " <j@example.com>");
+    char *out = render(m, 0, NULL);
+    char *to = header(out, "To"), *cc = header(out, "Cc");
+    cr_assert_not_null(strstr(to, ", =?UTF-8?B?TcO8bGxlciw=?= Hans "
+                                  "<h@example.com>"), "To: %s", to);
+    /* a short name is one encoded word, space inside it */
+    cr_assert_eq(count(cc, "=?UTF-8?B?"), 1, "Cc: %s", cc);
+    *strstr(cc, " <j@example.com>") = '\0';
+    char *dec = decode_words(cc);
+    cr_assert_str_eq(dec, NAME_UTF8);
+    free(dec);
+    free(to);
+    free(cc);
+    free(out);
+    herald_msg_free(m);
+}
+
 Test(headers, long_lists_fold_at_78)
 {
     herald_msg *m = simple_msg("x");

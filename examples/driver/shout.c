@@ -9,6 +9,8 @@
  *   driver = shout
  *   file   = /tmp/shout.log
  */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>

@@ -275,3 +275,26 @@ Test(maildir_config, fsync_and_create_are_typed_options)
     free(dir);
     free(conf);
 }
+
+Test(maildir_config, create_makes_missing_parent_directories)
+{
+    char *dir = tu_mkdtemp();
+    char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/a/b/Maildir\n"
+                           "from = a@example.com\n", dir);
+    herald_ctx *c = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &c, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    herald_msg *m = herald_msg_new();
+    herald_msg_add_to(m, "ops@example.com");
+    herald_msg_set_text(m, "x");
+    cr_assert_eq(herald_send(c, "box", m, NULL, NULL), HERALD_OK);
+    char *newdir = tu_printf("%s/a/b/Maildir/new", dir);
+    cr_assert_eq(tu_count_files(newdir), 1);
+    herald_msg_free(m);
+    herald_close(c);
+    tu_rmrf(dir);
+    free(newdir);
+    free(dir);
+    free(conf);
+}

@@ -37,9 +37,23 @@ static const herald_option maildir_options[] = {
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
+/* mkdir -p: create @path and any missing parents. */
 static int make_dir(const char *path)
 {
-    return mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : -1;
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 static herald_class prepare_dirs(struct maildir *md, int create,

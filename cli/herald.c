@@ -1303,7 +1303,10 @@ static herald_ctx *drivers_context(const struct cli *cli)
     return ctx;
 }
 
-static int cmd_drivers(struct cli *cli, int argc, char **argv)
+/* Options of a command that takes only the global ones and --json.
+ * Returns CONTINUE, or an exit status to stop with. */
+static int parse_json_only(struct cli *cli, int argc, char **argv,
+                           const char *help)
 {
     static const struct option longopts[] = {
         GLOBAL_LONGOPTS,
@@ -1314,12 +1317,20 @@ static int cmd_drivers(struct cli *cli, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
                             NULL)) != -1) {
-        int rc = global_option(cli, c, argv, drivers_help);
+        int rc = global_option(cli, c, argv, help);
         if (rc == -2 && c == OPT_JSON)
             cli->json = 1;
         else if (rc != CONTINUE)
             return rc;
     }
+    return CONTINUE;
+}
+
+static int cmd_drivers(struct cli *cli, int argc, char **argv)
+{
+    int rc = parse_json_only(cli, argc, argv, drivers_help);
+    if (rc != CONTINUE)
+        return rc;
     struct drivers_walk w;
     memset(&w, 0, sizeof w);
     w.cli = cli;
@@ -1347,7 +1358,7 @@ static int cmd_drivers(struct cli *cli, int argc, char **argv)
     if (!w.want && cli->json)
         puts("]}");
     herald_close(ctx);
-    int rc = EX_OK;
+    rc = EX_OK;
     if (cls != HERALD_OK) {
         rc = fail_err(cli, cls, err);
     } else if (w.want && w.refused) {
@@ -1438,21 +1449,9 @@ static int config_check(struct cli *cli)
 
 static int cmd_config(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        GLOBAL_LONGOPTS,
-        {"json", no_argument, NULL, OPT_JSON},
-        {NULL, 0, NULL, 0}
-    };
-    getopt_reset();
-    int c;
-    while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
-                            NULL)) != -1) {
-        int rc = global_option(cli, c, argv, config_help);
-        if (rc == -2 && c == OPT_JSON)
-            cli->json = 1;
-        else if (rc != CONTINUE)
-            return rc;
-    }
+    int rc = parse_json_only(cli, argc, argv, config_help);
+    if (rc != CONTINUE)
+        return rc;
     if (optind >= argc)
         return fail(cli, HERALD_ERR_USAGE,
                     "missing subcommand: 'herald config check'");

@@ -670,6 +670,27 @@ static void unlock_channel(struct herald_channel *ch)
         pthread_mutex_unlock(&ch->lock);
 }
 
+/* Give @err (labelled with @channel) to the caller, or free it. */
+static herald_class hand_back(herald_class rc, herald_error *err,
+                              const char *channel, herald_error **err_r)
+{
+    hx_error_set_channel(err, channel);
+    if (err_r && !*err_r)
+        *err_r = err;
+    else
+        herald_error_free(err);
+    return rc;
+}
+
+/* Find the channel and build the driver's view of @msg. */
+static herald_class resolve(herald_ctx *ctx, const char *channel,
+                            const herald_msg *msg, struct herald_channel **ch_r,
+                            struct herald_msg *view, herald_error **err_r)
+{
+    herald_class rc = find_channel(ctx, channel, ch_r, err_r);
+    return rc == HERALD_OK ? prepare_view(ctx, *ch_r, msg, view, err_r) : rc;
+}
+
 herald_class herald_send(herald_ctx *ctx, const char *channel,
                          const herald_msg *msg, herald_result **result_r,
                          herald_error **err_r)
@@ -682,17 +703,9 @@ herald_class herald_send(herald_ctx *ctx, const char *channel,
     struct herald_channel *ch = NULL;
     herald_error *err = NULL;
     struct herald_msg view;
-    herald_class rc = find_channel(ctx, channel, &ch, &err);
-    if (rc == HERALD_OK)
-        rc = prepare_view(ctx, ch, msg, &view, &err);
-    if (rc != HERALD_OK) {
-        hx_error_set_channel(err, channel);
-        if (err_r)
-            *err_r = err;
-        else
-            herald_error_free(err);
-        return rc;
-    }
+    herald_class rc = resolve(ctx, channel, msg, &ch, &view, &err);
+    if (rc != HERALD_OK)
+        return hand_back(rc, err, channel, err_r);
     herald_result *res = hx_result_new(ch->name, ch->drv->desc->name);
     if (!res)
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
@@ -705,10 +718,7 @@ herald_class herald_send(herald_ctx *ctx, const char *channel,
                      ch->drv->desc->name, herald_strerror(rc));
         hx_error_set_channel(err, ch->name);
         host_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
-        if (err_r)
-            *err_r = err;
-        else
-            herald_error_free(err);
+        hand_back(rc, err, ch->name, err_r);
         if (res->n_rcpt == 0 || !result_r) {
             herald_result_free(res);
             res = NULL;
@@ -735,9 +745,7 @@ herald_class herald_render(herald_ctx *ctx, const char *channel,
     struct herald_channel *ch = NULL;
     herald_error *err = NULL;
     struct herald_msg view;
-    herald_class rc = find_channel(ctx, channel, &ch, &err);
-    if (rc == HERALD_OK)
-        rc = prepare_view(ctx, ch, msg, &view, &err);
+    herald_class rc = resolve(ctx, channel, msg, &ch, &view, &err);
     if (rc == HERALD_OK && !ch->drv->desc->render)
         rc = hx_error(&err, HERALD_ERR_CONFIG,
                       "the %s driver cannot show its payload (it has no render "
@@ -753,14 +761,7 @@ herald_class herald_render(herald_ctx *ctx, const char *channel,
             hx_error(&err, rc, "the %s driver could not render the message",
                      ch->drv->desc->name);
     }
-    if (rc != HERALD_OK) {
-        hx_error_set_channel(err, channel);
-        if (err_r)
-            *err_r = err;
-        else
-            herald_error_free(err);
-    }
-    return rc;
+    return rc == HERALD_OK ? rc : hand_back(rc, err, channel, err_r);
 }
 
 /* ---------------------------------------------------------------- drivers, check */
@@ -788,11 +789,7 @@ herald_class herald_check(herald_ctx *ctx, const char *channel,
     if (rc != HERALD_OK) {
         host_report_step(&chk, "config", HERALD_CHECK_FAIL, 0,
                          herald_error_message(err), NULL);
-        if (err_r)
-            *err_r = err;
-        else
-            herald_error_free(err);
-        return rc;
+        return hand_back(rc, err, channel, err_r);
     }
     if (!ch->drv->desc->check) {
         host_report_step(&chk, "config", HERALD_CHECK_OK, 0,
@@ -804,12 +801,5 @@ herald_class herald_check(herald_ctx *ctx, const char *channel,
     unlock_channel(ch);
     if (rc == HERALD_OK && chk.failed)
         rc = hx_error(&err, HERALD_ERR_PERMANENT, "a check step failed");
-    if (rc != HERALD_OK) {
-        hx_error_set_channel(err, channel);
-        if (err_r)
-            *err_r = err;
-        else
-            herald_error_free(err);
-    }
-    return rc;
+    return rc == HERALD_OK ? rc : hand_back(rc, err, channel, err_r);
 }

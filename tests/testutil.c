@@ -22,6 +22,31 @@ char *tu_printf(const char *fmt, ...)
     return s;
 }
 
+/* Everything left in @f, NUL-terminated; NULL when out of memory. */
+static char *read_stream(FILE *f, size_t *len_r)
+{
+    size_t cap = 4096, len = 0, n;
+    char *buf = malloc(cap);
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (!buf)
+        return NULL;
+    buf[len] = '\0';
+    if (len_r)
+        *len_r = len;
+    return buf;
+}
+
 char *tu_mkdtemp(void)
 {
     const char *t = getenv("TMPDIR");
@@ -59,24 +84,7 @@ int tu_run(char **out_r, const char *fmt, ...)
     free(full);
     if (!f)
         return -1;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (buf)
-        buf[len] = '\0';
+    char *buf = read_stream(f, NULL);
     int st = pclose(f);
     if (out_r)
         *out_r = buf;
@@ -107,27 +115,8 @@ char *tu_read_file(const char *path, size_t *len_r)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    size_t cap = 4096, len = 0, n;
-    char *buf = malloc(cap);
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
+    char *buf = read_stream(f, len_r);
     fclose(f);
-    if (!buf)
-        return NULL;
-    buf[len] = '\0';
-    if (len_r)
-        *len_r = len;
     return buf;
 }
 

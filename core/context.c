@@ -375,7 +375,8 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     herald_class rc = get_driver(ctx, d->value, &ch->drv, err_r);
     if (rc != HERALD_OK) {
         if (err_r && *err_r) {
-            char *m = hx_printf("%s:%u: %s", file, d->line, (*err_r)->message);
+            char *m = hx_printf("%s:%u: [channel %s] %s", file, d->line,
+                                sec->name, (*err_r)->message);
             if (m) {
                 free((*err_r)->message);
                 (*err_r)->message = m;
@@ -393,9 +394,10 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
         const char *why = NULL;
         if (hm_parse_mailbox(from->str, &ch->from, &why) != 0)
             return hx_error(err_r, HERALD_ERR_CONFIG,
-                            "%s:%u: from = %s: %s; write it as `addr@example.com` "
-                            "or `Name <addr@example.com>`",
-                            file, from->line, from->str, why ? why : "invalid");
+                            "%s:%u: [channel %s] from = %s: %s; write it as "
+                            "`addr@example.com` or `Name <addr@example.com>`",
+                            file, from->line, sec->name, from->str,
+                            why ? why : "invalid");
         ch->has_from = 1;
     }
     const char *uns = hopts_find(&ch->opts, "unsupported")->str;
@@ -453,7 +455,12 @@ static herald_class open_channels(herald_ctx *ctx, unsigned flags,
         herald_class rc = setup_channel(ctx, ch, sec, &err);
         if (rc == HERALD_OK)
             continue;
-        hx_error_set_channel(err, ch->name);
+        /* Config errors already say "file:line: [channel NAME]". */
+        if (err && strncmp(err->message, ctx->conf->file,
+                           strlen(ctx->conf->file)) == 0)
+            hx_error_tag_channel(err, ch->name);
+        else
+            hx_error_set_channel(err, ch->name);
         if (!(flags & HERALD_OPEN_KEEP_BROKEN)) {
             if (err_r)
                 *err_r = err;

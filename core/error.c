@@ -59,6 +59,13 @@ void hx_error_set_channel(herald_error *err, const char *channel)
     err->channel = c;
 }
 
+void hx_error_tag_channel(herald_error *err, const char *channel)
+{
+    if (!err || err == &oom_error || err->channel || !channel)
+        return;
+    err->channel = hx_strdup(channel);
+}
+
 herald_error *hx_error_copy(const herald_error *err)
 {
     if (!err || err == &oom_error)

@@ -66,6 +66,8 @@ herald_class hx_error_full(herald_error **err_r, herald_class cls,
                            long retry_after, const char *fmt, va_list ap);
 /* Prefix the message with "channel NAME: " and record the channel. */
 void hx_error_set_channel(herald_error *err, const char *channel);
+/* Record the channel without touching the message. */
+void hx_error_tag_channel(herald_error *err, const char *channel);
 herald_error *hx_error_copy(const herald_error *err);
 
 struct hx_rcpt {

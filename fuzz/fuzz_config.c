@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FILE_NAME "fuzz.conf"
 /* Secret contents; '!' cannot appear in a key or a channel name. */
@@ -76,6 +77,30 @@ static const char *const skip_keys[] = { "fallback", NULL };
  * relative to it). */
 static char secret_dir[64];
 
+static const char *const secret_files[][2] = {
+    { "secret", SECRET_TEXT "\n" },
+    { "secret_crlf", SECRET_TEXT "\r\n" },
+    { "pin", "1234\n" },
+    { "empty", "" },
+    { "two_lines", SECRET_TEXT "\n\n" },
+};
+#define N_SECRET_FILES (sizeof secret_files / sizeof secret_files[0])
+
+static void secret_path(char *buf, size_t n, size_t i)
+{
+    snprintf(buf, n, "%s/%s", secret_dir, secret_files[i][0]);
+}
+
+static void remove_secret_dir(void)
+{
+    char path[128];
+    for (size_t i = 0; i < N_SECRET_FILES; i++) {
+        secret_path(path, sizeof path, i);
+        unlink(path);
+    }
+    rmdir(secret_dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -86,18 +111,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         perror("fuzz_config: private directory");
         abort();
     }
-    static const char *const files[][2] = {
-        { "secret", SECRET_TEXT "\n" },
-        { "secret_crlf", SECRET_TEXT "\r\n" },
-        { "pin", "1234\n" },
-        { "empty", "" },
-        { "two_lines", SECRET_TEXT "\n\n" },
-    };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    atexit(remove_secret_dir);
+    for (size_t i = 0; i < N_SECRET_FILES; i++) {
         char path[128];
-        snprintf(path, sizeof path, "%s/%s", secret_dir, files[i][0]);
+        secret_path(path, sizeof path, i);
         FILE *f = fopen(path, "w");
-        if (!f || fputs(files[i][1], f) == EOF || fclose(f) != 0) {
+        if (!f || fputs(secret_files[i][1], f) == EOF || fclose(f) != 0) {
             perror("fuzz_config: secret file");
             abort();
         }

@@ -1,5 +1,5 @@
 /* tests/test_config.c - the INI reader (hconf_*) and typed options (hopts_*). */
-#include "../core/internal.h"
+#include "internal.h"
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-/* tests/test_loader.c - core/loader.c: finding, checking and refusing
+/* tests/test_loader.c - libherald/loader.c: finding, checking and refusing
  * drivers, with real shared objects built from tests/fixtures/. */
-#include "../core/internal.h"
+#include "../libherald/internal.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>

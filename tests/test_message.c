@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "internal.h"
 #include "testutil.h"
 
 #define INJECT "x\r\nBcc: evil@example.com"

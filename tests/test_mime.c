@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../core/internal.h"
+#include "internal.h"
 #include "testutil.h"
 
 /* Grüße aus München 😀 */

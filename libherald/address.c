@@ -1,4 +1,4 @@
-/* core/address.c - parsing mailboxes: "a@b", "Name <a@b>",
+/* libherald/address.c - parsing mailboxes: "a@b", "Name <a@b>",
  * "\"Quoted, Name\" <a@b>", with UTF-8 per RFC 6531. */
 #include "internal.h"
 

@@ -1,4 +1,4 @@
-/* core/error.c - herald_error and herald_result. */
+/* libherald/error.c - herald_error and herald_result. */
 #include "internal.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* core/config.c - the herald.conf INI reader and typed channel options.
+/* libherald/config.c - the herald.conf INI reader and typed channel options.
  *
  * Our own small reader: no line-length limit, a line number on every error,
  * LF or CRLF, an optional UTF-8 BOM.  A value is one line of text: a

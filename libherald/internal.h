@@ -1,5 +1,5 @@
 /*
- * core/internal.h - what the pieces of libherald share with each other.
+ * libherald/internal.h - what the pieces of libherald share with each other.
  * Nothing here is installed or exported; only herald_* symbols leave
  * libherald.so.  Tests link the convenience library and may use these.
  *

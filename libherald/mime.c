@@ -1,4 +1,4 @@
-/* core/mime.c - RFC 5322 / MIME rendering of a herald_msg: CRLF only,
+/* libherald/mime.c - RFC 5322 / MIME rendering of a herald_msg: CRLF only,
  * folded headers, RFC 2047 encoded words, RFC 2231 file names, 7bit or
  * quoted-printable bodies, base64 attachments.  No external libraries. */
 #include "internal.h"

@@ -1,4 +1,4 @@
-/* core/message.c - herald_msg: setters that validate and copy, message
+/* libherald/message.c - herald_msg: setters that validate and copy, message
  * validation before a driver sees it, and the host-table accessors. */
 #include "internal.h"
 

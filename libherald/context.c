@@ -1,4 +1,4 @@
-/* core/context.c - contexts, channels, the host table, send/render/check. */
+/* libherald/context.c - contexts, channels, the host table, send/render/check. */
 #include "internal.h"
 
 #include <errno.h>

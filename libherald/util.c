@@ -1,4 +1,4 @@
-/* core/util.c - buffers and small string helpers used across the core. */
+/* libherald/util.c - buffers and small string helpers used across the core. */
 #include "internal.h"
 
 #include <errno.h>

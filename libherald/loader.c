@@ -1,5 +1,5 @@
 /*
- * core/loader.c - find, open and check driver shared objects.
+ * libherald/loader.c - find, open and check driver shared objects.
  *
  * The only file in herald that calls lt_dl*.  libltdl keeps global state
  * (its handle list and a process-wide error string), so every lt_dl* call

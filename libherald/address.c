@@ -284,6 +284,38 @@ static char *parse_name(const char *b, const char *e, const char **why_r)
     return n;
 }
 
+/* 1 when @name can stand unquoted before "<addr>": only atext and inner
+ * spaces, so a mail parser reads it back as the same single phrase. */
+static int name_is_plain(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || name[0] == ' ' || name[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] != ' ' && !is_atext((unsigned char)name[i]))
+            return 0;
+    return 1;
+}
+
+/* "name <addr>", with the name as an RFC 5322 quoted-string (inner '"'
+ * and '\' escaped) unless it is plain; "addr" when there is no name. */
+static char *format_full(const char *name, const char *addr)
+{
+    if (!name)
+        return hx_strdup(addr);
+    if (name_is_plain(name))
+        return hx_printf("%s <%s>", name, addr);
+    struct hbuf b = {0};
+    hbuf_addc(&b, '"');
+    for (const char *p = name; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            hbuf_addc(&b, '\\');
+        hbuf_addc(&b, *p);
+    }
+    hbuf_printf(&b, "\" <%s>", addr);
+    return hbuf_steal(&b, NULL);
+}
+
 int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
 {
     const char *why = NULL, *ab, *ae;
@@ -349,9 +381,8 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
         goto fail;
     mb->addr = hx_strndup(ab, (size_t)(ae - ab));
     mb->name = name;
-    mb->full = name ? hx_printf("%s <%s>", name, mb->addr)
-                    : hx_strdup(mb->addr);
     name = NULL;
+    mb->full = mb->addr ? format_full(mb->name, mb->addr) : NULL;
     if (!mb->addr || !mb->full) {
         why = "out of memory";
         goto fail;

@@ -13,6 +13,7 @@
 #define MAX_TAG 128
 #define MAX_META_KEY 64
 #define MAX_FILENAME 255
+#define MAX_TYPE_NAME 127   /* type or subtype of a media type, RFC 6838 */
 #define MAX_IDEMPOTENCY_KEY 256
 
 static const char one_line[] =
@@ -514,13 +515,29 @@ static size_t token_len(const char *s)
     return n;
 }
 
-static int content_type_ok(const char *t)
+/* Why @t is not a usable MIME type "type/subtype", or NULL. */
+static const char *content_type_problem(const char *t)
 {
+    static const char not_type[] =
+        "is not type/subtype (e.g. application/pdf); leave it NULL to "
+        "guess from the file name";
+    if (hx_has_crlf(t))
+        return one_line;
     size_t a = token_len(t);
     if (a == 0 || t[a] != '/')
-        return 0;
+        return not_type;
     size_t b = token_len(t + a + 1);
-    return b > 0 && t[a + 1 + b] == '\0';
+    if (b == 0 || t[a + 1 + b] != '\0')
+        return not_type;
+    if (a > MAX_TYPE_NAME)
+        return "has a type (before the /) longer than 127 characters, the "
+               "limit of RFC 6838; use a registered type such as "
+               "application/octet-stream";
+    if (b > MAX_TYPE_NAME)
+        return "has a subtype (after the /) longer than 127 characters, the "
+               "limit of RFC 6838; use a registered type such as "
+               "application/octet-stream";
+    return NULL;
 }
 
 static const char *filename_problem(const char *name)
@@ -551,14 +568,11 @@ herald_class herald_msg_attach_data(herald_msg *msg, const void *data,
                           "attachment filename", filename, why);
     if (!content_type)
         content_type = hm_guess_type(filename);
-    if (hx_has_crlf(content_type) || !content_type_ok(content_type)) {
+    if ((why = content_type_problem(content_type)) != NULL) {
         char *f = show(filename), *t = show(content_type);
         fail(msg, HERALD_ERR_INVALID_MESSAGE,
              "attachment '%s': content type '%s' %s", f ? f : "?",
-             t ? t : "?",
-             hx_has_crlf(content_type) ? one_line
-                 : "is not type/subtype (e.g. application/pdf); leave it "
-                   "NULL to guess from the file name");
+             t ? t : "?", why);
         free(f);
         free(t);
         return HERALD_ERR_INVALID_MESSAGE;

@@ -126,18 +126,21 @@ static void hw_end(struct hw *w)
 }
 
 /* 1 when @s cannot go into a header as it is: non-ASCII, control
- * characters, something that looks like an encoded word, or a word too
- * long to fold. */
+ * characters, something that looks like an encoded word, or a run of
+ * spaces plus the word after it too long to fold.  (Folding never leaves
+ * a line of only spaces, so such a run and its word can end up on one
+ * line; encoded words fold anywhere.) */
 static int text_needs_encoding(const char *s)
 {
-    size_t word = 0;
+    size_t run = 0;   /* spaces, then the word after them */
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p >= 0x80 || *p == 0x7F || (*p < 0x20 && *p != '\t'))
             return 1;
         if (p[0] == '=' && p[1] == '?')
             return 1;
-        word = *p == ' ' ? 0 : word + 1;
-        if (word > LONG_WORD)
+        if (*p == ' ' && p != (const unsigned char *)s && p[-1] != ' ')
+            run = 0;
+        if (++run > LONG_WORD)
             return 1;
     }
     return 0;

@@ -94,15 +94,65 @@ Test(mailbox, display_name)
 
 Test(mailbox, quoted_display_name)
 {
+    /* full keeps the quotes a name with specials needs, so it still reads
+     * as one mailbox; names of atoms and spaces stay unquoted */
     expect_mailbox("\"Quoted, Name\" <q@example.com>", "q@example.com",
-                   "Quoted, Name", "Quoted, Name <q@example.com>");
+                   "Quoted, Name", "\"Quoted, Name\" <q@example.com>");
     expect_mailbox("\"Doe, \\\"JD\\\" \\\\ Jr\" <jd@example.com>",
                    "jd@example.com", "Doe, \"JD\" \\ Jr",
-                   "Doe, \"JD\" \\ Jr <jd@example.com>");
+                   "\"Doe, \\\"JD\\\" \\\\ Jr\" <jd@example.com>");
     expect_mailbox("\"A <b> c\" <a@example.com>", "a@example.com",
-                   "A <b> c", "A <b> c <a@example.com>");
+                   "A <b> c", "\"A <b> c\" <a@example.com>");
+    expect_mailbox("\"Plain Name\" <p@example.com>", "p@example.com",
+                   "Plain Name", "Plain Name <p@example.com>");
+    expect_mailbox("J. Smith <j@example.com>", "j@example.com", "J. Smith",
+                   "\"J. Smith\" <j@example.com>");
     expect_mailbox("\"\" <e@example.com>", "e@example.com", NULL,
                    "e@example.com");
+}
+
+/* full of @in parses again to the same addr and name, and is @full. */
+static void expect_round_trip(const char *in, const char *name,
+                              const char *full)
+{
+    struct hm_mailbox mb, again;
+    const char *why = NULL;
+    cr_assert_eq(hm_parse_mailbox(in, &mb, &why), 0, "'%s' refused: %s", in,
+                 why);
+    cr_assert_str_eq(mb.name, name, "name of '%s'", in);
+    cr_assert_str_eq(mb.full, full, "full of '%s'", in);
+    cr_assert_eq(hm_parse_mailbox(mb.full, &again, &why), 0,
+                 "full '%s' of '%s' refused: %s", mb.full, in, why);
+    cr_assert_str_eq(again.addr, mb.addr, "addr of full '%s'", mb.full);
+    cr_assert_str_eq(again.name, mb.name, "name of full '%s'", mb.full);
+    cr_assert_str_eq(again.full, mb.full, "full of full '%s'", mb.full);
+    hm_mailbox_clear(&again);
+    hm_mailbox_clear(&mb);
+}
+
+Test(mailbox, full_round_trips_names_with_specials)
+{
+    expect_round_trip("\"Ops, Team\" <ops@example.com>", "Ops, Team",
+                      "\"Ops, Team\" <ops@example.com>");
+    expect_round_trip("\"Say \\\"hi\\\"\" <q@example.com>", "Say \"hi\"",
+                      "\"Say \\\"hi\\\"\" <q@example.com>");
+    expect_round_trip("\"back\\\\slash\" <b@example.com>", "back\\slash",
+                      "\"back\\\\slash\" <b@example.com>");
+    /* the fuzzer's case: full was "< <a@b>", which herald refused */
+    expect_round_trip("\"<\"<a@b>", "<", "\"<\" <a@b>");
+    expect_round_trip("\"a>b\" <a@b>", "a>b",
+                      "\"a>b\" <a@b>");
+    expect_round_trip("\"x@y; (z) [w]: v\" <a@b>", "x@y; (z) [w]: v",
+                      "\"x@y; (z) [w]: v\" <a@b>");
+    /* spaces at the ends and a tab only survive inside quotes */
+    expect_round_trip("\" padded \" <a@b>", " padded ",
+                      "\" padded \" <a@b>");
+    expect_round_trip("\"tab\there\" <a@b>", "tab\there",
+                      "\"tab\there\" <a@b>");
+    /* non-ASCII with a special: quoted, as UTF-8 */
+    expect_round_trip("\"M\xc3\xbcller, J\xc3\xb6rg\" <j@example.com>",
+                      "M\xc3\xbcller, J\xc3\xb6rg",
+                      "\"M\xc3\xbcller, J\xc3\xb6rg\" <j@example.com>");
 }
 
 Test(mailbox, utf8_rfc6531)
@@ -575,6 +625,72 @@ Test(attach, bad_filename_and_type)
     herald_msg_free(m);
 }
 
+/* "@a/@b" with @na and @nb letters in the two halves; malloc'd. */
+static char *media_type(size_t na, size_t nb)
+{
+    char *t = malloc(na + nb + 2);
+    cr_assert_not_null(t);
+    memset(t, 'a', na);
+    t[na] = '/';
+    memset(t + na + 1, 'b', nb);
+    t[na + 1 + nb] = '\0';
+    return t;
+}
+
+Test(attach, type_and_subtype_at_most_127)
+{
+    /* 127 each (RFC 6838) is fine and renders */
+    char *t = media_type(127, 127);
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_from(m, "f@example.com"), HERALD_OK);
+    cr_assert_eq(herald_msg_attach_data(m, "x", 1, "f.bin", t), HERALD_OK);
+    char *out = NULL;
+    cr_assert_eq(hmime_render(m, 0, &out, NULL, NULL), HERALD_OK);
+    cr_assert_not_null(strstr(out, t));
+    free(out);
+    herald_msg_free(m);
+    free(t);
+
+    /* the fuzzer's case: application/ + 1000 characters */
+    t = media_type(0, 1000);
+    char *app = tu_printf("application%s", t);
+    m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, "x", 1, "f.bin", app),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "'f.bin'",
+                   "content type", "subtype", "longer than 127",
+                   "RFC 6838", NULL);
+    herald_msg_free(m);
+    free(app);
+    free(t);
+
+    t = media_type(128, 4);
+    m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, "x", 1, "f.bin", t),
+                 HERALD_ERR_INVALID_MESSAGE);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "a type (before",
+                   "longer than 127", NULL);
+    herald_msg_free(m);
+    free(t);
+
+    /* attach_file checks the same way */
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "f.bin", "x");
+    t = media_type(4, 128);
+    m = valid_msg();
+    cr_assert_eq(herald_msg_attach_file(m, path, NULL, t),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "subtype (after",
+                   "longer than 127", NULL);
+    herald_msg_free(m);
+    free(t);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
 Test(attach, file_read_and_basename)
 {
     char *dir = tu_mkdtemp();
@@ -732,7 +848,7 @@ Test(accessors, fields_and_lists)
     cr_assert_null(m->bad_what);
 
     cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM),
-                     "Ops, Team <ops@example.com>");
+                     "\"Ops, Team\" <ops@example.com>");
     cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM_ADDRESS), "ops@example.com");
     cr_assert_str_eq(hm_get(m, HERALD_FIELD_FROM_NAME), "Ops, Team");
     cr_assert_str_eq(hm_get(m, HERALD_FIELD_REPLY_TO),

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 char *tu_printf(const char *fmt, ...)
@@ -156,4 +157,147 @@ const char *tu_maildir_plugin_dir(void)
     static char path[4096];
     snprintf(path, sizeof path, "%s/plugins/maildir/.libs", tu_builddir());
     return path;
+}
+
+/* ---- real servers ------------------------------------------------------ */
+
+#include <signal.h>
+#include <time.h>
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int tu_server_start(struct tu_server *s, const char *fmt, ...)
+{
+    memset(s, 0, sizeof *s);
+    va_list ap;
+    char *cmd = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&cmd, fmt, ap) < 0)
+        cmd = NULL;
+    va_end(ap);
+    s->dir = tu_mkdtemp();
+    if (!cmd || !s->dir) {
+        free(cmd);
+        return -1;
+    }
+    char *portfile = tu_printf("%s/port", s->dir);
+    char *logfile = tu_printf("%s/log", s->dir);
+    fflush(NULL); /* or the child repeats our buffered output */
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("TU_PORT_FILE", portfile, 1);
+        freopen(logfile, "w", stdout);
+        dup2(fileno(stdout), 2);
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    free(cmd);
+    s->pid = pid;
+    int rc = -1;
+    for (int i = 0; pid > 0 && i < 1500; i++) {
+        char *txt = tu_read_file(portfile, NULL);
+        if (txt && atoi(txt) > 0 && strchr(txt, '\n')) {
+            s->port = atoi(txt);
+            free(txt);
+            rc = 0;
+            break;
+        }
+        free(txt);
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            s->pid = 0;
+            break;
+        }
+        sleep_ms(10);
+    }
+    if (rc != 0) {
+        char *log = tu_read_file(logfile, NULL);
+        fprintf(stderr, "tu_server_start: server did not start; its log:\n%s\n",
+                log ? log : "(none)");
+        free(log);
+        tu_server_stop(s);
+    }
+    free(portfile);
+    free(logfile);
+    return rc;
+}
+
+void tu_server_stop(struct tu_server *s)
+{
+    if (s->pid > 0) {
+        kill(-s->pid, SIGTERM);
+        kill(s->pid, SIGTERM);
+        int st, done = 0;
+        for (int i = 0; i < 300 && !done; i++) {
+            done = waitpid(s->pid, &st, WNOHANG) == s->pid;
+            if (!done)
+                sleep_ms(10);
+        }
+        if (!done) {
+            kill(-s->pid, SIGKILL);
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &st, 0);
+        }
+    }
+    s->pid = 0;
+    tu_rmrf(s->dir);
+    free(s->dir);
+    s->dir = NULL;
+}
+
+char *tu_server_log(const struct tu_server *s)
+{
+    if (!s->dir)
+        return NULL;
+    char *p = tu_printf("%s/log", s->dir);
+    char *log = tu_read_file(p, NULL);
+    free(p);
+    return log;
+}
+
+static int certtool_make(const char *dir, const char *name, const char *tmpl,
+                         const char *signer)
+{
+    char *t = tu_printf("%s.tmpl", name);
+    char *path = tu_write_file(dir, t, tmpl);
+    char *out = NULL;
+    int rc = tu_run(&out,
+        "cd '%s' && certtool --generate-privkey --key-type=ecdsa --sec-param=medium "
+        "--outfile %s.key && certtool %s --load-privkey %s.key --template %s.tmpl "
+        "--outfile %s.pem",
+        dir, name,
+        signer ? "--generate-certificate --load-ca-certificate ca.pem --load-ca-privkey ca.key"
+               : "--generate-self-signed",
+        name, name, name);
+    if (rc != 0)
+        fprintf(stderr, "certtool failed for %s:\n%s\n", name, out ? out : "");
+    free(out);
+    free(path);
+    free(t);
+    return rc;
+}
+
+int tu_make_certs(const char *dir)
+{
+    int rc = certtool_make(dir, "ca",
+        "cn = herald test CA\nca\ncert_signing_key\nexpiration_days = 30\n", NULL);
+    rc |= certtool_make(dir, "server",
+        "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\n"
+        "tls_www_server\nexpiration_days = 30\n", "ca");
+    rc |= certtool_make(dir, "wronghost",
+        "cn = wrong.example.com\ndns_name = wrong.example.com\n"
+        "tls_www_server\nexpiration_days = 30\n", "ca");
+    rc |= certtool_make(dir, "expired",
+        "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\n"
+        "activation_date = \"2019-01-01 00:00:00 UTC\"\n"
+        "expiration_date = \"2020-01-01 00:00:00 UTC\"\n", "ca");
+    rc |= certtool_make(dir, "selfsigned",
+        "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\n"
+        "tls_www_server\nexpiration_days = 30\n", NULL);
+    return rc;
 }

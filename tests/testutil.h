@@ -27,3 +27,30 @@ const char *tu_maildir_plugin_dir(void);
 /* malloc'd sprintf. */
 char *tu_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #endif
+
+/* ---- real servers for tests ---------------------------------------- */
+#include <sys/types.h>
+struct tu_server {
+    pid_t pid;
+    int port;
+    char *dir;   /* private dir: port file and log */
+};
+/* Start `sh -c CMD` in the background.  CMD must write its listening port
+ * (decimal) to the file named by $TU_PORT_FILE once it accepts
+ * connections; stdout/stderr go to $dir/log.  Waits up to 15 s.
+ * Returns 0 on success, -1 (with the log on stderr) on failure. */
+int tu_server_start(struct tu_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* SIGTERM, wait up to 3 s, then SIGKILL; frees s->dir.  Safe on a zeroed s. */
+void tu_server_stop(struct tu_server *s);
+/* The server's log so far (malloc'd, may be NULL). */
+char *tu_server_log(const struct tu_server *s);
+
+/* Make test certificates under DIR with certtool (ECDSA P-256):
+ *   ca.pem ca.key            a test CA
+ *   server.pem server.key    CN/SAN localhost + IP 127.0.0.1, signed by the CA
+ *   wronghost.pem .key       SAN wrong.example.com only, signed by the CA
+ *   expired.pem .key         localhost, expired in 2020, signed by the CA
+ *   selfsigned.pem .key      localhost, self-signed (not by the CA)
+ * Returns 0 on success. */
+int tu_make_certs(const char *dir);

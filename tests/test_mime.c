@@ -973,3 +973,191 @@ Test(render, utf8_address_rfc6531)
     free(out);
     herald_msg_free(m);
 }
+
+/* ---- found by the fuzzer (fuzz/crashes/) ----------------------------- */
+
+/* Parse @msg (a rendered message) with Python's email package, policy
+ * default, as m, and print @expr (no single quotes in it).  Returns the
+ * output without its final newline; malloc'd. */
+static char *py_email(const char *msg, const char *expr)
+{
+    char *dir = tu_mkdtemp();
+    cr_assert_not_null(dir);
+    char *file = tu_write_file(dir, "msg.eml", msg);
+    cr_assert_not_null(file);
+    char *res = NULL;
+    int rc = tu_run(&res, "PYTHONIOENCODING=utf-8 '%s' -c 'import email, "
+                    "email.policy, sys; m = email.message_from_bytes("
+                    "sys.stdin.buffer.read(), policy=email.policy.default); "
+                    "print(%s)' < '%s'", tu_python(), expr, file);
+    cr_assert_eq(rc, 0, "python failed on %s: %s", expr, res ? res : "");
+    cr_assert_not_null(res);
+    size_t n = strlen(res);
+    if (n && res[n - 1] == '\n')
+        res[n - 1] = '\0';
+    tu_rmrf(dir);
+    free(file);
+    free(dir);
+    return res;
+}
+
+/* Every display name with specials comes back from a mail parser as one
+ * mailbox with the same name (fuzz_mailbox-full-unquoted-name). */
+Test(fuzz, names_with_specials_are_one_mailbox)
+{
+    static const char *const in[] = {
+        "\"Ops, Team\" <ops@example.com>",
+        "\"Say \\\"hi\\\" \\\\ bye\" <q@example.com>",
+        "\"<\"<lt@example.com>",
+        "\"a; b: c@d\" <semi@example.com>",
+        /* non-ASCII and a comma: encoded words, never inside quotes */
+        "\"M\xc3\xbcller, J\xc3\xb6rg\" <j@example.com>",
+    };
+    static const char *const names =
+        "Say \"hi\" \\ bye|<|a; b: c@d|M\xc3\xbcller, J\xc3\xb6rg";
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_set_from(m, in[0]), HERALD_OK);
+    for (size_t i = 1; i < sizeof in / sizeof *in; i++)
+        cr_assert_eq(herald_msg_add_to(m, in[i]), HERALD_OK, "%s", in[i]);
+    size_t len;
+    char *out = render(m, 0, &len);
+    assert_lines(out, len, 998);
+    char *to = header(out, "To");
+    /* RFC 2047 5(3): an encoded word may not appear in a quoted-string */
+    cr_assert_null(strstr(to, "\"=?"), "To: %s", to);
+    cr_assert_not_null(strstr(to, "=?UTF-8?B?"), "To: %s", to);
+
+    char *got = py_email(out, "len(m[\"From\"].addresses), "
+                              "m[\"From\"].addresses[0].display_name, "
+                              "m[\"From\"].addresses[0].addr_spec");
+    cr_assert_str_eq(got, "1 Ops, Team ops@example.com");
+    free(got);
+    got = py_email(out, "\"|\".join(a.display_name for a in "
+                        "m[\"To\"].addresses[1:])");
+    cr_assert_str_eq(got, names);
+    free(got);
+    got = py_email(out, "len(m[\"To\"].addresses), m[\"To\"].defects");
+    cr_assert_str_eq(got, "5 ()");
+    free(got);
+    free(to);
+    free(out);
+    herald_msg_free(m);
+}
+
+/* A value with @n spaces in the middle; malloc'd. */
+static char *space_run(size_t n)
+{
+    char *s = malloc(n + 16);
+    cr_assert_not_null(s);
+    strcpy(s, "start");
+    memset(s + 5, ' ', n);
+    strcpy(s + 5 + n, "end");
+    return s;
+}
+
+/* 2000 spaces in the subject, a custom header and a metadata value
+ * (fuzz_mime-subject-space-run): folding never leaves a line of only
+ * spaces, so such a run cannot be folded and goes as encoded words.
+ * What we assert: no line over 998 octets, and -- as RFC 2047 6.2 drops
+ * only the white space between adjacent encoded words and RFC 5322
+ * unfolding only removes CRLF -- a parser gets every value back exactly,
+ * all 2000 spaces included. */
+Test(fuzz, long_space_runs_stay_under_998)
+{
+    char *v = space_run(2000);
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_set_subject(m, v), HERALD_OK);
+    cr_assert_eq(herald_msg_add_header(m, "X-Spaces", v), HERALD_OK);
+    cr_assert_eq(herald_msg_set_metadata(m, "k", v), HERALD_OK);
+    cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
+    size_t len;
+    char *out = render(m, 0, &len);
+    assert_lines(out, len, 998);
+    static const char *const names[] = {"Subject", "X-Spaces",
+                                        "X-Herald-Meta-k"};
+    for (size_t i = 0; i < 3; i++) {
+        char *h = header(out, names[i]);
+        cr_assert_not_null(h, "no %s", names[i]);
+        char *dec = decode_words(h);
+        cr_assert_str_eq(dec, v, "%s", names[i]);
+        free(dec);
+        free(h);
+    }
+    char *got = py_email(out, "*(m[h] == \"start\" + \" \" * 2000 + \"end\" "
+                              "for h in (\"Subject\", \"X-Spaces\", "
+                              "\"X-Herald-Meta-k\"))");
+    cr_assert_str_eq(got, "True True True");
+    free(got);
+    free(out);
+    herald_msg_free(m);
+    free(v);
+}
+
+/* A run of spaces short enough to fold but followed by a long word: the
+ * run and the word can share a line, so together they must fit. */
+Test(fuzz, space_run_then_long_word_stays_under_998)
+{
+    struct hbuf s = {0};
+    hbuf_adds(&s, "a");
+    for (int i = 0; i < 800; i++)
+        hbuf_addc(&s, ' ');
+    for (int i = 0; i < 800; i++)
+        hbuf_addc(&s, 'w');
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_set_subject(m, s.data), HERALD_OK);
+    cr_assert_eq(herald_msg_add_header(m, "X-Long", s.data + 1), HERALD_OK);
+    size_t len;
+    char *out = render(m, 0, &len);
+    assert_lines(out, len, 998);
+    char *subj = header(out, "Subject"), *xl = header(out, "X-Long");
+    char *d1 = decode_words(subj), *d2 = decode_words(xl);
+    cr_assert_str_eq(d1, s.data);
+    cr_assert_str_eq(d2, s.data + 1);
+    free(d1);
+    free(d2);
+    free(subj);
+    free(xl);
+    free(out);
+    hbuf_free(&s);
+    herald_msg_free(m);
+}
+
+/* Short space runs still go as plain folded text. */
+Test(fuzz, short_space_runs_stay_plain)
+{
+    char *v = space_run(100);
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_set_subject(m, v), HERALD_OK);
+    size_t len;
+    char *out = render(m, 0, &len);
+    assert_lines(out, len, 998);
+    char *subj = header(out, "Subject");
+    cr_assert_null(strstr(subj, "=?"), "Subject: %s", subj);
+    cr_assert_str_eq(subj, v);
+    free(subj);
+    free(out);
+    herald_msg_free(m);
+    free(v);
+}
+
+/* application/ + 1000 characters is refused when attached, so it never
+ * reaches the renderer (fuzz_mime-long-content-type). */
+Test(fuzz, long_content_type_refused_before_render)
+{
+    char t[1100];
+    strcpy(t, "application/");
+    memset(t + 12, 'x', 1000);
+    t[1012] = '\0';
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_attach_data(m, "x", 1, "f.bin", t),
+                 HERALD_ERR_INVALID_MESSAGE);
+    char *out = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(hmime_render(m, 0, &out, NULL, &err),
+                 HERALD_ERR_INVALID_MESSAGE);
+    cr_assert_null(out);
+    cr_assert_not_null(strstr(herald_error_message(err), "127"), "%s",
+                       herald_error_message(err));
+    herald_error_free(err);
+    herald_msg_free(m);
+}

@@ -231,10 +231,19 @@ static herald_class host_error(herald_error **err_r, herald_class cls,
 
 struct herald_checker {
     const char *channel;
+    const char *const *params;
     herald_check_fn fn;
     void *user;
     int failed;
 };
+
+static const char *host_check_param(const herald_checker *chk, const char *name)
+{
+    for (const char *const *p = chk && name ? chk->params : NULL; p && p[0] && p[1]; p += 2)
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    return NULL;
+}
 
 static void host_report_step(herald_checker *chk, const char *step,
                              herald_check_status status, double elapsed_ms,
@@ -275,6 +284,7 @@ static const herald_host host_table = {
     .result_set_id = hx_result_set_id,
     .result_add_recipient = hx_result_add_recipient,
     .report_step = host_report_step,
+    .check_param = host_check_param,
     .alloc = host_alloc,
     .free = free,
 };
@@ -783,13 +793,13 @@ herald_class herald_drivers_foreach(herald_ctx *ctx, herald_driver_fn fn,
 }
 
 herald_class herald_check(herald_ctx *ctx, const char *channel,
-                          herald_check_fn fn, void *user_data,
-                          herald_error **err_r)
+                          const char *const *params, herald_check_fn fn,
+                          void *user_data, herald_error **err_r)
 {
     if (!ctx || !channel)
         return hx_error(err_r, HERALD_ERR_USAGE,
                         "herald_check: ctx and channel must not be NULL");
-    herald_checker chk = {channel, fn, user_data, 0};
+    herald_checker chk = {channel, params, fn, user_data, 0};
     struct herald_channel *ch = NULL;
     herald_error *err = NULL;
     herald_class rc = find_channel(ctx, channel, &ch, &err);

@@ -437,11 +437,17 @@ typedef void (*herald_check_fn)(const char *channel, const char *step,
  * herald_check - diagnose channel @channel: runs the driver's check hook
  * (DNS, connect, TLS, auth, ... as the driver sees fit), reporting each step
  * through @fn.  A driver without a check hook gets one step, "config valid,
- * driver loads".  Returns HERALD_OK when no step failed.
+ * driver loads".  Nothing is delivered.
+ *
+ * @params: NULL, or a NULL-terminated list of name/value pairs that tune
+ * the diagnosis, e.g. { "send_test", "ops@example.com", NULL } asks an
+ * email driver to also try the envelope (MAIL FROM/RCPT TO, no DATA) to
+ * that address.  Drivers ignore names they do not know.
+ * Returns HERALD_OK when no step failed.  Thread-safe.
  */
 herald_class herald_check(herald_ctx *ctx, const char *channel,
-                          herald_check_fn fn, void *user_data,
-                          herald_error **err_r);
+                          const char *const *params, herald_check_fn fn,
+                          void *user_data, herald_error **err_r);
 
 #ifdef __cplusplus
 }

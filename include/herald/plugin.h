@@ -194,6 +194,10 @@ typedef struct herald_host {
                         herald_check_status status, double elapsed_ms,
                         const char *detail, const char *fix);
 
+    /* Diagnosis: a parameter of the running check ("send_test", ...), or
+     * NULL when the caller gave none by that name. */
+    const char *(*check_param)(const herald_checker *chk, const char *name);
+
     /* Memory handed between core and driver. */
     void *(*alloc)(size_t size);
     void (*free)(void *p);

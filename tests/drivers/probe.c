@@ -97,6 +97,9 @@ static herald_class probe_check(void *state, herald_checker *chk,
     p->host->report_step(chk, "dns", HERALD_CHECK_OK, 1.5, "resolves to 127.0.0.1", NULL);
     p->host->report_step(chk, "connect", HERALD_CHECK_FAIL, 3000.0,
                          "no answer in 3s", "use an HTTP API driver");
+    const char *to = p->host->check_param(chk, "send_test");
+    if (to)
+        p->host->report_step(chk, "send_test", HERALD_CHECK_OK, 0, to, NULL);
     return HERALD_OK;
 }
 

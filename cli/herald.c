@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <herald/herald.h>
@@ -330,7 +331,7 @@ static const char main_help[] =
     "Usage: herald [OPTIONS] COMMAND [ARGS]\n"
     "\n"
     "Send notifications through the channels named in herald.conf; list and\n"
-    "describe the channel drivers; check a config file.\n"
+    "describe the channel drivers; check a config file; diagnose a channel.\n"
     "\n"
     "Commands:\n"
     "  send --channel NAME --to ADDR [...]\n"
@@ -338,6 +339,9 @@ static const char main_help[] =
     "  drivers            list the drivers found on the plugin path\n"
     "  drivers show NAME  describe a driver and every option it accepts\n"
     "  config check       load the config file and check every channel\n"
+    "  doctor [CHANNEL...]\n"
+    "                     diagnose channels (DNS, connect, TLS, auth, ...)\n"
+    "                     and say how to fix what fails\n"
     "  help [COMMAND]     show help for a command\n"
     "\n"
     "Options (accepted before or after the command):\n"
@@ -356,7 +360,8 @@ static const char main_help[] =
     "  64  usage error: unknown option, missing argument\n"
     "  65  invalid message: bad address, CR/LF in a header, no body\n"
     "  68  host not found\n"
-    "  69  rejected by the provider, or a permanent failure\n"
+    "  69  rejected by the provider, or a permanent failure;\n"
+    "      doctor: a channel is not healthy\n"
     "  70  internal error\n"
     "  74  cannot write the output\n"
     "  75  temporary failure: try again later\n"
@@ -432,10 +437,38 @@ static const char config_help[] =
     "\n"
     "  --json  print JSON instead of text\n";
 
+static const char doctor_help[] =
+    "Usage: herald doctor [CHANNEL...] [--send-test ADDR] [--json]\n"
+    "\n"
+    "Diagnose each CHANNEL (default: every channel of the config file, in\n"
+    "file order) without delivering anything.  The channel's driver runs its\n"
+    "own checks; the SMTP driver resolves the host, connects, checks the TLS\n"
+    "mode, the certificate and the credentials.  A driver without checks is\n"
+    "reported as 'config valid, driver loads'.  One line per check:\n"
+    "  CHANNEL  STEP .......   123 ms  OK|WARN|FAIL|INFO  what was found\n"
+    "                 fix: what to do (after a failure or warning)\n"
+    "then one summary line per channel.\n"
+    "\n"
+    "  --send-test ADDR  also try the envelope (sender and recipient ADDR)\n"
+    "                    where the driver can, to catch a rejected sender;\n"
+    "                    no message is sent\n"
+    "  --json            print one JSON array with one object per check:\n"
+    "                    channel, step, status (ok, warn, fail, info),\n"
+    "                    elapsed_ms, detail, fix\n"
+    "\n"
+    "Timeouts are each channel's own (its driver's timeout options).\n"
+    "Exits 0 when every channel checked is healthy (no check failed), 69\n"
+    "when one is not (a failed check, a broken or unknown channel), 78 when\n"
+    "the config file cannot be read.\n"
+    "\n"
+    "Example:\n"
+    "  herald doctor alerts --send-test ops@example.com\n";
+
 static const char help_help[] =
     "Usage: herald help [COMMAND]\n"
     "\n"
-    "Show the help of COMMAND (send, drivers, config), or the overview.\n";
+    "Show the help of COMMAND (send, drivers, config, doctor), or the\n"
+    "overview.\n";
 
 static void print_version(void)
 {
@@ -629,7 +662,8 @@ static int open_config(const struct cli *cli, unsigned flags,
 enum {
     OPT_CHANNEL = 256, OPT_TO, OPT_CC, OPT_BCC, OPT_FROM, OPT_REPLY_TO,
     OPT_SUBJECT, OPT_TEXT, OPT_TEXT_FILE, OPT_HTML, OPT_HTML_FILE, OPT_ATTACH,
-    OPT_HEADER, OPT_TAG, OPT_METADATA, OPT_IDEMPOTENCY, OPT_DRY_RUN, OPT_JSON
+    OPT_HEADER, OPT_TAG, OPT_METADATA, OPT_IDEMPOTENCY, OPT_DRY_RUN, OPT_JSON,
+    OPT_SEND_TEST
 };
 
 /* Repeatable options, in the order they were given. */
@@ -1466,6 +1500,319 @@ static int cmd_config(struct cli *cli, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* herald doctor                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Width of the step column in text output, dot leader included. */
+#define STEP_WIDTH 20
+
+static const char *const status_word[] = {"OK", "WARN", "FAIL", "INFO"};
+static const char *const status_json[] = {"ok", "warn", "fail", "info"};
+
+/* One `herald doctor` run: output state and the tally of the channel
+ * being checked. */
+struct doctor {
+    const struct cli *cli;
+    int width;              /* channel column of text output */
+    size_t printed;         /* JSON objects written so far */
+    size_t steps, failed, warned;   /* this channel */
+    char *failed_names;     /* this channel's failed steps, ", "-separated */
+};
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+           (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* A failure reported without a separate fix says it in its message as
+ * "what happened; what to do": when @split, split that at the last "; ".
+ * *detail_r and *fix_r get malloc'd copies (or NULL). */
+static void split_fix(const char *detail, const char *fix, int split,
+                      char **detail_r, char **fix_r)
+{
+    const char *cut = NULL;
+    if (split && !fix && detail)
+        for (const char *p = strstr(detail, "; "); p; p = strstr(p + 2, "; "))
+            cut = p;
+    if (cut && cut > detail && cut[2]) {
+        *detail_r = xstrndup(detail, (size_t)(cut - detail));
+        *fix_r = xstrdup(cut + 2);
+    } else {
+        *detail_r = detail ? xstrdup(detail) : NULL;
+        *fix_r = fix ? xstrdup(fix) : NULL;
+    }
+}
+
+/* "STEP ......" padded to STEP_WIDTH (at least one space after STEP). */
+static void print_step_leader(const char *step)
+{
+    size_t n = strlen(step);
+    fputs(step, stdout);
+    if (n + 3 > STEP_WIDTH) {
+        putchar(' ');
+        return;
+    }
+    putchar(' ');
+    for (size_t i = n + 1; i < STEP_WIDTH; i++)
+        putchar('.');
+}
+
+static void print_step_json(struct doctor *d, const char *channel,
+                            const char *step, herald_check_status status,
+                            double ms, const char *detail, const char *fix)
+{
+    fputs(d->printed++ ? ",\n{" : "\n{", stdout);
+    json_kv(stdout, "channel", channel);
+    putchar(',');
+    json_kv(stdout, "step", step);
+    putchar(',');
+    json_kv(stdout, "status", status_json[status]);
+    printf(",\"elapsed_ms\":%.1f,", ms);
+    json_kv(stdout, "detail", detail);
+    putchar(',');
+    json_kv(stdout, "fix", fix);
+    putchar('}');
+}
+
+static void print_step_text(const struct doctor *d, const char *channel,
+                            const char *step, herald_check_status status,
+                            double ms, const char *detail, const char *fix)
+{
+    printf("%-*s  ", d->width, channel);
+    print_step_leader(step);
+    printf(" %6.0f ms  %-4s  %s\n", ms, status_word[status],
+           detail ? detail : "");
+    if (fix)
+        printf("%-*s    fix: %s\n", d->width, "", fix);
+}
+
+/* herald_check_fn: print one step as it comes and count it. */
+static void on_check_step(const char *channel, const char *step,
+                          herald_check_status status, double elapsed_ms,
+                          const char *detail, const char *fix,
+                          void *user_data)
+{
+    struct doctor *d = user_data;
+    if ((unsigned)status > HERALD_CHECK_INFO)
+        status = HERALD_CHECK_FAIL;
+    if (!(elapsed_ms >= 0 && elapsed_ms < 1e12)) /* NaN, negative, absurd */
+        elapsed_ms = 0;
+    if (!step || !*step)
+        step = "check";
+    char *text, *todo;
+    split_fix(detail, fix, status == HERALD_CHECK_FAIL ||
+                           status == HERALD_CHECK_WARN, &text, &todo);
+    d->steps++;
+    d->warned += status == HERALD_CHECK_WARN;
+    if (status == HERALD_CHECK_FAIL) {
+        d->failed++;
+        d->failed_names = str_append(d->failed_names, "%s%s",
+                                     d->failed_names ? ", " : "", step);
+    }
+    if (d->cli->json)
+        print_step_json(d, channel, step, status, elapsed_ms, text, todo);
+    else if (!d->cli->quiet || status == HERALD_CHECK_FAIL ||
+             status == HERALD_CHECK_WARN)
+        print_step_text(d, channel, step, status, elapsed_ms, text, todo);
+    fflush(stdout);
+    free(text);
+    free(todo);
+}
+
+/* Index of channel @name in @ctx, or -1. */
+static long channel_index(const herald_ctx *ctx, const char *name)
+{
+    size_t n = herald_channel_count(ctx);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(herald_channel_name(ctx, i), name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* The names of every channel, ", "-separated (malloc'd; NULL for none). */
+static char *channel_names(const herald_ctx *ctx)
+{
+    char *names = NULL;
+    size_t n = herald_channel_count(ctx);
+    for (size_t i = 0; i < n; i++)
+        names = str_append(names, "%s%s", i ? ", " : "",
+                           herald_channel_name(ctx, i));
+    return names;
+}
+
+/* A channel that the config does not define: one failed "config" step. */
+static void doctor_unknown(struct doctor *d, herald_ctx *ctx,
+                           const char *path, const char *name)
+{
+    char *names = channel_names(ctx);
+    char *detail = xasprintf("no channel named '%s' in %s", name, path);
+    char *fix = names ? xasprintf("name one of the channels of the config (%s),"
+                                  " or give no name to check them all", names)
+                      : xstrdup("add a [channel NAME] section (see "
+                                "herald.conf(5))");
+    on_check_step(name, "config", HERALD_CHECK_FAIL, 0, detail, fix, d);
+    free(fix);
+    free(detail);
+    free(names);
+}
+
+/* Summary of the channel just checked (text output). */
+static void doctor_summary(const struct doctor *d, const char *name,
+                           double ms)
+{
+    if (d->cli->json || (d->cli->quiet && !d->failed))
+        return;
+    if (d->failed) {
+        printf("%-*s  NOT HEALTHY: %zu of %zu check%s failed (%s)\n",
+               d->width, name, d->failed, d->steps, d->steps == 1 ? "" : "s",
+               d->failed_names);
+        return;
+    }
+    printf("%-*s  healthy: %zu check%s passed", d->width, name, d->steps,
+           d->steps == 1 ? "" : "s");
+    if (d->warned)
+        printf(", %zu with a warning", d->warned);
+    printf(" in %.0f ms\n", ms);
+}
+
+/* Diagnose one channel; returns 1 when it is healthy (no step failed). */
+static int doctor_channel(struct doctor *d, herald_ctx *ctx, const char *path,
+                          const char *name, const char *const *params)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    d->steps = d->failed = d->warned = 0;
+    free(d->failed_names);
+    d->failed_names = NULL;
+
+    long i = channel_index(ctx, name);
+    const herald_error *broken = i >= 0 ? herald_channel_error(ctx, (size_t)i)
+                                        : NULL;
+    if (i < 0) {
+        doctor_unknown(d, ctx, path, name);
+    } else if (broken) {
+        on_check_step(name, "config", HERALD_CHECK_FAIL, 0,
+                      channel_error_text(broken, name), NULL, d);
+    } else {
+        herald_error *err = NULL;
+        herald_class cls = herald_check(ctx, name, params, on_check_step, d,
+                                        &err);
+        /* A driver that failed without reporting a failed step. */
+        if (cls != HERALD_OK && !d->failed)
+            on_check_step(name, "check", HERALD_CHECK_FAIL, ms_since(&t0),
+                          err ? channel_error_text(err, name)
+                              : herald_strerror(cls), NULL, d);
+        herald_error_free(err);
+    }
+    doctor_summary(d, name, ms_since(&t0));
+    return d->failed == 0;
+}
+
+/* Parse `doctor` options.  Returns CONTINUE or an exit status. */
+static int parse_doctor(struct cli *cli, int argc, char **argv,
+                        const char **send_test_r)
+{
+    static const struct option longopts[] = {
+        GLOBAL_LONGOPTS,
+        {"json", no_argument, NULL, OPT_JSON},
+        {"send-test", required_argument, NULL, OPT_SEND_TEST},
+        {NULL, 0, NULL, 0}
+    };
+    getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, ":" GLOBAL_SHORTOPTS, longopts,
+                            NULL)) != -1) {
+        int rc = global_option(cli, c, argv, doctor_help);
+        if (rc == -2 && c == OPT_JSON)
+            cli->json = 1;
+        else if (rc == -2 && c == OPT_SEND_TEST)
+            *send_test_r = optarg;
+        else if (rc != CONTINUE)
+            return rc;
+    }
+    if (*send_test_r && !strchr(*send_test_r, '@'))
+        return fail(cli, HERALD_ERR_USAGE,
+                    "--send-test '%s': expected an email address, e.g. "
+                    "--send-test ops@example.com", *send_test_r);
+    return CONTINUE;
+}
+
+/* 1 when @name is among the first @n entries of @names. */
+static int seen_before(char **names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmd_doctor(struct cli *cli, int argc, char **argv)
+{
+    const char *send_test = NULL;
+    int rc = parse_doctor(cli, argc, argv, &send_test);
+    if (rc != CONTINUE)
+        return rc;
+    herald_ctx *ctx = NULL;
+    char *path = NULL;
+    if ((rc = open_config(cli, HERALD_OPEN_KEEP_BROKEN, &ctx, &path)) != EX_OK)
+        return rc;
+
+    /* The channels to check: those named, else all in config order. */
+    int named = argc - optind;
+    size_t n = named ? (size_t)named : herald_channel_count(ctx);
+    const char **which = xcalloc(n, sizeof *which);
+    for (size_t k = 0; k < n; k++)
+        which[k] = named ? argv[optind + (int)k] : herald_channel_name(ctx, k);
+    if (n == 0) {
+        rc = fail(cli, HERALD_ERR_CONFIG, "%s defines no channels; add a "
+                  "[channel NAME] section (see herald.conf(5))", path);
+        goto out;
+    }
+
+    const char *params[] = {"send_test", send_test, NULL};
+    struct doctor d;
+    memset(&d, 0, sizeof d);
+    d.cli = cli;
+    for (size_t k = 0; k < n; k++)
+        if (strlen(which[k]) > (size_t)d.width && strlen(which[k]) < 40)
+            d.width = (int)strlen(which[k]);
+
+    size_t checked = 0, sick = 0;
+    char *sick_names = NULL;
+    if (cli->json)
+        putchar('[');
+    for (size_t k = 0; k < n; k++) {
+        if (named && seen_before(argv + optind, (int)k, which[k]))
+            continue;
+        if (!cli->json && !cli->quiet && checked)
+            putchar('\n');
+        checked++;
+        if (!doctor_channel(&d, ctx, path, which[k],
+                            send_test ? params : NULL)) {
+            sick++;
+            sick_names = str_append(sick_names, "%s%s", sick_names ? ", " : "",
+                                    which[k]);
+        }
+    }
+    if (cli->json)
+        puts(d.printed ? "\n]" : "]");
+    else if (checked > 1 && (!cli->quiet || sick))
+        printf("\n%zu of %zu channels healthy%s%s\n", checked - sick, checked,
+               sick ? "; not healthy: " : "", sick ? sick_names : "");
+    rc = sick ? EX_UNAVAILABLE : EX_OK;
+    free(sick_names);
+    free(d.failed_names);
+out:
+    free(which);
+    herald_close(ctx);
+    free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -1479,6 +1826,7 @@ static const struct command {
     {"send", cmd_send, send_help},
     {"drivers", cmd_drivers, drivers_help},
     {"config", cmd_config, config_help},
+    {"doctor", cmd_doctor, doctor_help},
     {"help", cmd_help, help_help},
 };
 
@@ -1511,7 +1859,8 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
     const struct command *cmd = find_command(argv[optind]);
     if (!cmd)
         return fail(cli, HERALD_ERR_USAGE,
-                    "no help for '%s': commands are send, drivers, config",
+                    "no help for '%s': commands are send, drivers, config, "
+                    "doctor", 
                     argv[optind]);
     fputs(cmd->help, stdout);
     return EX_OK;
@@ -1535,7 +1884,8 @@ static int run(int argc, char **argv)
             return rc;
     }
     if (optind >= argc) {
-        fputs("herald: missing command (send, drivers, config, help)\n"
+        fputs("herald: missing command (send, drivers, config, doctor, "
+              "help)\n"
               "try 'herald --help'\n", stderr);
         return EX_USAGE;
     }
@@ -1543,7 +1893,7 @@ static int run(int argc, char **argv)
     if (!cmd)
         return fail(&cli, HERALD_ERR_USAGE,
                     "unknown command '%s'; commands are send, drivers, "
-                    "config, help", argv[optind]);
+                    "config, doctor, help", argv[optind]);
     cli.cmd = cmd->name;
     return cmd->run(&cli, argc - optind, argv + optind);
 }

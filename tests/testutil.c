@@ -267,7 +267,7 @@ static int certtool_make(const char *dir, const char *name, const char *tmpl,
     char *path = tu_write_file(dir, t, tmpl);
     char *out = NULL;
     int rc = tu_run(&out,
-        "cd '%s' && certtool --generate-privkey --key-type=ecdsa --sec-param=medium "
+        "cd '%s' && certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 "
         "--outfile %s.key && certtool %s --load-privkey %s.key --template %s.tmpl "
         "--outfile %s.pem",
         dir, name,
@@ -288,16 +288,16 @@ int tu_make_certs(const char *dir)
         "cn = herald test CA\nca\ncert_signing_key\nexpiration_days = 30\n", NULL);
     rc |= certtool_make(dir, "server",
         "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\n"
-        "tls_www_server\nexpiration_days = 30\n", "ca");
+        "tls_www_server\nsigning_key\nexpiration_days = 30\n", "ca");
     rc |= certtool_make(dir, "wronghost",
         "cn = wrong.example.com\ndns_name = wrong.example.com\n"
-        "tls_www_server\nexpiration_days = 30\n", "ca");
+        "tls_www_server\nsigning_key\nexpiration_days = 30\n", "ca");
     rc |= certtool_make(dir, "expired",
-        "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\n"
+        "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nsigning_key\n"
         "activation_date = \"2019-01-01 00:00:00 UTC\"\n"
         "expiration_date = \"2020-01-01 00:00:00 UTC\"\n", "ca");
     rc |= certtool_make(dir, "selfsigned",
         "cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\n"
-        "tls_www_server\nexpiration_days = 30\n", NULL);
+        "tls_www_server\nsigning_key\nexpiration_days = 30\n", NULL);
     return rc;
 }

@@ -1,0 +1,212 @@
+/*
+ * plugins/http/http.h - the mechanism every HTTP API driver shares.
+ *
+ * A provider driver is a translation table: it fills an hh_provider with
+ * three functions (message -> request, 2xx answer -> result, error answer ->
+ * provider code and text) and lets this helper do the rest: one libcurl easy
+ * handle per channel instance (kept alive between sends), TLS verification,
+ * timeouts, proxy, User-Agent, JSON and multipart bodies, base64, the one
+ * mapping from HTTP status to herald error class, the dry-run rendering with
+ * secrets as "***", and the driver descriptor's send/render/teardown.
+ *
+ *     static const herald_option opts[] = {
+ *         {"api_key", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET,
+ *          NULL, NULL, "API key", 0, 0},
+ *         HERALD_HTTP_OPTIONS,
+ *         {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+ *     };
+ *     HERALD_PLUGIN_DEFINE(example, ..., .options = opts, .init = ex_init,
+ *         .send = hh_plugin_send, .render = hh_plugin_render,
+ *         .teardown = hh_plugin_teardown);
+ *
+ * Linked (as a libtool convenience library) into each HTTP driver only;
+ * libherald never links libcurl.  Nothing here is exported from a driver.
+ */
+#ifndef HERALD_PLUGINS_HTTP_H
+#define HERALD_PLUGINS_HTTP_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <herald/plugin.h>
+
+/* The options every HTTP driver accepts, declared once: put this macro in
+ * the driver's option table, before its { NULL } terminator. */
+#define HERALD_HTTP_OPTIONS                                                    \
+    {"base_url", HERALD_OPT_STRING, 0, NULL, NULL,                             \
+     "API base URL instead of the provider's (tests, regions, gateways); "     \
+     "https://, or http:// to a loopback address only", 0, 0},                 \
+    {"proxy", HERALD_OPT_STRING, HERALD_OPT_SECRET, NULL, NULL,                \
+     "proxy URL, e.g. http://proxy.example.com:3128; \"none\" ignores the "    \
+     "https_proxy environment variable", 0, 0},                               \
+    {"timeout", HERALD_OPT_DURATION, 0, "30s", NULL,                           \
+     "longest a whole request may take (connecting takes at most 10s of it)",  \
+     100, 600000},                                                             \
+    {"ca_file", HERALD_OPT_PATH, 0, NULL, NULL,                                \
+     "PEM file of CA certificates to trust instead of the system's", 0, 0},    \
+    {"tls_verify", HERALD_OPT_BOOL, 0, "yes", NULL,                            \
+     "verify the server's certificate and name (only ever turn off for tests)",\
+     0, 0}
+
+typedef struct hh_client hh_client;
+typedef struct hh_request hh_request;
+
+/* A provider's answer. */
+typedef struct hh_response {
+    long status;          /* HTTP status */
+    char *body;           /* NUL-terminated (at most 1 MiB is kept) */
+    size_t len;
+    json_t *json;         /* the body parsed as JSON, or NULL */
+    char *headers;        /* raw header block of the final response */
+} hh_response;
+
+/* What a driver reads out of an error answer; every field is optional. */
+typedef struct hh_problem {
+    const char *code;        /* provider's error name/number; NULL: the HTTP status */
+    const char *text;        /* provider's message; NULL: the body */
+    herald_class cls;        /* HERALD_OK: classify by HTTP status */
+    long retry_after;        /* provider's own field, seconds; -1: none */
+    const char *hint;        /* what to do; NULL: the class's default advice */
+    char text_buf[1024];     /* scratch space for composing text ... */
+    char hint_buf[512];      /* ... and hint */
+} hh_problem;
+
+/* What a driver tells the helper about its provider. */
+typedef struct hh_provider {
+    const char *name;          /* "sendgrid" */
+    const char *credential;    /* options to check on 401/403: "api_key" */
+    /* Fill @req (method, path, headers, body) for @msg.  Errors about the
+     * message go through hh_fail_request() or are returned directly. */
+    herald_class (*build)(hh_client *c, void *priv, const herald_msg *msg,
+                          hh_request *req, herald_error **err_r);
+    /* A 2xx answer: set the message id on @res.  NULL: keep no id. */
+    herald_class (*accepted)(hh_client *c, void *priv, const hh_response *resp,
+                             herald_result *res, herald_error **err_r);
+    /* A non-2xx answer: fill @p from the provider's body and headers.  The
+     * strings may point into @resp (or be static). */
+    void (*problem)(hh_client *c, void *priv, const hh_response *resp,
+                    hh_problem *p);
+    void (*free_priv)(void *priv);  /* NULL: free() */
+} hh_provider;
+
+/* ---- the instance ------------------------------------------------ */
+
+/*
+ * hh_client_new - the driver's init(): read the shared options, check
+ * base_url (or use @default_base), and create the per-instance state that
+ * the descriptor's send/render/teardown take.  @priv is the driver's own
+ * state, owned from here on (freed even on failure).
+ */
+herald_class hh_client_new(const herald_host *host, herald_channel *ch,
+                           const hh_provider *prov, const char *default_base,
+                           void *priv, void **state_r, herald_error **err_r);
+
+/* For the descriptor: .send, .render, .teardown. */
+herald_class hh_plugin_send(void *state, const herald_msg *msg,
+                            herald_result *res, herald_error **err_r);
+herald_class hh_plugin_render(void *state, const herald_msg *msg,
+                              char **payload_r, size_t *len_r,
+                              herald_error **err_r);
+void hh_plugin_teardown(void *state);
+
+const herald_host *hh_host(const hh_client *c);
+herald_channel *hh_channel(const hh_client *c);
+/* The base URL in use, without a trailing '/'. */
+const char *hh_base(const hh_client *c);
+/* The authority as sent in the Host header: "host" or "host:port". */
+const char *hh_authority(const hh_client *c);
+/* 1 when base_url was set in the config. */
+int hh_custom_base(const hh_client *c);
+
+/* ---- requests ---------------------------------------------------- */
+
+/* Set method and path (appended to the base URL).  The path is printf'd;
+ * escape variable parts with hh_escape(). */
+void hh_set_path(hh_request *req, const char *method, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
+/* URL-escape @s for a path segment (malloc'd; NULL when out of memory,
+ * which is recorded on @req). */
+char *hh_escape(hh_request *req, const char *s);
+const char *hh_method(const hh_request *req);
+/* The path as sent, base_url's path prefix included. */
+const char *hh_path(const hh_request *req);
+
+void hh_header(hh_request *req, const char *name, const char *value);
+/* A header whose value is @shown followed by @secret: sent in full,
+ * rendered as @shown followed by "***". */
+void hh_secret_header(hh_request *req, const char *name, const char *shown,
+                      const char *secret);
+/* Authorization: Bearer KEY / Basic base64(USER:KEY), secrets redacted. */
+void hh_bearer(hh_request *req, const char *token);
+void hh_basic(hh_request *req, const char *user, const char *password);
+
+/* JSON body (takes @root, sends it compact, as application/json). */
+void hh_body_json(hh_request *req, json_t *root);
+/* The body as it will be sent (after hh_body_json). */
+const char *hh_body(const hh_request *req, size_t *len_r);
+
+/* multipart/form-data body, built with curl's mime API at send time. */
+void hh_form_field(hh_request *req, const char *name, const char *value);
+void hh_form_file(hh_request *req, const char *name, const char *filename,
+                  const char *type, const unsigned char *data, size_t len);
+
+/* Record a problem with the message (first one wins); send and render then
+ * fail with it.  Use for provider limits and unrepresentable values. */
+void hh_fail_request(hh_request *req, herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
+/* How many of @n items a provider allowing @max takes: @n when it fits;
+ * otherwise, with `unsupported = drop`, @max (with a log line), else the
+ * request fails naming @field.  (Never use it for recipients: dropping
+ * those would lose mail; fail instead.) */
+size_t hh_fit(hh_request *req, const char *field, size_t n, size_t max);
+
+/* ---- JSON helpers (failures are recorded on the request, naming the key) */
+void hh_jstr(hh_request *req, json_t *obj, const char *key, const char *value);
+void hh_jset(hh_request *req, json_t *obj, const char *key, json_t *value);
+void hh_jpush(hh_request *req, json_t *arr, json_t *value);
+void hh_jpush_str(hh_request *req, json_t *arr, const char *value);
+void hh_jbase64(hh_request *req, json_t *obj, const char *key,
+                const unsigned char *data, size_t len);
+/* {"email": addr, "name": name} (name left out when NULL). */
+json_t *hh_jaddress(hh_request *req, const char *addr, const char *name);
+/* "Name <addr>" (the name quoted when it is not plain), or "addr" when
+ * @name is NULL: for providers that take a mailbox as one string.
+ * Malloc'd; failures are recorded on @req and give NULL. */
+char *hh_mailbox(hh_request *req, const char *addr, const char *name);
+/* Split a mailbox as the core writes it ("addr", "Name <addr>" or
+ * "\"Quoted\" <addr>") into a malloc'd address and name (NULL when none).
+ * Returns 0, or -1 when out of memory (recorded on @req). */
+int hh_split_mailbox(hh_request *req, const char *mailbox, char **addr_r,
+                     char **name_r);
+/* Every address of @list as mailboxes joined by ", " (Postmark style);
+ * NULL when the list is empty.  Malloc'd. */
+char *hh_mailbox_list(hh_request *req, const herald_msg *msg, herald_list list);
+/* A string member of a JSON object, or NULL. */
+const char *hh_json_string(const json_t *obj, const char *key);
+
+/* ---- responses and errors ---------------------------------------- */
+
+/* The value of response header @name (case-insensitive), trimmed and cut
+ * to fit @buf; NULL when absent, else @buf. */
+const char *hh_response_header(const hh_response *resp, const char *name,
+                               char *buf, size_t size);
+/* Retry-After as seconds: delta-seconds or an HTTP-date relative to @now;
+ * -1 when @value is NULL or unreadable. */
+long hh_parse_retry_after(const char *value, time_t now);
+/* The class of a failed transfer from its CURLcode and libcurl's error
+ * text: refused/reset -> CONNECT (also a handshake cut off by the peer),
+ * timeouts -> TIMEOUT, DNS -> HOST_NOT_FOUND, certificates and handshakes
+ * -> TLS. */
+herald_class hh_curl_class(int curl_code, const char *detail);
+/* The class of an HTTP status: 2xx OK, 400/413/422 invalid message, 401/403
+ * auth, 404 config, 408 and 5xx temporary, 429 rate limited, other 4xx
+ * permanent, anything else (1xx, 3xx) protocol. */
+herald_class hh_status_class(long status);
+
+/* ---- encoding ----------------------------------------------------- */
+
+/* Standard base64 with padding, NUL-terminated, malloc'd (NULL on OOM). */
+char *hh_base64(const unsigned char *data, size_t len, size_t *out_len_r);
+
+#endif /* HERALD_PLUGINS_HTTP_H */

@@ -1,0 +1,219 @@
+/*
+ * plugins/mailtrap/mailtrap.c - the Mailtrap driver: the Email Sending API
+ * (POST /api/send on send.api.mailtrap.io) or, in sandbox mode, the testing
+ * API (POST /api/send/INBOX_ID on sandbox.api.mailtrap.io); JSON, Bearer
+ * API token.  Everything but the translation lives in plugins/http.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <herald/plugin.h>
+#include "../http/http.h"
+
+#define MAILTRAP_MAX_TAGS 1   /* one "category" */
+
+struct mailtrap {
+    const char *token;
+    long long inbox_id;
+    int sandbox;
+    char ids[1024];
+};
+
+static const herald_option mailtrap_options[] = {
+    {"api_token", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET, NULL, NULL,
+     "a Mailtrap API token with sending (or sandbox inbox) access", 0, 0},
+    {"mode", HERALD_OPT_ENUM, 0, "production", "production|sandbox",
+     "production delivers (send.api.mailtrap.io); sandbox captures in an inbox", 0, 0},
+    {"inbox_id", HERALD_OPT_INT, 0, NULL, NULL,
+     "the sandbox inbox's numeric id (required with mode = sandbox)", 1,
+     9007199254740991LL},
+    HERALD_HTTP_OPTIONS,
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+};
+
+static json_t *address_list(const herald_host *host, const herald_msg *msg,
+                            hh_request *req, herald_list list)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
+        const char *name = NULL;
+        const char *addr = host->msg_address(msg, list, i, &name);
+        hh_jpush(req, arr, hh_jaddress(req, addr, name));
+    }
+    return arr;
+}
+
+static json_t *pairs_object(const herald_host *host, const herald_msg *msg,
+                            hh_request *req, herald_list list)
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; obj && i < host->msg_count(msg, list); i++) {
+        const char *k, *v;
+        host->msg_pair(msg, list, i, &k, &v);
+        hh_jstr(req, obj, k, v);
+    }
+    return obj;
+}
+
+static json_t *attachments(const herald_host *host, const herald_msg *msg,
+                           hh_request *req)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
+        const char *name, *type;
+        const unsigned char *data;
+        size_t len;
+        host->msg_attachment(msg, i, &name, &type, &data, &len);
+        json_t *a = json_object();
+        hh_jbase64(req, a, "content", data, len);
+        hh_jstr(req, a, "filename", name);
+        hh_jstr(req, a, "type", type);
+        hh_jstr(req, a, "disposition", "attachment");
+        hh_jpush(req, arr, a);
+    }
+    return arr;
+}
+
+static herald_class mailtrap_build(hh_client *c, void *priv, const herald_msg *msg,
+                                   hh_request *req, herald_error **err_r)
+{
+    (void)err_r;
+    struct mailtrap *mt = priv;
+    const herald_host *host = hh_host(c);
+    if (mt->sandbox)
+        hh_set_path(req, "POST", "/api/send/%lld", mt->inbox_id);
+    else
+        hh_set_path(req, "POST", "/api/send");
+    hh_bearer(req, mt->token);
+
+    json_t *root = json_object();
+    hh_jset(req, root, "from", hh_jaddress(req, host->msg_get(msg, HERALD_FIELD_FROM_ADDRESS),
+                                           host->msg_get(msg, HERALD_FIELD_FROM_NAME)));
+    static const struct { herald_list list; const char *key; } lists[] = {
+        {HERALD_LIST_TO, "to"}, {HERALD_LIST_CC, "cc"}, {HERALD_LIST_BCC, "bcc"}};
+    for (size_t i = 0; i < 3; i++)
+        if (host->msg_count(msg, lists[i].list))
+            hh_jset(req, root, lists[i].key, address_list(host, msg, req, lists[i].list));
+    const char *reply = host->msg_get(msg, HERALD_FIELD_REPLY_TO);
+    char *raddr, *rname;
+    if (reply && hh_split_mailbox(req, reply, &raddr, &rname) == 0) {
+        hh_jset(req, root, "reply_to", hh_jaddress(req, raddr, rname));
+        free(raddr);
+        free(rname);
+    }
+    hh_jstr(req, root, "subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
+    hh_jstr(req, root, "text", host->msg_get(msg, HERALD_FIELD_TEXT));
+    hh_jstr(req, root, "html", host->msg_get(msg, HERALD_FIELD_HTML));
+    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
+        hh_jset(req, root, "attachments", attachments(host, msg, req));
+    if (hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), MAILTRAP_MAX_TAGS))
+        hh_jstr(req, root, "category", host->msg_item(msg, HERALD_LIST_TAGS, 0));
+    if (host->msg_count(msg, HERALD_LIST_METADATA))
+        hh_jset(req, root, "custom_variables",
+                pairs_object(host, msg, req, HERALD_LIST_METADATA));
+    if (host->msg_count(msg, HERALD_LIST_HEADERS))
+        hh_jset(req, root, "headers", pairs_object(host, msg, req, HERALD_LIST_HEADERS));
+    hh_body_json(req, root);
+    return HERALD_OK;
+}
+
+/* message_ids: one per recipient; the result's id is them joined by ','. */
+static herald_class mailtrap_accepted(hh_client *c, void *priv,
+                                      const hh_response *resp, herald_result *res,
+                                      herald_error **err_r)
+{
+    (void)err_r;
+    struct mailtrap *mt = priv;
+    json_t *ids = json_is_object(resp->json) ? json_object_get(resp->json, "message_ids") : NULL;
+    size_t i, used = 0;
+    json_t *id;
+    mt->ids[0] = '\0';
+    json_array_foreach(ids, i, id) {
+        const char *s = json_string_value(id);
+        if (!s || used + strlen(s) + 2 > sizeof mt->ids)
+            continue;
+        used += (size_t)snprintf(mt->ids + used, sizeof mt->ids - used, "%s%s",
+                                 used ? "," : "", s);
+    }
+    if (used)
+        hh_host(c)->result_set_id(res, mt->ids);
+    return HERALD_OK;
+}
+
+/* errors: ["...", ...] (or a single "error" string). */
+static void mailtrap_problem(hh_client *c, void *priv, const hh_response *resp,
+                             hh_problem *p)
+{
+    struct mailtrap *mt = priv;
+    json_t *errors = json_is_object(resp->json) ? json_object_get(resp->json, "errors") : NULL;
+    size_t i, used = 0;
+    json_t *e;
+    if (json_is_string(errors))
+        p->text = json_string_value(errors);
+    json_array_foreach(errors, i, e) {
+        const char *s = json_string_value(e);
+        if (!s)
+            continue;
+        int n = snprintf(p->text_buf + used, sizeof p->text_buf - used, "%s%s",
+                         used ? "; " : "", s);
+        if (n < 0 || (size_t)n >= sizeof p->text_buf - used)
+            break;
+        used += (size_t)n;
+    }
+    if (used)
+        p->text = p->text_buf;
+    if (!p->text)
+        p->text = hh_json_string(resp->json, "error");
+    if (resp->status == 404 && mt->sandbox) {
+        snprintf(p->hint_buf, sizeof p->hint_buf,
+                 "check inbox_id = %lld in [channel %s]: Mailtrap does not know that "
+                 "sandbox inbox", mt->inbox_id, hh_host(c)->channel_name(hh_channel(c)));
+        p->hint = p->hint_buf;
+    }
+}
+
+static const hh_provider mailtrap_provider = {
+    .name = "mailtrap",
+    .credential = "api_token (and mode: sandbox and production tokens differ)",
+    .build = mailtrap_build,
+    .accepted = mailtrap_accepted,
+    .problem = mailtrap_problem,
+};
+
+static herald_class mailtrap_init(const herald_host *host, herald_channel *ch,
+                                  void **state_r, herald_error **err_r)
+{
+    int sandbox = strcmp(host->opt_str(ch, "mode"), "sandbox") == 0;
+    if (sandbox && !host->opt_isset(ch, "inbox_id"))
+        return host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
+                           "[channel %s] mode = sandbox needs inbox_id: add the "
+                           "inbox's numeric id (in its URL in Mailtrap)",
+                           host->channel_name(ch));
+    if (!sandbox && host->opt_isset(ch, "inbox_id"))
+        host->log(ch, HERALD_LOG_WARNING, "inbox_id is ignored with mode = production; "
+                  "set mode = sandbox to send to the inbox");
+    struct mailtrap *mt = calloc(1, sizeof *mt);
+    if (mt) {
+        mt->token = host->opt_str(ch, "api_token");
+        mt->sandbox = sandbox;
+        mt->inbox_id = host->opt_int(ch, "inbox_id");
+    }
+    return hh_client_new(host, ch, &mailtrap_provider,
+                         sandbox ? "https://sandbox.api.mailtrap.io"
+                                 : "https://send.api.mailtrap.io",
+                         mt, state_r, err_r);
+}
+
+HERALD_PLUGIN_DEFINE(mailtrap,
+    .version = PACKAGE_VERSION,
+    .description = "Mailtrap email sending and sandbox API",
+    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
+    .options = mailtrap_options,
+    .init = mailtrap_init,
+    .send = hh_plugin_send,
+    .render = hh_plugin_render,
+    .teardown = hh_plugin_teardown)

@@ -1,0 +1,193 @@
+/*
+ * plugins/resend/resend.c - the Resend driver: POST /emails (JSON, Bearer
+ * API key), the message's idempotency key as Idempotency-Key.  Everything
+ * but the translation lives in plugins/http.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <herald/plugin.h>
+#include "../http/http.h"
+
+#define RESEND_MAX_TO 50
+#define RESEND_MAX_TAGS 75
+
+struct resend {
+    const char *api_key;
+};
+
+static const herald_option resend_options[] = {
+    {"api_key", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET, NULL, NULL,
+     "a Resend API key with sending access (re_...)", 0, 0},
+    HERALD_HTTP_OPTIONS,
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+};
+
+static json_t *mailboxes(const herald_host *host, const herald_msg *msg,
+                         hh_request *req, herald_list list)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
+        const char *name = NULL;
+        const char *addr = host->msg_address(msg, list, i, &name);
+        char *mb = hh_mailbox(req, addr, name);
+        if (mb)
+            hh_jpush_str(req, arr, mb);
+        free(mb);
+    }
+    return arr;
+}
+
+static json_t *attachments(const herald_host *host, const herald_msg *msg,
+                           hh_request *req)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
+        const char *name, *type;
+        const unsigned char *data;
+        size_t len;
+        host->msg_attachment(msg, i, &name, &type, &data, &len);
+        json_t *a = json_object();
+        hh_jstr(req, a, "filename", name);
+        hh_jbase64(req, a, "content", data, len);
+        hh_jstr(req, a, "content_type", type);
+        hh_jpush(req, arr, a);
+    }
+    return arr;
+}
+
+/* tags: each herald tag becomes {name: tag, value: "true"}. */
+static json_t *tags(const herald_host *host, const herald_msg *msg, hh_request *req)
+{
+    size_t n = hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), RESEND_MAX_TAGS);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        const char *t = host->msg_item(msg, HERALD_LIST_TAGS, i);
+        if (strlen(t) > 256 || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-") != strlen(t))
+            hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
+                            "tag \"%s\": Resend tags may hold only ASCII letters, digits, "
+                            "'_' and '-' (at most 256); rename the tag", t);
+        json_t *o = json_object();
+        hh_jstr(req, o, "name", t);
+        hh_jstr(req, o, "value", "true");
+        hh_jpush(req, arr, o);
+    }
+    return arr;
+}
+
+static herald_class resend_build(hh_client *c, void *priv, const herald_msg *msg,
+                                 hh_request *req, herald_error **err_r)
+{
+    (void)err_r;
+    struct resend *rs = priv;
+    const herald_host *host = hh_host(c);
+    hh_set_path(req, "POST", "/emails");
+    hh_bearer(req, rs->api_key);
+    const char *key = host->msg_get(msg, HERALD_FIELD_IDEMPOTENCY_KEY);
+    if (key && strlen(key) > 256)
+        hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
+                        "the idempotency key is %zu characters and Resend takes at "
+                        "most 256; use a shorter key", strlen(key));
+    if (key)
+        hh_header(req, "Idempotency-Key", key);
+    if (host->msg_count(msg, HERALD_LIST_TO) == 0)
+        hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
+                        "Resend needs at least one To recipient; add one");
+    if (host->msg_count(msg, HERALD_LIST_TO) > RESEND_MAX_TO)
+        hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
+                        "the message has %zu To recipients and Resend takes at most %d; "
+                        "split it into several messages",
+                        host->msg_count(msg, HERALD_LIST_TO), RESEND_MAX_TO);
+
+    json_t *root = json_object();
+    hh_jstr(req, root, "from", host->msg_get(msg, HERALD_FIELD_FROM));
+    hh_jset(req, root, "to", mailboxes(host, msg, req, HERALD_LIST_TO));
+    if (host->msg_count(msg, HERALD_LIST_CC))
+        hh_jset(req, root, "cc", mailboxes(host, msg, req, HERALD_LIST_CC));
+    if (host->msg_count(msg, HERALD_LIST_BCC))
+        hh_jset(req, root, "bcc", mailboxes(host, msg, req, HERALD_LIST_BCC));
+    hh_jstr(req, root, "reply_to", host->msg_get(msg, HERALD_FIELD_REPLY_TO));
+    hh_jstr(req, root, "subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
+    hh_jstr(req, root, "text", host->msg_get(msg, HERALD_FIELD_TEXT));
+    hh_jstr(req, root, "html", host->msg_get(msg, HERALD_FIELD_HTML));
+    size_t nh = host->msg_count(msg, HERALD_LIST_HEADERS);
+    if (nh) {
+        json_t *h = json_object();
+        for (size_t i = 0; h && i < nh; i++) {
+            const char *k, *v;
+            host->msg_pair(msg, HERALD_LIST_HEADERS, i, &k, &v);
+            hh_jstr(req, h, k, v);
+        }
+        hh_jset(req, root, "headers", h);
+    }
+    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
+        hh_jset(req, root, "attachments", attachments(host, msg, req));
+    if (host->msg_count(msg, HERALD_LIST_TAGS))
+        hh_jset(req, root, "tags", tags(host, msg, req));
+    hh_body_json(req, root);
+    return HERALD_OK;
+}
+
+static herald_class resend_accepted(hh_client *c, void *priv, const hh_response *resp,
+                                    herald_result *res, herald_error **err_r)
+{
+    (void)priv;
+    (void)err_r;
+    const char *id = hh_json_string(resp->json, "id");
+    if (id)
+        hh_host(c)->result_set_id(res, id);
+    return HERALD_OK;
+}
+
+static void resend_problem(hh_client *c, void *priv, const hh_response *resp,
+                           hh_problem *p)
+{
+    (void)c;
+    (void)priv;
+    p->code = hh_json_string(resp->json, "name");
+    p->text = hh_json_string(resp->json, "message");
+    if (resp->status != 409 || !p->code)
+        return;
+    if (strcmp(p->code, "concurrent_idempotent_requests") == 0) {
+        p->cls = HERALD_ERR_TEMPORARY;
+        p->hint = "a request with the same idempotency key is still in progress; "
+                  "retry shortly";
+    } else {
+        p->cls = HERALD_ERR_INVALID_MESSAGE;
+        p->hint = "the idempotency key was already used for a different message; "
+                  "give this message a new key";
+    }
+}
+
+static const hh_provider resend_provider = {
+    .name = "resend",
+    .credential = "api_key",
+    .build = resend_build,
+    .accepted = resend_accepted,
+    .problem = resend_problem,
+};
+
+static herald_class resend_init(const herald_host *host, herald_channel *ch,
+                                void **state_r, herald_error **err_r)
+{
+    struct resend *rs = calloc(1, sizeof *rs);
+    if (rs)
+        rs->api_key = host->opt_str(ch, "api_key");
+    return hh_client_new(host, ch, &resend_provider, "https://api.resend.com", rs,
+                         state_r, err_r);
+}
+
+HERALD_PLUGIN_DEFINE(resend,
+    .version = PACKAGE_VERSION,
+    .description = "Resend email API",
+    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_IDEMPOTENCY,
+    .options = resend_options,
+    .init = resend_init,
+    .send = hh_plugin_send,
+    .render = hh_plugin_render,
+    .teardown = hh_plugin_teardown)

@@ -1,0 +1,225 @@
+/*
+ * plugins/sendgrid/sendgrid.c - the SendGrid driver: POST /v3/mail/send
+ * (v3 Mail Send, JSON, Bearer API key); 202 with the id in X-Message-Id.
+ * Everything but the translation lives in plugins/http.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <herald/plugin.h>
+#include "../http/http.h"
+
+#define SENDGRID_MAX_CATEGORIES 10
+
+struct sendgrid {
+    const char *api_key;
+    int sandbox;
+};
+
+static const herald_option sendgrid_options[] = {
+    {"api_key", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET, NULL, NULL,
+     "an API key with the Mail Send permission (SG....)", 0, 0},
+    {"sandbox_mode", HERALD_OPT_BOOL, 0, "no", NULL,
+     "validate each message without delivering it (mail_settings.sandbox_mode)", 0, 0},
+    HERALD_HTTP_OPTIONS,
+    {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
+};
+
+static json_t *address_list(hh_client *c, const herald_msg *msg, hh_request *req,
+                            herald_list list)
+{
+    const herald_host *host = hh_host(c);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
+        const char *name = NULL;
+        const char *addr = host->msg_address(msg, list, i, &name);
+        hh_jpush(req, arr, hh_jaddress(req, addr, name));
+    }
+    return arr;
+}
+
+/* A JSON object of the name/value pairs of @list (headers, metadata). */
+static json_t *pairs_object(hh_client *c, const herald_msg *msg, hh_request *req,
+                            herald_list list)
+{
+    const herald_host *host = hh_host(c);
+    json_t *obj = json_object();
+    for (size_t i = 0; obj && i < host->msg_count(msg, list); i++) {
+        const char *k, *v;
+        host->msg_pair(msg, list, i, &k, &v);
+        hh_jstr(req, obj, k, v);
+    }
+    return obj;
+}
+
+static json_t *content(hh_client *c, const herald_msg *msg, hh_request *req)
+{
+    static const struct { herald_field field; const char *type; } parts[] = {
+        {HERALD_FIELD_TEXT, "text/plain"}, {HERALD_FIELD_HTML, "text/html"}};
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < 2; i++) {
+        const char *v = hh_host(c)->msg_get(msg, parts[i].field);
+        if (!v || !*v)
+            continue;
+        json_t *o = json_object();
+        hh_jstr(req, o, "type", parts[i].type);
+        hh_jstr(req, o, "value", v);
+        hh_jpush(req, arr, o);
+    }
+    return arr;
+}
+
+static json_t *attachments(hh_client *c, const herald_msg *msg, hh_request *req)
+{
+    const herald_host *host = hh_host(c);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
+        const char *name, *type;
+        const unsigned char *data;
+        size_t len;
+        host->msg_attachment(msg, i, &name, &type, &data, &len);
+        json_t *o = json_object();
+        if (o) {
+            hh_jbase64(req, o, "content", data, len);
+            hh_jstr(req, o, "filename", name);
+            hh_jstr(req, o, "type", type);
+            hh_jstr(req, o, "disposition", "attachment");
+        }
+        hh_jpush(req, arr, o);
+    }
+    return arr;
+}
+
+static herald_class sendgrid_build(hh_client *c, void *priv, const herald_msg *msg,
+                                   hh_request *req, herald_error **err_r)
+{
+    (void)err_r;
+    struct sendgrid *sg = priv;
+    const herald_host *host = hh_host(c);
+    hh_set_path(req, "POST", "/v3/mail/send");
+    hh_bearer(req, sg->api_key);
+    if (host->msg_count(msg, HERALD_LIST_TO) == 0)
+        hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
+                        "SendGrid needs at least one To recipient; add one");
+
+    json_t *root = json_object(), *pers = json_object(), *plist = json_array();
+    hh_jset(req, pers, "to", address_list(c, msg, req, HERALD_LIST_TO));
+    if (host->msg_count(msg, HERALD_LIST_CC))
+        hh_jset(req, pers, "cc", address_list(c, msg, req, HERALD_LIST_CC));
+    if (host->msg_count(msg, HERALD_LIST_BCC))
+        hh_jset(req, pers, "bcc", address_list(c, msg, req, HERALD_LIST_BCC));
+    hh_jpush(req, plist, pers);
+    hh_jset(req, root, "personalizations", plist);
+    hh_jset(req, root, "from", hh_jaddress(req, host->msg_get(msg, HERALD_FIELD_FROM_ADDRESS),
+                                           host->msg_get(msg, HERALD_FIELD_FROM_NAME)));
+    const char *reply = host->msg_get(msg, HERALD_FIELD_REPLY_TO);
+    char *raddr, *rname;
+    if (reply && hh_split_mailbox(req, reply, &raddr, &rname) == 0) {
+        hh_jset(req, root, "reply_to", hh_jaddress(req, raddr, rname));
+        free(raddr);
+        free(rname);
+    }
+    hh_jstr(req, root, "subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
+    hh_jset(req, root, "content", content(c, msg, req));
+    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
+        hh_jset(req, root, "attachments", attachments(c, msg, req));
+    size_t ntags = hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS),
+                          SENDGRID_MAX_CATEGORIES);
+    if (ntags) {
+        json_t *cats = json_array();
+        for (size_t i = 0; cats && i < ntags; i++)
+            hh_jpush_str(req, cats, host->msg_item(msg, HERALD_LIST_TAGS, i));
+        hh_jset(req, root, "categories", cats);
+    }
+    if (host->msg_count(msg, HERALD_LIST_METADATA))
+        hh_jset(req, root, "custom_args", pairs_object(c, msg, req, HERALD_LIST_METADATA));
+    if (host->msg_count(msg, HERALD_LIST_HEADERS))
+        hh_jset(req, root, "headers", pairs_object(c, msg, req, HERALD_LIST_HEADERS));
+    if (sg->sandbox)
+        hh_jset(req, root, "mail_settings",
+                json_pack("{s:{s:b}}", "sandbox_mode", "enable", 1));
+    hh_body_json(req, root);
+    return HERALD_OK;
+}
+
+static herald_class sendgrid_accepted(hh_client *c, void *priv,
+                                      const hh_response *resp, herald_result *res,
+                                      herald_error **err_r)
+{
+    (void)priv;
+    (void)err_r;
+    char buf[256];
+    const char *id = hh_response_header(resp, "X-Message-Id", buf, sizeof buf);
+    if (id && *id)
+        hh_host(c)->result_set_id(res, id);
+    return HERALD_OK;
+}
+
+/* errors[]: every message, with its field, joined by "; ". */
+static void sendgrid_problem(hh_client *c, void *priv, const hh_response *resp,
+                             hh_problem *p)
+{
+    (void)c;
+    (void)priv;
+    json_t *errors = json_is_object(resp->json) ? json_object_get(resp->json, "errors") : NULL;
+    size_t i, used = 0;
+    json_t *e;
+    json_array_foreach(errors, i, e) {
+        const char *m = hh_json_string(e, "message");
+        const char *f = hh_json_string(e, "field");
+        if (!m)
+            continue;
+        int n = snprintf(p->text_buf + used, sizeof p->text_buf - used, "%s%s%s%s%s",
+                         used ? "; " : "", m, f ? " (field " : "", f ? f : "",
+                         f ? ")" : "");
+        if (n < 0 || (size_t)n >= sizeof p->text_buf - used)
+            break;
+        used += (size_t)n;
+    }
+    if (used)
+        p->text = p->text_buf;
+    /* Rate limits: X-RateLimit-Reset is the epoch second the window resets. */
+    char buf[64];
+    const char *reset = hh_response_header(resp, "X-RateLimit-Reset", buf, sizeof buf);
+    if (resp->status == 429 && reset) {
+        long long at = strtoll(reset, NULL, 10);
+        long long now = (long long)time(NULL);
+        if (at > 0)
+            p->retry_after = at > now ? (long)(at - now) : 0;
+    }
+}
+
+static const hh_provider sendgrid_provider = {
+    .name = "sendgrid",
+    .credential = "api_key (it needs the Mail Send permission)",
+    .build = sendgrid_build,
+    .accepted = sendgrid_accepted,
+    .problem = sendgrid_problem,
+};
+
+static herald_class sendgrid_init(const herald_host *host, herald_channel *ch,
+                                  void **state_r, herald_error **err_r)
+{
+    struct sendgrid *sg = calloc(1, sizeof *sg);
+    if (sg) {
+        sg->api_key = host->opt_str(ch, "api_key");
+        sg->sandbox = host->opt_bool(ch, "sandbox_mode");
+    }
+    return hh_client_new(host, ch, &sendgrid_provider, "https://api.sendgrid.com",
+                         sg, state_r, err_r);
+}
+
+HERALD_PLUGIN_DEFINE(sendgrid,
+    .version = PACKAGE_VERSION,
+    .description = "SendGrid v3 Mail Send API",
+    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
+    .options = sendgrid_options,
+    .init = sendgrid_init,
+    .send = hh_plugin_send,
+    .render = hh_plugin_render,
+    .teardown = hh_plugin_teardown)

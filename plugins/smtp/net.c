@@ -1,0 +1,590 @@
+/*
+ * plugins/smtp/net.c - sockets and TLS for the smtp driver.
+ *
+ * Every socket is non-blocking and every wait is a poll() against a
+ * deadline, so each phase (connect, greeting, command, data) has its own
+ * timeout.  Writes use MSG_NOSIGNAL (also under GnuTLS, through our own
+ * push function), so a closed peer never raises SIGPIPE.  GnuTLS reads
+ * through our pull function, which keeps the first bytes it sees: when an
+ * implicit-TLS handshake fails on "220", the server speaks plain SMTP.
+ */
+#include "smtp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+void net_init(struct smtp_conn *c)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+/* Wait for @events on @fd until @deadline: 1 ready, 0 timed out, -1 error. */
+static int wait_fd(int fd, short events, long long deadline)
+{
+    for (;;) {
+        long long left = deadline - smtp_now_ms();
+        if (left < 0)
+            left = 0;
+        struct pollfd p = {fd, events, 0};
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0)
+            return 1;
+        if (r == 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+/* ---- resolve and connect ----------------------------------------------- */
+
+herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->cfg.port);
+    int r = getaddrinfo(s->cfg.host, port, &hints, ai_r);
+    if (r == 0)
+        return HERALD_OK;
+    *ai_r = NULL;
+    const char *why = r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r);
+    if (r == EAI_AGAIN)
+        return smtp_fail(s, HERALD_ERR_TEMPORARY, NULL,
+                         "DNS lookup of %s failed for now (%s); the resolver is "
+                         "unreachable or slow: check this machine's DNS "
+                         "(/etc/resolv.conf) and try again", s->cfg.host, why);
+    return smtp_fail(s, HERALD_ERR_HOST_NOT_FOUND, NULL,
+                     "cannot resolve the SMTP server %s (%s); check `host = %s` "
+                     "for a typo and that this machine's DNS works",
+                     s->cfg.host, why, s->cfg.host);
+}
+
+/* Connect one address; the socket, or -1 with *errno_r set. */
+static int connect_one(const struct addrinfo *a, long long deadline, int *errno_r)
+{
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    a->ai_protocol);
+    if (fd < 0) {
+        *errno_r = errno;
+        return -1;
+    }
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+        return fd;
+    int e = errno;
+    if (e == EINPROGRESS) {
+        int w = wait_fd(fd, POLLOUT, deadline);
+        socklen_t l = sizeof e;
+        if (w == 0)
+            e = ETIMEDOUT;
+        else if (w < 0)
+            e = errno;
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) != 0)
+            e = errno;
+        if (e == 0)
+            return fd;
+    }
+    close(fd);
+    *errno_r = e;
+    return -1;
+}
+
+/* Which failure says most about why no address worked. */
+static int errno_rank(int e)
+{
+    switch (e) {
+    case ETIMEDOUT: return 4;
+    case ECONNREFUSED: return 3;
+    case ENETUNREACH: case EHOSTUNREACH: return 1;
+    default: return 2;
+    }
+}
+
+static herald_class connect_failed(struct smtp *s, int e)
+{
+    char t[32];
+    switch (e) {
+    case ETIMEDOUT:
+        return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
+                         "no answer from %s in %ss; outbound SMTP is often "
+                         "blocked by cloud providers (GCP, AWS, Azure, "
+                         "DigitalOcean); try port 587/465 or an HTTP API "
+                         "driver such as mailgun", s->where,
+                         smtp_secs(s->cfg.connect_ms, t));
+    case ECONNREFUSED:
+        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                         "connection to %s refused: nothing listens on port %d "
+                         "there; check host and port (587 for STARTTLS, 465 for "
+                         "implicit TLS) and that the mail server is running",
+                         s->where, s->cfg.port);
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                         "network unreachable: this machine has no route to %s "
+                         "(%s); check its network connection, IPv6 setup and "
+                         "firewall", s->where, strerror(e));
+    default:
+        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                         "cannot connect to %s: %s; check host, port and the "
+                         "firewall", s->where, strerror(e));
+    }
+}
+
+herald_class net_connect(struct smtp *s, struct smtp_conn *c,
+                         const struct addrinfo *ai)
+{
+    long long deadline = smtp_now_ms() + s->cfg.connect_ms;
+    int best = 0;
+    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        int e = 0;
+        int fd = connect_one(a, deadline, &e);
+        if (fd >= 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            c->fd = fd;
+            return HERALD_OK;
+        }
+        if (!best || errno_rank(e) > errno_rank(best))
+            best = e;
+        if (e == ETIMEDOUT)
+            break; /* the whole connect_timeout is spent */
+    }
+    return connect_failed(s, best ? best : EHOSTUNREACH);
+}
+
+/* ---- TLS --------------------------------------------------------------- */
+
+static ssize_t tls_push(gnutls_transport_ptr_t p, const void *buf, size_t n)
+{
+    struct smtp_conn *c = p;
+    ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            c->sys_errno = errno;
+        gnutls_transport_set_errno(c->tls, errno);
+    }
+    return r;
+}
+
+static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t n)
+{
+    struct smtp_conn *c = p;
+    ssize_t r = recv(c->fd, buf, n, MSG_DONTWAIT);
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            c->sys_errno = errno;
+        gnutls_transport_set_errno(c->tls, errno);
+        return r;
+    }
+    for (ssize_t i = 0; i < r && c->n_first < sizeof c->first; i++)
+        c->first[c->n_first++] = ((unsigned char *)buf)[i];
+    return r;
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+    struct smtp_conn *c = p;
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    int r = poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+    return r < 0 ? -1 : r;
+}
+
+/* Wait for the direction GnuTLS is blocked on. */
+static int tls_wait(struct smtp_conn *c, long long deadline)
+{
+    short ev = gnutls_record_get_direction(c->tls) ? POLLOUT : POLLIN;
+    return wait_fd(c->fd, ev, deadline);
+}
+
+static int is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static herald_class tls_session_new(struct smtp *s, struct smtp_conn *c)
+{
+    int r = gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
+    if (r >= 0)
+        r = gnutls_set_default_priority(c->tls);
+    if (r >= 0)
+        r = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, s->cred);
+    if (r >= 0 && !is_ip_literal(s->cfg.host))
+        r = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, s->cfg.host,
+                                   strlen(s->cfg.host));
+    if (r >= 0 && s->cfg.verify && !s->cfg.has_pin)
+        gnutls_session_set_verify_cert(c->tls, s->cfg.host, 0);
+    if (r < 0)
+        return smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
+                         "cannot set up a TLS session for %s: %s", s->where,
+                         gnutls_strerror(r));
+    gnutls_transport_set_ptr(c->tls, c);
+    gnutls_transport_set_push_function(c->tls, tls_push);
+    gnutls_transport_set_pull_function(c->tls, tls_pull);
+    gnutls_transport_set_pull_timeout_function(c->tls, tls_pull_timeout);
+    gnutls_handshake_set_timeout(c->tls, 0);
+    c->n_first = 0;
+    return HERALD_OK;
+}
+
+/* What to do about a certificate GnuTLS refused, from its status bits. */
+static const char *cert_fix(unsigned status)
+{
+    if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
+        return "the certificate was issued for another name: set host to a "
+               "name the certificate lists (not an alias or address)";
+    if (status & GNUTLS_CERT_EXPIRED)
+        return "the server's certificate has expired: it must be renewed on "
+               "the server (check this machine's clock too)";
+    if (status & GNUTLS_CERT_NOT_ACTIVATED)
+        return "the certificate is not valid yet: check this machine's clock";
+    if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+        return "it is not signed by a CA this machine trusts: set ca_file to "
+               "the CA certificate that signed it, or pin the certificate "
+               "with tls_fingerprint";
+    if (status & GNUTLS_CERT_REVOKED)
+        return "the certificate was revoked: the server must get a new one";
+    return "fix the server's certificate, or set ca_file / tls_fingerprint";
+}
+
+static herald_class cert_rejected(struct smtp *s, struct smtp_conn *c)
+{
+    unsigned status = gnutls_session_get_verify_cert_status(c->tls);
+    gnutls_datum_t out = {NULL, 0};
+    const char *reason = "verification failed";
+    if (gnutls_certificate_verification_status_print(
+            status, gnutls_certificate_type_get(c->tls), &out, 0) >= 0 && out.data) {
+        reason = (const char *)out.data;
+        for (size_t n = strlen(reason); n > 0 && out.data[n - 1] == ' '; n--)
+            out.data[n - 1] = '\0';
+    }
+    smtp_fail(s, HERALD_ERR_TLS, NULL,
+              "the TLS certificate of %s was rejected: %s; %s", s->where,
+              reason, cert_fix(status));
+    gnutls_free(out.data);
+    return HERALD_ERR_TLS;
+}
+
+static int peer_cert_der(const struct smtp_conn *c, gnutls_datum_t *der)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *list = gnutls_certificate_get_peers(c->tls, &n);
+    if (!list || n == 0)
+        return -1;
+    *der = list[0];
+    return 0;
+}
+
+static void hex_colons(const unsigned char *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 3 * i, "%02X%s", p[i], i + 1 < n ? ":" : "");
+}
+
+static herald_class check_pin(struct smtp *s, struct smtp_conn *c)
+{
+    gnutls_datum_t der;
+    unsigned char got[32];
+    if (peer_cert_der(c, &der) != 0 ||
+        gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, got) < 0)
+        return smtp_fail(s, HERALD_ERR_TLS, NULL,
+                         "%s sent no certificate to check against tls_fingerprint; "
+                         "check host and port", s->where);
+    if (memcmp(got, s->cfg.pin, sizeof got) == 0)
+        return HERALD_OK;
+    char g[100], w[100];
+    hex_colons(got, sizeof got, g);
+    hex_colons(s->cfg.pin, sizeof s->cfg.pin, w);
+    return smtp_fail(s, HERALD_ERR_TLS, NULL,
+                     "the certificate of %s does not match tls_fingerprint: "
+                     "the server's sha256 fingerprint is %s, the pin is %s; if "
+                     "the server's certificate was replaced on purpose, update "
+                     "tls_fingerprint, otherwise someone may be intercepting "
+                     "the connection", s->where, g, w);
+}
+
+static herald_class handshake_failed(struct smtp *s, struct smtp_conn *c,
+                                     int r, int implicit)
+{
+    if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+        return cert_rejected(s, c);
+    if (implicit && c->n_first >= 3 && memcmp(c->first, "220", 3) == 0)
+        return smtp_fail(s, HERALD_ERR_TLS, NULL,
+                         "%s answered the TLS handshake with a plain-text SMTP "
+                         "greeting (\"220 ...\"): this server speaks plain SMTP "
+                         "on this port: use tls = starttls", s->where);
+    if (c->sys_errno == ECONNRESET || c->sys_errno == EPIPE ||
+        r == GNUTLS_E_PREMATURE_TERMINATION)
+        return smtp_fail(s, HERALD_ERR_TLS, NULL,
+                         "%s closed the connection during the TLS handshake; "
+                         "check tls (implicit for port 465, starttls for 587) "
+                         "and that the server supports TLS 1.2 or newer",
+                         s->where);
+    return smtp_fail(s, HERALD_ERR_TLS, NULL,
+                     "TLS handshake with %s failed: %s; check tls (implicit for "
+                     "port 465, starttls for 587) and that the server supports "
+                     "TLS 1.2 or newer", s->where, gnutls_strerror(r));
+}
+
+herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
+                           long timeout_ms, int implicit)
+{
+    herald_class rc = tls_session_new(s, c);
+    if (rc != HERALD_OK)
+        return rc;
+    long long deadline = smtp_now_ms() + timeout_ms;
+    for (;;) {
+        int r = gnutls_handshake(c->tls);
+        if (r == GNUTLS_E_SUCCESS)
+            break;
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ||
+            !gnutls_error_is_fatal(r)) {
+            if (tls_wait(c, deadline) != 1) {
+                char t[32];
+                c->broken = 1;
+                return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
+                                 "the TLS handshake with %s did not finish in "
+                                 "%ss; check tls (implicit for port 465, "
+                                 "starttls for 587)", s->where,
+                                 smtp_secs(timeout_ms, t));
+            }
+            continue;
+        }
+        c->broken = 1;
+        return handshake_failed(s, c, r, implicit);
+    }
+    if (s->cfg.has_pin)
+        return check_pin(s, c);
+    char *desc = gnutls_session_get_desc(c->tls);
+    s->host->log(s->ch, HERALD_LOG_DEBUG, "TLS with %s: %s", s->where,
+                 desc ? desc : "?");
+    gnutls_free(desc);
+    return HERALD_OK;
+}
+
+void net_cert_summary(const struct smtp *s, const struct smtp_conn *c,
+                      char *buf, size_t size)
+{
+    gnutls_datum_t der, dn = {NULL, 0};
+    gnutls_x509_crt_t crt = NULL;
+    const char *how = s->cfg.has_pin ? "matches tls_fingerprint"
+                      : s->cfg.verify ? "verified for this host name"
+                                      : "NOT verified (tls_verify = no)";
+    if (peer_cert_der(c, &der) != 0 || gnutls_x509_crt_init(&crt) < 0) {
+        snprintf(buf, size, "no certificate");
+        return;
+    }
+    if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) >= 0 &&
+        gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+        time_t exp = gnutls_x509_crt_get_expiration_time(crt);
+        struct tm tm;
+        char when[40] = "?";
+        if (gmtime_r(&exp, &tm))
+            strftime(when, sizeof when, "%Y-%m-%d", &tm);
+        snprintf(buf, size, "%s, expires %s; %s", (const char *)dn.data, when, how);
+    } else {
+        snprintf(buf, size, "unreadable certificate; %s", how);
+    }
+    gnutls_free(dn.data);
+    gnutls_x509_crt_deinit(crt);
+}
+
+/* ---- reading and writing ----------------------------------------------- */
+
+/* Is @e a socket error that means the peer went away? */
+static int is_gone(int e)
+{
+    return e == ECONNRESET || e == EPIPE || e == ECONNABORTED || e == ENOTCONN;
+}
+
+static int tls_error_code(struct smtp_conn *c, ssize_t r)
+{
+    c->tls_err = (int)r;
+    if (r == GNUTLS_E_PREMATURE_TERMINATION || is_gone(c->sys_errno))
+        return NET_CLOSED;
+    return NET_ERROR;
+}
+
+/* Read what is available into rbuf, waiting until @deadline. */
+static int fill(struct smtp_conn *c, long long deadline)
+{
+    if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    size_t space = SMTP_RBUF - c->rlen;
+    if (space == 0)
+        return NET_TOO_LONG;
+    for (;;) {
+        ssize_t r;
+        int w;
+        if (c->tls) {
+            r = gnutls_record_recv(c->tls, c->rbuf + c->rlen, space);
+            if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+                if ((w = tls_wait(c, deadline)) != 1)
+                    return w == 0 ? NET_TIMEOUT : NET_ERROR;
+                continue;
+            }
+            if (r < 0 && !gnutls_error_is_fatal((int)r)) {
+                if (smtp_now_ms() > deadline)
+                    return NET_TIMEOUT;
+                continue; /* a warning alert or a refused renegotiation */
+            }
+            if (r < 0)
+                return tls_error_code(c, r);
+        } else {
+            r = recv(c->fd, c->rbuf + c->rlen, space, MSG_DONTWAIT);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                if ((w = wait_fd(c->fd, POLLIN, deadline)) != 1)
+                    return w == 0 ? NET_TIMEOUT : NET_ERROR;
+                continue;
+            }
+            if (r < 0) {
+                c->sys_errno = errno;
+                return is_gone(errno) ? NET_CLOSED : NET_ERROR;
+            }
+        }
+        if (r == 0)
+            return NET_CLOSED;
+        c->rlen += (size_t)r;
+        return NET_OK;
+    }
+}
+
+int net_read_line(struct smtp_conn *c, long long deadline, char **line_r,
+                  size_t *len_r)
+{
+    for (;;) {
+        char *start = c->rbuf + c->rpos;
+        char *nl = memchr(start, '\n', c->rlen - c->rpos);
+        if (nl) {
+            size_t len = (size_t)(nl - start);
+            if (len > 0 && start[len - 1] == '\r')
+                len--;
+            start[len] = '\0';
+            c->rpos = (size_t)(nl + 1 - c->rbuf);
+            *line_r = start;
+            *len_r = len;
+            return NET_OK;
+        }
+        if (c->rlen - c->rpos >= SMTP_MAX_LINE)
+            return NET_TOO_LONG;
+        int rc = fill(c, deadline);
+        if (rc != NET_OK)
+            return rc;
+    }
+}
+
+int net_write(struct smtp_conn *c, const char *p, size_t n, long long deadline)
+{
+    while (n > 0) {
+        ssize_t r;
+        int w;
+        if (c->tls) {
+            r = gnutls_record_send(c->tls, p, n);
+            if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+                if ((w = tls_wait(c, deadline)) != 1)
+                    return w == 0 ? NET_TIMEOUT : NET_ERROR;
+                continue; /* same arguments again, as GnuTLS requires */
+            }
+            if (r < 0)
+                return tls_error_code(c, r);
+        } else {
+            r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                if ((w = wait_fd(c->fd, POLLOUT, deadline)) != 1)
+                    return w == 0 ? NET_TIMEOUT : NET_ERROR;
+                continue;
+            }
+            if (r < 0) {
+                c->sys_errno = errno;
+                return is_gone(errno) ? NET_CLOSED : NET_ERROR;
+            }
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return NET_OK;
+}
+
+int net_flush(struct smtp_conn *c, long long deadline)
+{
+    int rc = c->out.len ? net_write(c, c->out.data, c->out.len, deadline) : NET_OK;
+    c->out.len = 0;
+    if (c->out.data)
+        c->out.data[0] = '\0';
+    return rc;
+}
+
+static int socket_readable(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+}
+
+int net_input_pending(struct smtp_conn *c)
+{
+    if (c->rpos < c->rlen)
+        return 1;
+    if (c->tls && gnutls_record_check_pending(c->tls) > 0)
+        return 1;
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+int net_alive(struct smtp_conn *c)
+{
+    if (c->fd < 0 || c->broken || c->lost || c->rpos < c->rlen)
+        return 0;
+    if (!socket_readable(c->fd))
+        return 1;
+    if (c->tls) {
+        /* TLS 1.3 may deliver session tickets late: those are fine */
+        ssize_t r = gnutls_record_recv(c->tls, c->rbuf + c->rlen, SMTP_RBUF - c->rlen);
+        if (r > 0)
+            c->rlen += (size_t)r;
+        return r == GNUTLS_E_AGAIN;
+    }
+    char b;
+    ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+const char *net_strerror(const struct smtp_conn *c)
+{
+    if (c->tls_err)
+        return gnutls_strerror(c->tls_err);
+    return c->sys_errno ? strerror(c->sys_errno) : "I/O error";
+}
+
+void net_close(struct smtp_conn *c, int polite)
+{
+    if (c->tls) {
+        if (polite && !c->broken && !c->lost)
+            gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* non-blocking: best effort */
+        gnutls_deinit(c->tls);
+        c->tls = NULL;
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    sbuf_free(&c->out);
+    c->rpos = c->rlen = 0;
+}

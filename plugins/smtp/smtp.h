@@ -1,0 +1,224 @@
+/*
+ * plugins/smtp/smtp.h - what the files of the smtp driver share.
+ *
+ *   util.c     growable buffers, error recording, clocks, base64
+ *   net.c      sockets and GnuTLS: resolve, connect, handshake, verify,
+ *              buffered line reading and writing with deadlines
+ *   session.c  the SMTP dialogue: replies, greeting, EHLO, STARTTLS,
+ *              the MAIL/RCPT/DATA transaction (pipelined when offered), QUIT
+ *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
+ *   smtp.c     the descriptor: options, init, send, render, check, teardown
+ *
+ * Errors are recorded in struct smtp's `err` (the first one wins) and handed
+ * to the core only when send/check returns, so that a send on a reused
+ * connection the server had closed can be retried once on a fresh one
+ * without leaking the first attempt's error.
+ */
+#ifndef HERALD_SMTP_H
+#define HERALD_SMTP_H
+
+#include "config.h"
+
+#include <netdb.h>
+#include <stddef.h>
+#include <gnutls/gnutls.h>
+#include <herald/plugin.h>
+
+/* ---- configuration ---------------------------------------------------- */
+
+enum smtp_tls { SMTP_TLS_IMPLICIT, SMTP_TLS_STARTTLS, SMTP_TLS_NONE };
+
+/* AUTH mechanisms, as bits so a server's offer is a set. */
+enum smtp_mech {
+    SMTP_MECH_PLAIN = 1u << 0,
+    SMTP_MECH_LOGIN = 1u << 1,
+    SMTP_MECH_CRAM_MD5 = 1u << 2,
+    SMTP_MECH_XOAUTH2 = 1u << 3
+};
+
+struct smtp_cfg {
+    char *host;
+    int port;
+    enum smtp_tls tls;
+    int tls_explicit;          /* the config named tls */
+    char *username, *password, *token;
+    unsigned auth;             /* 0 = auto, else one SMTP_MECH_* */
+    char *helo;                /* NULL: computed on first use */
+    char *ca_file;
+    unsigned char pin[32];
+    int has_pin;
+    int verify;
+    long connect_ms, greeting_ms, command_ms, data_ms, idle_ms;
+    long max_messages;
+};
+
+/* ---- buffers and errors ------------------------------------------------ */
+
+struct sbuf {
+    char *data;                /* NUL-terminated when not NULL */
+    size_t len, cap;
+    int oom;
+};
+void sbuf_add(struct sbuf *b, const void *p, size_t n);
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) HERALD_PRINTF(2, 3);
+void sbuf_free(struct sbuf *b);
+
+struct smtp_err {
+    herald_class cls;          /* HERALD_OK: no error recorded */
+    char code[12];             /* SMTP reply code, "" when none */
+    char *text;                /* the server's reply text or NULL */
+    char *msg;                 /* what happened and what to do */
+};
+
+/* One SMTP reply: code and its text lines joined with '\n' (control
+ * characters replaced by '?'). */
+struct smtp_reply {
+    int code;
+    struct sbuf text;
+};
+
+/* ---- connection -------------------------------------------------------- */
+
+/* Extensions from the last EHLO. */
+#define SMTP_EXT_STARTTLS   (1u << 0)
+#define SMTP_EXT_PIPELINING (1u << 1)
+#define SMTP_EXT_8BITMIME   (1u << 2)
+#define SMTP_EXT_SMTPUTF8   (1u << 3)
+#define SMTP_EXT_SIZE       (1u << 4)
+#define SMTP_EXT_AUTH       (1u << 5)
+
+#define SMTP_RBUF 16384
+#define SMTP_MAX_LINE 8192     /* longest reply line we accept */
+
+struct smtp_conn {
+    int fd;
+    gnutls_session_t tls;      /* NULL while in plain text */
+    char rbuf[SMTP_RBUF + 1];
+    size_t rpos, rlen;
+    struct sbuf out;           /* queued commands, sent by net_flush */
+    unsigned char first[4];    /* first bytes received through TLS pull */
+    size_t n_first;
+    int sys_errno;             /* last socket error seen by the TLS layer */
+    int tls_err;               /* last fatal GnuTLS error */
+    unsigned ext;              /* SMTP_EXT_* */
+    unsigned mechs;            /* SMTP_MECH_* offered */
+    unsigned long size_max;    /* SIZE parameter, 0 = none */
+    long messages;             /* delivered over this connection */
+    long long last_used;       /* smtp_now_ms() */
+    int dirty;                 /* a transaction did not complete: RSET */
+    int lost;                  /* the server closed it (EOF, reset, 421) */
+    int broken;                /* state unknown: close, never reuse */
+};
+
+struct smtp {
+    const herald_host *host;
+    herald_channel *ch;
+    struct smtp_cfg cfg;
+    gnutls_certificate_credentials_t cred;
+    struct smtp_conn *conn;    /* the kept session, or NULL */
+    struct smtp_err err;
+    char where[300];           /* "host:port" for messages */
+    char helo[256];            /* "" until computed */
+};
+
+/* util.c */
+long long smtp_now_ms(void);
+/* Record an error (only the first sticks); returns @cls.  @r may be NULL. */
+herald_class smtp_fail(struct smtp *s, herald_class cls,
+                       const struct smtp_reply *r, const char *fmt, ...)
+    HERALD_PRINTF(4, 5);
+void smtp_err_clear(struct smtp *s);
+/* Hand the recorded error to the core; returns its class (@rc when none). */
+herald_class smtp_err_report(struct smtp *s, herald_class rc,
+                             herald_error **err_r);
+/* Seconds as short text: "10", "0.5". */
+const char *smtp_secs(long ms, char buf[32]);
+/* Base64 of @n bytes, malloc'd; NULL on OOM. */
+char *smtp_b64_encode(const void *p, size_t n);
+/* Decode base64 into a malloc'd NUL-terminated buffer; NULL when invalid. */
+unsigned char *smtp_b64_decode(const char *s, size_t *len_r);
+/* The reply text on one line (newlines as spaces), malloc'd. */
+char *smtp_reply_flat(const struct smtp_reply *r);
+/* Dot-stuff @in (any line ending) into @out with CRLF line endings and the
+ * final ".\r\n".  Returns the longest line, or (size_t)-1 on OOM; *eight_r
+ * is set when a byte >= 0x80 occurs. */
+size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r);
+
+/* net.c */
+enum { NET_OK = 0, NET_TIMEOUT, NET_CLOSED, NET_ERROR, NET_TOO_LONG };
+void net_init(struct smtp_conn *c);
+herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r);
+herald_class net_connect(struct smtp *s, struct smtp_conn *c,
+                         const struct addrinfo *ai);
+/* Handshake within @timeout_ms, then verify (CA + host name, or the pin). */
+herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
+                           long timeout_ms, int implicit);
+/* A one-line description of the peer certificate and how it was trusted. */
+void net_cert_summary(const struct smtp *s, const struct smtp_conn *c,
+                      char *buf, size_t size);
+int net_read_line(struct smtp_conn *c, long long deadline, char **line_r,
+                  size_t *len_r);
+int net_write(struct smtp_conn *c, const char *p, size_t n, long long deadline);
+int net_flush(struct smtp_conn *c, long long deadline);
+/* 1 when bytes are waiting (buffered, in TLS, or on the socket). */
+int net_input_pending(struct smtp_conn *c);
+/* 1 when an idle connection still looks usable (no EOF, nothing unsolicited). */
+int net_alive(struct smtp_conn *c);
+const char *net_strerror(const struct smtp_conn *c);
+/* Close the socket (with a TLS close_notify when @polite) and free the
+ * output queue; @c itself stays the caller's. */
+void net_close(struct smtp_conn *c, int polite);
+
+/* session.c */
+/* Connect, greet, EHLO, STARTTLS, AUTH; report each step to @chk (may be
+ * NULL). */
+herald_class smtp_open(struct smtp *s, struct smtp_conn *c, herald_checker *chk);
+/* Queue @line + CRLF, flush, read the reply (command_timeout).  @shown is
+ * what the log sees instead of @line (for AUTH), or NULL. */
+herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
+                          const char *line, const char *shown,
+                          struct smtp_reply *r);
+herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
+                              const char *what);
+void smtp_quit(struct smtp *s, struct smtp_conn *c);
+/* MAIL FROM @from, RCPT TO @to, RSET: no DATA, nothing delivered. */
+herald_class smtp_try_envelope(struct smtp *s, struct smtp_conn *c,
+                               const char *from, const char *to,
+                               herald_checker *chk);
+const char *smtp_helo(struct smtp *s);
+
+struct smtp_rcpt {
+    const char *addr;
+    int accepted;
+    char *text;                /* "250 ..." or "550 ..." */
+    int code;
+};
+struct smtp_txn {
+    const char *from;
+    struct smtp_rcpt *rcpt;
+    size_t n_rcpt;
+    struct sbuf body;          /* dot-stuffed, ends with ".\r\n" */
+    size_t size;               /* rendered size, for SIZE= */
+    int eight_bit;             /* needs BODY=8BITMIME */
+    const char *utf8_addr;     /* first non-ASCII address, or NULL */
+    char *message_id;          /* from the Message-ID header */
+    /* outcome */
+    int positive;              /* some MAIL/RCPT/DATA reply was positive */
+    int after_dot;             /* the final dot went out */
+    size_t n_accepted;
+    int all_rejected;          /* every recipient was refused */
+    char *queue_id;
+};
+herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
+                              struct smtp_txn *t);
+
+/* auth.c */
+herald_class smtp_auth(struct smtp *s, struct smtp_conn *c);
+/* The mechanism smtp_auth() would use with the configured credentials when
+ * the server offers @offered ("PLAIN"; NULL when none fits). */
+const char *smtp_auth_pick(const struct smtp *s, unsigned offered,
+                           unsigned *mech_r);
+const char *smtp_mech_name(unsigned mech);
+
+#endif /* HERALD_SMTP_H */

@@ -1,0 +1,100 @@
+/*
+ * tests/http_testutil.h - what the HTTP driver tests share: the provider
+ * test server (tests/servers/providers.py over HTTPS with certtool
+ * certificates), its fault and request-record endpoints, and a message
+ * that uses every field.
+ */
+#ifndef HERALD_HTTP_TESTUTIL_H
+#define HERALD_HTTP_TESTUTIL_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <herald/herald.h>
+#include "testutil.h"
+
+struct ht {
+    struct tu_server srv;
+    char *certs;      /* directory of tu_make_certs() */
+    char *ca;         /* certs/ca.pem */
+    char *base;       /* https://127.0.0.1:PORT */
+    herald_ctx *ctx;
+};
+
+/* Start the server (HTTPS with the test CA); fails the test on error. */
+void ht_start(struct ht *h);
+/* Close the context, stop the server, remove the certificates. */
+void ht_stop(struct ht *h);
+
+/* Open h->ctx with one channel "c": `driver = DRIVER`, base_url, ca_file,
+ * a short timeout, then the extra lines (printf format).  Fails the test
+ * when the config does not open. */
+void ht_open(struct ht *h, const char *driver, const char *extra_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like ht_open without asserting: returns the class, error in *err_r. */
+herald_class ht_try_open(struct ht *h, herald_error **err_r, const char *driver,
+                         const char *extra_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* POST /_test/fault with this JSON (printf format). */
+void ht_fault(struct ht *h, const char *json_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* GET /_test/requests: the array of records (caller decrefs). */
+json_t *ht_requests(struct ht *h);
+/* The last record (a new reference; the test fails when there is none). */
+json_t *ht_last(struct ht *h);
+/* A record's header (names are lower case), or NULL. */
+const char *ht_header(json_t *rec, const char *name);
+/* A record's body, decoded (malloc'd, NUL-terminated). */
+char *ht_body(json_t *rec, size_t *len_r);
+/* A record's body parsed as JSON (caller decrefs; fails the test if not). */
+json_t *ht_body_json(json_t *rec);
+/* Decode standard base64 (malloc'd; NULL when invalid). */
+unsigned char *ht_unbase64(const char *s, size_t *len_r);
+
+/* Send @m on channel "c"; returns the class, fills *err_r / *id_r
+ * (malloc'd id or NULL). */
+herald_class ht_send(struct ht *h, herald_msg *m, char **id_r, herald_error **err_r);
+/* herald_render on channel "c" (malloc'd payload; fails the test on error). */
+char *ht_render(struct ht *h, herald_msg *m);
+
+/* One injected fault and what the driver must make of it. */
+struct ht_fault_case {
+    const char *fault;       /* JSON for /_test/fault */
+    herald_class cls;
+    const char *code;        /* herald_error_code(), or NULL: not checked */
+    const char *text;        /* substring of the provider text, or NULL */
+    long retry_after;        /* expected, or HT_ANY */
+    const char *message;     /* substring of the message, or NULL */
+};
+#define HT_ANY (-2)
+/* Inject each fault, send a small message, check the error. */
+void ht_check_faults(struct ht *h, const struct ht_fault_case *cases, size_t n);
+/* A reset connection gives HERALD_ERR_CONNECT; a slow answer past a 1 s
+ * timeout gives HERALD_ERR_TIMEOUT in about a second.  @open_extra: the
+ * channel's own lines (credentials), used to reopen with timeout = 1s. */
+void ht_check_reset_and_slow(struct ht *h, const char *driver, const char *open_extra);
+/* @n sends over one kept-alive connection (one conn_id). */
+void ht_check_keepalive(struct ht *h, int n);
+/* Has @hay got @needle?  For assertion messages. */
+int ht_has(const char *hay, const char *needle);
+
+/* The bytes of the binary test attachment (every byte value). */
+#define HT_BIN_LEN 3000
+const unsigned char *ht_bin(void);
+#define HT_CSV "host,use\r\nweb1,99%\r\n"
+
+/* A message using every field (no idempotency key): from, two To (one
+ * with a UTF-8 name), Cc, Bcc, a quoted Reply-To, UTF-8 subject, text,
+ * HTML, header X-Ticket, tags billing and alerts, metadata order_id and
+ * customer, attachments data.bin (binary) and report.csv. */
+herald_msg *ht_full_message(void);
+/* A small message: To a@example.com, subject "hi", text "hello". */
+herald_msg *ht_small_message(void);
+
+#define HT_FROM_NAME "Jürgen Müller"
+#define HT_FROM_ADDR "juergen@example.com"
+#define HT_SUBJECT "Disk full — 99% ✓"
+#define HT_TEXT "Grüße,\n/var is at 99%.\n"
+#define HT_HTML "<p>Grüße — <b>/var</b> is at 99%</p>"
+
+#endif

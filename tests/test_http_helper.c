@@ -1,0 +1,156 @@
+/* tests/test_http_helper.c - plugins/http's pure parts: base64, Retry-After,
+ * the one status -> class mapping, the transport-failure mapping, response
+ * headers; and that every HTTP driver carries the shared options. */
+#include "config.h"
+#include <criterion/criterion.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <herald/plugin.h>
+
+#include "http.h"
+#include "http_testutil.h"
+
+Test(http_helper, base64_matches_rfc4648)
+{
+    static const char *const vec[][2] = {
+        {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        size_t n = 0;
+        char *b = hh_base64((const unsigned char *)vec[i][0], strlen(vec[i][0]), &n);
+        cr_assert_str_eq(b, vec[i][1]);
+        cr_assert_eq(n, strlen(vec[i][1]));
+        free(b);
+    }
+}
+
+Test(http_helper, base64_round_trips_every_byte)
+{
+    unsigned char all[256 * 3 + 1];
+    for (size_t i = 0; i < sizeof all; i++)
+        all[i] = (unsigned char)(255 - i % 256);
+    for (size_t len = sizeof all - 3; len <= sizeof all; len++) {
+        char *b = hh_base64(all, len, NULL);
+        size_t back_len = 0;
+        unsigned char *back = ht_unbase64(b, &back_len);
+        cr_assert_eq(back_len, len);
+        cr_assert_eq(memcmp(back, all, len), 0);
+        free(back);
+        free(b);
+    }
+}
+
+Test(http_helper, retry_after_seconds_and_http_dates)
+{
+    time_t now = curl_getdate("Wed, 21 Oct 2015 07:26:00 GMT", NULL);
+    cr_assert_neq(now, (time_t)-1);
+    cr_assert_eq(hh_parse_retry_after("7", now), 7);
+    cr_assert_eq(hh_parse_retry_after("0", now), 0);
+    cr_assert_eq(hh_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), 120);
+    cr_assert_eq(hh_parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), 0,
+                 "a date in the past means now");
+    cr_assert_eq(hh_parse_retry_after(NULL, now), -1);
+    cr_assert_eq(hh_parse_retry_after("", now), -1);
+    cr_assert_eq(hh_parse_retry_after("soon", now), -1);
+    cr_assert_eq(hh_parse_retry_after("-5", now), -1);
+    cr_assert_eq(hh_parse_retry_after("99999999999999", now), -1);
+}
+
+Test(http_helper, one_status_mapping)
+{
+    static const struct { long status; herald_class cls; } table[] = {
+        {200, HERALD_OK}, {202, HERALD_OK},
+        {400, HERALD_ERR_INVALID_MESSAGE}, {422, HERALD_ERR_INVALID_MESSAGE},
+        {413, HERALD_ERR_INVALID_MESSAGE},
+        {401, HERALD_ERR_AUTH}, {403, HERALD_ERR_AUTH},
+        {404, HERALD_ERR_CONFIG},
+        {429, HERALD_ERR_RATE_LIMITED},
+        {408, HERALD_ERR_TEMPORARY},
+        {500, HERALD_ERR_TEMPORARY}, {502, HERALD_ERR_TEMPORARY},
+        {503, HERALD_ERR_TEMPORARY}, {504, HERALD_ERR_TEMPORARY},
+        {409, HERALD_ERR_PERMANENT}, {410, HERALD_ERR_PERMANENT},
+        {301, HERALD_ERR_PROTOCOL}, {101, HERALD_ERR_PROTOCOL},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        cr_assert_eq(hh_status_class(table[i].status), table[i].cls, "HTTP %ld",
+                     table[i].status);
+    cr_assert(herald_class_retryable(hh_status_class(429)));
+    cr_assert(herald_class_retryable(hh_status_class(503)));
+    cr_assert(!herald_class_retryable(hh_status_class(422)));
+}
+
+Test(http_helper, transport_failures_map_to_classes)
+{
+    cr_assert_eq(hh_curl_class(CURLE_OPERATION_TIMEDOUT, "Operation timed out"),
+                 HERALD_ERR_TIMEOUT);
+    cr_assert_eq(hh_curl_class(CURLE_COULDNT_CONNECT, "Connection refused"),
+                 HERALD_ERR_CONNECT);
+    cr_assert_eq(hh_curl_class(CURLE_RECV_ERROR, "Connection reset by peer"),
+                 HERALD_ERR_CONNECT);
+    cr_assert_eq(hh_curl_class(CURLE_GOT_NOTHING, NULL), HERALD_ERR_CONNECT);
+    cr_assert_eq(hh_curl_class(CURLE_COULDNT_RESOLVE_HOST, NULL), HERALD_ERR_HOST_NOT_FOUND);
+    cr_assert_eq(hh_curl_class(CURLE_PEER_FAILED_VERIFICATION, NULL), HERALD_ERR_TLS);
+    cr_assert_eq(hh_curl_class(CURLE_SSL_CACERT_BADFILE, NULL), HERALD_ERR_TLS);
+    cr_assert_eq(hh_curl_class(CURLE_SSL_CONNECT_ERROR,
+                               "gnutls_handshake() failed: Handshake failed"),
+                 HERALD_ERR_TLS);
+    cr_assert_eq(hh_curl_class(CURLE_SSL_CONNECT_ERROR,
+                               "gnutls_handshake() failed: Error in the pull function."),
+                 HERALD_ERR_CONNECT, "a peer that hangs up mid-handshake");
+    cr_assert_eq(hh_curl_class(CURLE_WEIRD_SERVER_REPLY, NULL), HERALD_ERR_PROTOCOL);
+    cr_assert_eq(hh_curl_class(CURLE_OUT_OF_MEMORY, NULL), HERALD_ERR_INTERNAL);
+}
+
+Test(http_helper, response_headers_by_name)
+{
+    char headers[] = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                     "retry-after:   7  \r\nX-Message-Id: abc\r\n\r\n";
+    hh_response r = {.status = 429, .headers = headers};
+    char buf[32];
+    cr_assert_str_eq(hh_response_header(&r, "Retry-After", buf, sizeof buf), "7");
+    cr_assert_str_eq(hh_response_header(&r, "x-message-id", buf, sizeof buf), "abc");
+    cr_assert_null(hh_response_header(&r, "X-Message", buf, sizeof buf));
+    char tiny[3];
+    cr_assert_str_eq(hh_response_header(&r, "content-type", tiny, sizeof tiny), "ap");
+}
+
+/* Every HTTP driver that is built takes the shared options, once each. */
+static int seen;
+
+static void check_driver(const herald_driver_info *info, void *user)
+{
+    static const char *const http[] = {"mailgun", "sendgrid", "ses", "resend",
+                                       "postmark", "mailtrap"};
+    static const char *const shared[] = {"base_url", "proxy", "timeout", "ca_file",
+                                         "tls_verify"};
+    (void)user;
+    int is_http = 0;
+    for (size_t i = 0; i < 6; i++)
+        is_http |= strcmp(info->name, http[i]) == 0;
+    if (!is_http || info->refused)
+        return;
+    seen++;
+    for (size_t s = 0; s < 5; s++) {
+        int n = 0;
+        for (const herald_option *o = info->options; o && o->name; o++)
+            if (strcmp(o->name, shared[s]) == 0) {
+                n++;
+                if (strcmp(o->name, "proxy") == 0)
+                    cr_assert(o->flags & HERALD_OPT_SECRET, "proxy may hold a password");
+                if (strcmp(o->name, "tls_verify") == 0)
+                    cr_assert_str_eq(o->default_value, "yes");
+            }
+        cr_assert_eq(n, 1, "%s: option %s appears %d times", info->name, shared[s], n);
+    }
+    cr_assert((info->caps & HERALD_CAP_EMAIL) && !(info->caps & HERALD_CAP_THREAD_SAFE));
+}
+
+Test(http_helper, every_http_driver_has_the_shared_options)
+{
+    herald_error *err = NULL;
+    cr_assert_eq(herald_drivers_foreach(NULL, check_driver, NULL, &err), HERALD_OK);
+    cr_assert_gt(seen, 0, "no HTTP driver on HERALD_PLUGIN_PATH");
+}

@@ -117,6 +117,81 @@ Test(http_helper, response_headers_by_name)
     cr_assert_str_eq(hh_response_header(&r, "content-type", tiny, sizeof tiny), "ap");
 }
 
+/* hh_json_compact writes exactly what json_dumps(JSON_COMPACT) does. */
+Test(http_helper, json_compact_matches_jansson)
+{
+    static const char *const docs[] = {
+        "{}", "[]", "\"\"", "0", "-42", "true", "false", "null", "1.5", "[1e300, -0.25]",
+        "{\"a\":{\"b\":[1,{\"c\":[]},\"x\"]},\"d\":null}",
+        "{\"q\":\"\\\"quoted\\\" and \\\\ back\\/slash\"}",
+        "[\"tab\\there\\nnew\\r\\u0001\\u001f\\b\\f\\u0000end\"]",
+        "{\"Grüße\":\"Zoë — ✓ 😀\", \"del\":\"\u007f\"}",
+        "{\"k\": \"v\", \"k2\": 2, \"k3\": [true, false]}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        json_error_t jerr;
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        cr_assert(v, "%s: %s", docs[i], jerr.text);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        size_t len = 0;
+        char *got = hh_json_compact(v, &len);
+        cr_assert_str_eq(got, want, "doc %zu", i);
+        cr_assert_eq(len, strlen(want));
+        free(got);
+        free(want);
+        json_decref(v);
+    }
+    json_t *bin = json_stringn("a\0b", 3);   /* an embedded NUL */
+    char *got = hh_json_compact(bin, NULL);
+    cr_assert_str_eq(got, "\"a\\u0000b\"");
+    free(got);
+    json_decref(bin);
+}
+
+static const char *member(const char *body, const char *key, char *buf, size_t size)
+{
+    static char copy[512];
+    hh_response r = {.status = 200, .body = copy, .len = strlen(body)};
+    snprintf(copy, sizeof copy, "%s", body);
+    const char *v = hh_response_member(&r, key, buf, size);
+    json_decref(r.json);
+    return v;
+}
+
+/* hh_response_member reads what jansson would, without its tree. */
+Test(http_helper, response_member_reads_top_level_strings_and_numbers)
+{
+    char b[64];
+    const char *pm = "{\"To\":\"ann@example.com\",\"SubmittedAt\":\"2024-01-01\","
+                     "\"MessageID\":\"0a1b-2c\",\"ErrorCode\":0,\"Message\":\"OK\"}";
+    cr_assert_str_eq(member(pm, "MessageID", b, sizeof b), "0a1b-2c");
+    cr_assert_str_eq(member(pm, "ErrorCode", b, sizeof b), "0");
+    cr_assert_null(member(pm, "Missing", b, sizeof b));
+    cr_assert_null(member(pm, "message", b, sizeof b), "keys are case-sensitive");
+    /* only the top level counts; nested values are skipped whole */
+    const char *nest = " { \"a\" : {\"id\": \"inner\", \"x\": [1, \"]}\", {\"id\":2}]},"
+                       "\n\"id\" :\t\"outer\" , \"n\": -12.5e3 }";
+    cr_assert_str_eq(member(nest, "id", b, sizeof b), "outer");
+    cr_assert_str_eq(member(nest, "n", b, sizeof b), "-12.5e3");
+    cr_assert_null(member(nest, "a", b, sizeof b), "an object is not text");
+    cr_assert_null(member("{\"id\": true}", "id", b, sizeof b));
+    cr_assert_null(member("{\"id\": null}", "id", b, sizeof b));
+    /* the last duplicate wins, as in jansson */
+    cr_assert_str_eq(member("{\"id\":\"1\",\"id\":\"2\"}", "id", b, sizeof b), "2");
+    /* escapes: decoded by the fallback to jansson */
+    cr_assert_str_eq(member("{\"id\":\"<a\\\"b\\u00e9>\"}", "id", b, sizeof b),
+                     "<a\"b\xc3\xa9>");
+    cr_assert_str_eq(member("{\"\\u0069d\":\"esc-key\"}", "id", b, sizeof b), "esc-key");
+    /* not an object, or broken: nothing */
+    cr_assert_null(member("[{\"id\":\"x\"}]", "id", b, sizeof b));
+    cr_assert_null(member("", "id", b, sizeof b));
+    cr_assert_null(member("{\"id\":\"x\"", "id", b, sizeof b));
+    cr_assert_null(member("<html>id</html>", "id", b, sizeof b));
+    /* cut to fit */
+    char tiny[4];
+    cr_assert_str_eq(member(pm, "To", tiny, sizeof tiny), "ann");
+}
+
 /* Every HTTP driver that is built takes the shared options, once each. */
 static int seen;
 

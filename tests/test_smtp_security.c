@@ -12,7 +12,12 @@
  * message setters, the config reader (helo, secrets from _file/_env), and
  * the driver's own guard, reached through a small host table below that
  * hands the driver option values and addresses no config file or setter
- * would let through. */
+ * would let through.  (A NUL cannot reach the wire this way: every value
+ * crosses the driver ABI as a NUL-terminated string, so it can only cut a
+ * value short; secret files holding a NUL are refused by the config
+ * reader.)
+ *
+ * HERALD_TEST_SHOW_WIRE=1 prints each test's capture to stderr. */
 #include "config.h"
 #include <criterion/criterion.h>
 
@@ -427,6 +432,9 @@ Test(smtp_security, r5_no_bare_cr_or_lf_and_no_line_over_998_octets)
     free(text);
     char *cap = final_capture();
     assert_has(cap, "S: 250 2.0.0 Ok: queued");
+    /* every line starting with a dot got one more, in text and html */
+    assert_has(cap, "\nC: lone dot next\nC: ..\nC: ...two dots\nC: ..\n");
+    assert_has(cap, "\nC: three</p>\nC: ..\n");
     assert_lacks(cap, "VIOLATION");   /* the server's own length/CR/LF check */
     assert_lacks(cap, "\\x0d");
     assert_lacks(cap, "\\x0a");
@@ -475,6 +483,20 @@ Test(smtp_security, r6_setters_and_config_refuse_crlf_naming_the_field)
     err = NULL;
     free(extra);
     free(pw);
+
+    char *nul = tu_printf("%s/pw-nul", tmp);
+    FILE *f = fopen(nul, "wb");
+    cr_assert(f);
+    fwrite("s3cret\0\r\nQUIT\n", 1, 14, f);
+    fclose(f);
+    extra = tu_printf("username = bot\npassword_file = %s\n", nul);
+    cr_assert_eq(open_tls_channel(extra, &err), HERALD_ERR_CONFIG);
+    assert_has(herald_error_message(err), "password_file");
+    assert_has(herald_error_message(err), "NUL");
+    herald_error_free(err);
+    err = NULL;
+    free(extra);
+    free(nul);
 
     setenv("HERALD_SEC_TOKEN", "tok\nen", 1);
     cr_assert_eq(open_tls_channel("xoauth2_token_env = HERALD_SEC_TOKEN\n", &err),

@@ -40,7 +40,7 @@
  * HERALD_ABI_MAJOR for anything else):
  *   1.0  first version: descriptor with init/send/teardown/render/check,
  *        host table with options, message accessors, MIME, log, errors,
- *        results and check steps.
+ *        results, check steps and check parameters.
  */
 #ifndef HERALD_PLUGIN_H
 #define HERALD_PLUGIN_H

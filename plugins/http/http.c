@@ -3,10 +3,17 @@
  * http.h.  One libcurl easy handle per channel instance; the core
  * serializes calls on an instance (the drivers are not thread-safe), so
  * the handle needs no lock and its connection is reused between sends.
+ *
+ * A send is on the hot path (bench/http): the handle's transport options
+ * are set once, the URL and header list only when they change, the answer
+ * lands in buffers reused from send to send, and JSON bodies are written
+ * by json_out() rather than json_dumps().
  */
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,22 +37,30 @@ struct hh_buf {
     int oom;
 };
 
-static void buf_add(struct hh_buf *b, const void *p, size_t n)
+/* Room for @need bytes in all (0 or -1 with b->oom set). */
+static int buf_reserve(struct hh_buf *b, size_t need)
 {
     if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
+        return -1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *grown = realloc(b->data, cap);
+    if (!grown) {
+        b->oom = 1;
+        return -1;
     }
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+static void buf_add(struct hh_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, b->len + n + 1) != 0)
+        return;
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -55,6 +70,16 @@ static void buf_add(struct hh_buf *b, const void *p, size_t n)
 static void buf_adds(struct hh_buf *b, const char *s)
 {
     buf_add(b, s, strlen(s));
+}
+
+static void buf_addc(struct hh_buf *b, char ch)
+{
+    if (b->oom || b->len + 2 > b->cap) {
+        buf_add(b, &ch, 1);
+        return;
+    }
+    b->data[b->len++] = ch;
+    b->data[b->len] = '\0';
 }
 
 static void buf_printf(struct hh_buf *b, const char *fmt, ...)
@@ -83,7 +108,7 @@ static void buf_free(struct hh_buf *b)
 /* ---------------------------------------------------------------- state */
 
 struct hh_header {
-    char *name, *value;
+    char *name, *value;   /* name owns one block that holds value and shown */
     char *shown;          /* rendered value when secret, else NULL */
 };
 
@@ -97,6 +122,7 @@ struct hh_part {
 struct hh_request {
     hh_client *c;
     char *method, *path;
+    char *origin;         /* hh_set_origin(), or NULL: the base URL's */
     struct hh_header *h;
     size_t n_h;
     char *body;
@@ -108,6 +134,11 @@ struct hh_request {
     char *fail_why;
 };
 
+/* Where an answer is received; kept in the client and reused. */
+struct sink {
+    struct hh_buf body, headers;
+};
+
 struct hh_client {
     const herald_host *host;
     herald_channel *ch;
@@ -115,11 +146,20 @@ struct hh_client {
     void *priv;
     CURL *easy;
     char *base, *authority, *base_path;
+    char *origin;          /* scheme://authority */
+    char *host_name;       /* the host, without [] around an IPv6 address */
+    long port;
+    int https;
     int custom_base;
     long timeout_ms;
     const char *ca_file, *proxy;
     int tls_verify;
     int drop_unsupported;
+    /* What is set on the handle, so that a send sets only what changed. */
+    char *url;
+    struct curl_slist *hl;
+    int custom_method;
+    struct sink sink;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -133,6 +173,10 @@ static const char *chan(const hh_client *c)
 {
     return c->host->channel_name(c->ch);
 }
+
+static void set_transport(const hh_client *c, CURL *e);
+static size_t on_body(char *p, size_t size, size_t n, void *user);
+static size_t on_header(char *p, size_t size, size_t n, void *user);
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -167,6 +211,128 @@ char *hh_base64(const unsigned char *data, size_t len, size_t *out_len_r)
     return out;
 }
 
+
+/* ---------------------------------------------------------------- JSON out */
+
+/*
+ * json_dumps() checks every container for a cycle (printing its address
+ * into a hash table) and walks strings one code point at a time through a
+ * callback: for a small message that was a quarter of a send.  This writes
+ * the same compact text directly.  Strings are valid UTF-8 already (jansson
+ * checks them), so only '"', '\' and control characters are escaped, as
+ * jansson does without JSON_ENSURE_ASCII.
+ */
+/* Write the escape of @ch into @esc (a backslash, then one of the short
+ * forms or u00XX); returns its length. */
+static size_t json_escape(unsigned char ch, char esc[6])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char named = 0;
+    switch (ch) {
+    case '"': named = '"'; break;
+    case '\\': named = '\\'; break;
+    case '\b': named = 'b'; break;
+    case '\f': named = 'f'; break;
+    case '\n': named = 'n'; break;
+    case '\r': named = 'r'; break;
+    case '\t': named = 't'; break;
+    }
+    esc[0] = '\\';
+    esc[1] = named ? named : 'u';
+    if (named)
+        return 2;
+    esc[2] = esc[3] = '0';
+    esc[4] = hex[ch >> 4];
+    esc[5] = hex[ch & 15];
+    return 6;
+}
+
+static void json_out_string(struct hh_buf *b, const char *s, size_t n)
+{
+    size_t start = 0;
+    char esc[6];
+    buf_addc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        buf_add(b, s + start, i - start);
+        buf_add(b, esc, json_escape(ch, esc));
+        start = i + 1;
+    }
+    buf_add(b, s + start, n - start);
+    buf_addc(b, '"');
+}
+
+static void json_out(struct hh_buf *b, const json_t *v)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+    int first = 1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        buf_addc(b, '{');
+        json_object_foreach((json_t *)v, key, item) {
+            if (!first)
+                buf_addc(b, ',');
+            first = 0;
+            json_out_string(b, key, strlen(key));
+            buf_addc(b, ':');
+            json_out(b, item);
+        }
+        buf_addc(b, '}');
+        break;
+    case JSON_ARRAY:
+        buf_addc(b, '[');
+        json_array_foreach(v, i, item) {
+            if (i)
+                buf_addc(b, ',');
+            json_out(b, item);
+        }
+        buf_addc(b, ']');
+        break;
+    case JSON_STRING:
+        json_out_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_TRUE:
+        buf_adds(b, "true");
+        break;
+    case JSON_FALSE:
+        buf_adds(b, "false");
+        break;
+    case JSON_NULL:
+        buf_adds(b, "null");
+        break;
+    default: {   /* reals: jansson's own formatting */
+        char *r = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (r)
+            buf_adds(b, r);
+        else
+            b->oom = 1;
+        free(r);
+    }
+    }
+}
+
+char *hh_json_compact(const json_t *v, size_t *len_r)
+{
+    struct hh_buf b = {0};
+    if (!v)
+        return NULL;
+    buf_reserve(&b, 1024);   /* a typical message in one allocation */
+    json_out(&b, v);
+    if (b.oom) {
+        buf_free(&b);
+        return NULL;
+    }
+    if (len_r)
+        *len_r = b.len;
+    return b.data;
+}
 
 /* ---------------------------------------------------------------- base_url */
 
@@ -255,8 +421,16 @@ static herald_class parse_base(hh_client *c, const char *base,
                  own_port ? p.port : "") < 0)
         c->authority = NULL;
     c->base_path = strndup(p.path ? p.path : "", pl);
-    if (!c->authority || !c->base_path ||
-        asprintf(&c->base, "%s://%s%s", p.scheme, c->authority, c->base_path) < 0) {
+    c->https = https;
+    c->port = p.port ? strtol(p.port, NULL, 10) : https ? 443 : 80;
+    size_t hl = strlen(p.host);
+    c->host_name = p.host[0] == '[' && hl > 1 ? strndup(p.host + 1, hl - 2)
+                                              : strdup(p.host);
+    if (!c->authority || !c->base_path || !c->host_name ||
+        asprintf(&c->origin, "%s://%s", p.scheme, c->authority) < 0)
+        c->origin = NULL;
+    if (!c->origin ||
+        asprintf(&c->base, "%s%s", c->origin, c->base_path) < 0) {
         c->base = NULL;
         rc = c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                             "out of memory");
@@ -283,9 +457,15 @@ static void client_free(hh_client *c)
         curl_easy_cleanup(c->easy);
         curl_global_cleanup();
     }
+    curl_slist_free_all(c->hl);
+    buf_free(&c->sink.body);
+    buf_free(&c->sink.headers);
+    free(c->url);
     free(c->base);
     free(c->authority);
     free(c->base_path);
+    free(c->origin);
+    free(c->host_name);
     free(c);
 }
 
@@ -328,6 +508,12 @@ herald_class hh_client_new(const herald_host *host, herald_channel *ch,
         return host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                            "cannot initialise libcurl (out of memory?)");
     }
+    set_transport(c, c->easy);
+    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->sink);
+    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, &c->sink);
     if (!c->tls_verify)
         host->log(ch, HERALD_LOG_WARNING,
                   "tls_verify = no: the %s server's certificate is not checked, "
@@ -376,15 +562,20 @@ void hh_set_path(hh_request *req, const char *method, const char *fmt, ...)
     va_list ap;
     char *p = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&p, fmt, ap) < 0)
+    if (!strchr(fmt, '%'))   /* a constant path: no printf on every send */
+        p = strdup(fmt);
+    else if (vasprintf(&p, fmt, ap) < 0)
         p = NULL;
     va_end(ap);
     free(req->path);
     free(req->method);
-    req->path = p ? malloc(strlen(req->c->base_path) + strlen(p) + 1) : NULL;
+    size_t bl = strlen(req->c->base_path), pl = p ? strlen(p) : 0;
+    req->path = p ? malloc(bl + pl + 1) : NULL;
     req->method = strdup(method);
-    if (req->path)
-        sprintf(req->path, "%s%s", req->c->base_path, p);
+    if (req->path) {
+        memcpy(req->path, req->c->base_path, bl);
+        memcpy(req->path + bl, p, pl + 1);
+    }
     free(p);
     if (!req->path || !req->method)
         oom(req);
@@ -393,27 +584,39 @@ void hh_set_path(hh_request *req, const char *method, const char *fmt, ...)
 const char *hh_method(const hh_request *req) { return req->method ? req->method : "GET"; }
 const char *hh_path(const hh_request *req) { return req->path ? req->path : "/"; }
 
-static void add_header(hh_request *req, const char *name, const char *value,
-                       const char *shown)
+void hh_set_origin(hh_request *req, const char *origin)
 {
+    free(req->origin);
+    if (!(req->origin = strdup(origin)))
+        oom(req);
+}
+
+/* Add header @name with the value @lead followed by @secret (NULL: none).
+ * With a secret, the rendered value is @lead followed by "***".  One
+ * allocation holds name, value and rendering (h->name owns it). */
+static void add_header(hh_request *req, const char *name, const char *lead,
+                       const char *secret)
+{
+    size_t nl = strlen(name) + 1, ll = strlen(lead), sl = secret ? strlen(secret) : 0;
     struct hh_header *grown = realloc(req->h, (req->n_h + 1) * sizeof *grown);
-    if (!grown) {
+    char *block = grown ? malloc(nl + ll + sl + 1 + (secret ? ll + 4 : 0)) : NULL;
+    if (grown)
+        req->h = grown;
+    if (!block) {
         oom(req);
         return;
     }
-    req->h = grown;
-    struct hh_header *h = &req->h[req->n_h];
-    h->name = strdup(name);
-    h->value = strdup(value);
-    h->shown = shown ? strdup(shown) : NULL;
-    if (!h->name || !h->value || (shown && !h->shown)) {
-        free(h->name);
-        free(h->value);
-        free(h->shown);
-        oom(req);
-        return;
+    struct hh_header *h = &req->h[req->n_h++];
+    h->name = memcpy(block, name, nl);
+    h->value = block + nl;
+    memcpy(h->value, lead, ll);
+    memcpy(h->value + ll, secret ? secret : "", sl + 1);
+    h->shown = NULL;
+    if (secret) {
+        h->shown = h->value + ll + sl + 1;
+        memcpy(h->shown, lead, ll);
+        memcpy(h->shown + ll, "***", 4);
     }
-    req->n_h++;
 }
 
 void hh_header(hh_request *req, const char *name, const char *value)
@@ -435,17 +638,7 @@ void hh_secret_header(hh_request *req, const char *name, const char *shown,
                         "line break; check the secret's value", name);
         return;
     }
-    char *value = NULL, *redacted = NULL;
-    if (asprintf(&value, "%s%s", shown, secret) < 0)
-        value = NULL;
-    if (asprintf(&redacted, "%s***", shown) < 0)
-        redacted = NULL;
-    if (value && redacted)
-        add_header(req, name, value, redacted);
-    else
-        oom(req);
-    free(value);
-    free(redacted);
+    add_header(req, name, shown, secret);
 }
 
 void hh_bearer(hh_request *req, const char *token)
@@ -476,13 +669,12 @@ void hh_body_json(hh_request *req, json_t *root)
         return;
     }
     free(req->body);
-    req->body = json_dumps(root, JSON_COMPACT);
+    req->body = hh_json_compact(root, &req->body_len);
     json_decref(root);
     if (!req->body) {
         oom(req);
         return;
     }
-    req->body_len = strlen(req->body);
     hh_header(req, "Content-Type", "application/json");
 }
 
@@ -557,11 +749,8 @@ size_t hh_fit(hh_request *req, const char *field, size_t n, size_t max)
 
 static void request_free(hh_request *req)
 {
-    for (size_t i = 0; i < req->n_h; i++) {
-        free(req->h[i].name);
-        free(req->h[i].value);
-        free(req->h[i].shown);
-    }
+    for (size_t i = 0; i < req->n_h; i++)
+        free(req->h[i].name);   /* value and shown live in the same block */
     for (size_t i = 0; i < req->n_parts; i++) {
         free(req->parts[i].name);
         free(req->parts[i].filename);
@@ -572,6 +761,7 @@ static void request_free(hh_request *req)
     free(req->parts);
     free(req->method);
     free(req->path);
+    free(req->origin);
     free(req->body);
     free(req->fail_why);
 }
@@ -851,19 +1041,146 @@ herald_class hh_curl_class(int curl_code, const char *detail)
     }
 }
 
+/* ---- the answer's JSON: parsed on first use; single members without it */
+
+json_t *hh_response_json(const hh_response *resp)
+{
+    hh_response *r = (hh_response *)resp;   /* the cache is the helper's */
+    if (!r->parsed && r->len && (r->body[0] == '{' || r->body[0] == '['))
+        r->json = json_loadb(r->body, r->len, 0, NULL);
+    r->parsed = 1;
+    return r->json;
+}
+
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Past the JSON string that starts at @p (its opening quote), or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* Past the JSON value at @p, or NULL when it is not one. */
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p < end && *p == '"')
+        return skip_string(p, end);
+    if (p < end && (*p == '{' || *p == '[')) {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                if (!(p = skip_string(p, end)))
+                    return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[')
+                depth++;
+            else if ((*p == '}' || *p == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    const char *start = p;   /* number, true, false, null */
+    while (p < end && ((*p && strchr("+-.eE", *p)) || (*p >= '0' && *p <= '9') ||
+                       (*p >= 'a' && *p <= 'z')))
+        p++;
+    return p > start ? p : NULL;
+}
+
+/* Find top-level member @key of the JSON object in [p, end): 1 with its
+ * value in [*v_r, *end_r) (the last one, as jansson keeps), 0 when there is
+ * none, -1 when this reader cannot tell (escaped keys, malformed text). */
+static int find_member(const char *p, const char *end, const char *key,
+                       const char **v_r, const char **end_r)
+{
+    size_t kl = strlen(key);
+    int found = 0;
+    p = skip_space(p, end);
+    if (p == end || *p != '{')
+        return -1;
+    p = skip_space(p + 1, end);
+    if (p < end && *p == '}')
+        return 0;
+    while (p < end && *p == '"') {
+        const char *k = p + 1, *ke = skip_string(p, end);
+        if (!ke || memchr(k, '\\', (size_t)(ke - 1 - k)))
+            return -1;
+        int match = (size_t)(ke - 1 - k) == kl && memcmp(k, key, kl) == 0;
+        p = skip_space(ke, end);
+        if (p == end || *p != ':')
+            return -1;
+        const char *v = skip_space(p + 1, end), *ve = skip_value(v, end);
+        if (!ve)
+            return -1;
+        if (match) {
+            *v_r = v;
+            *end_r = ve;
+            found = 1;
+        }
+        p = skip_space(ve, end);
+        if (p < end && *p == '}')
+            return found;
+        if (p == end || *p != ',')
+            return -1;
+        p = skip_space(p + 1, end);
+    }
+    return -1;
+}
+
+/* @n bytes of @s into @buf, cut to fit. */
+static const char *copy_cut(const char *s, size_t n, char *buf, size_t size)
+{
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *hh_response_member(const hh_response *resp, const char *key,
+                               char *buf, size_t size)
+{
+    const char *v = NULL, *ve = NULL;
+    int r = resp->body ? find_member(resp->body, resp->body + resp->len, key, &v, &ve)
+                       : 0;
+    if (r == 0)
+        return NULL;
+    if (r == 1 && *v == '"' && !memchr(v, '\\', (size_t)(ve - v)))
+        return copy_cut(v + 1, (size_t)(ve - v - 2), buf, size);
+    if (r == 1 && (*v == '-' || (*v >= '0' && *v <= '9')))
+        return copy_cut(v, (size_t)(ve - v), buf, size);
+    if (r == 1 && *v != '"')
+        return NULL;   /* true, false, null, an object or an array */
+    /* an escaped string, or text this reader does not follow: jansson's */
+    json_t *m = json_object_get(hh_response_json(resp), key);
+    if (json_is_string(m))
+        return copy_cut(json_string_value(m), strlen(json_string_value(m)), buf, size);
+    if (json_is_integer(m)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(m));
+        return buf;
+    }
+    return NULL;
+}
+
 static void response_clear(hh_response *resp)
 {
-    free(resp->body);
-    free(resp->headers);
-    json_decref(resp->json);
+    json_decref(resp->json);   /* body and headers are the client's sink */
     memset(resp, 0, sizeof *resp);
 }
 
 /* ---------------------------------------------------------------- transfer */
-
-struct sink {
-    struct hh_buf body, headers;
-};
 
 static size_t on_body(char *p, size_t size, size_t n, void *user)
 {
@@ -885,11 +1202,33 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
     return len;
 }
 
+/* Empty the sink for the next answer, keeping its memory. */
+static void sink_clear(struct sink *s)
+{
+    s->body.len = s->headers.len = 0;
+    s->body.oom = s->headers.oom = 0;
+    if (s->body.data)
+        s->body.data[0] = '\0';
+    if (s->headers.data)
+        s->headers.data[0] = '\0';
+}
+
+/* A request's URL is @prefix (the base URL, or the request's origin)
+ * followed by its path without base_url's path. */
+static const char *url_prefix(const hh_client *c, const hh_request *req)
+{
+    return req->origin ? req->origin : c->base;
+}
+
+static const char *url_path(const hh_client *c, const hh_request *req)
+{
+    return req->path ? req->path + strlen(c->base_path) : "/";
+}
+
 static char *full_url(const hh_client *c, const hh_request *req)
 {
     char *url = NULL;
-    const char *path = req->path ? req->path + strlen(c->base_path) : "/";
-    if (asprintf(&url, "%s%s", c->base, path) < 0)
+    if (asprintf(&url, "%s%s", url_prefix(c, req), url_path(c, req)) < 0)
         return NULL;
     return url;
 }
@@ -902,17 +1241,52 @@ static int has_header(const hh_request *req, const char *name)
     return 0;
 }
 
+/* The header lines every request carries first: no "Expect: 100-continue"
+ * round trip, and JSON answers unless the driver asks otherwise. */
+static const char *fixed_header(const hh_request *req, size_t i)
+{
+    if (i == 0)
+        return "Expect:";
+    if (i == 1 && !has_header(req, "Accept"))
+        return "Accept: application/json";
+    return NULL;
+}
+
+/* Is @line "NAME: VALUE" of @h? */
+static int is_line_of(const char *line, const struct hh_header *h)
+{
+    size_t n = strlen(h->name);
+    return strncmp(line, h->name, n) == 0 && line[n] == ':' && line[n + 1] == ' ' &&
+           strcmp(line + n + 2, h->value) == 0;
+}
+
+/* Does @l hold exactly the lines header_list() makes for @req?  Then the
+ * handle keeps it: a driver's headers rarely change between sends. */
+static int same_headers(const struct curl_slist *l, const hh_request *req)
+{
+    for (size_t i = 0; i < 2; i++) {
+        const char *f = fixed_header(req, i);
+        if (!f)
+            continue;
+        if (!l || strcmp(l->data, f) != 0)
+            return 0;
+        l = l->next;
+    }
+    for (size_t i = 0; i < req->n_h; i++, l = l->next)
+        if (!l || !is_line_of(l->data, &req->h[i]))
+            return 0;
+    return l == NULL;
+}
+
 static struct curl_slist *header_list(const hh_request *req, int *ok_r)
 {
     struct curl_slist *l = NULL, *t;
     *ok_r = 1;
-    const char *fixed[] = {"Expect:", "Accept: application/json"};
     for (size_t i = 0; i < 2; i++) {
-        if (i == 1 && has_header(req, "Accept"))
-            continue;
-        if (!(t = curl_slist_append(l, fixed[i])))
+        const char *f = fixed_header(req, i);
+        if (f && !(t = curl_slist_append(l, f)))
             goto fail;
-        l = t;
+        l = f ? t : l;
     }
     for (size_t i = 0; i < req->n_h; i++) {
         char *line = NULL;
@@ -952,9 +1326,9 @@ static curl_mime *build_mime(hh_client *c, const hh_request *req)
     return mime;
 }
 
-static void set_transport(hh_client *c, struct sink *s)
+/* What every request of this client shares (set once per handle). */
+static void set_transport(const hh_client *c, CURL *e)
 {
-    CURL *e = c->easy;
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "herald/" PACKAGE_VERSION);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -977,12 +1351,38 @@ static void set_transport(hh_client *c, struct sink *s)
     if (c->proxy)
         curl_easy_setopt(e, CURLOPT_PROXY,
                          strcmp(c->proxy, "none") == 0 ? "" : c->proxy);
-    c->errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+}
+
+/* Point the handle at @req's URL, unless it is there already. */
+static int set_url(hh_client *c, const hh_request *req)
+{
+    const char *prefix = url_prefix(c, req);
+    size_t n = strlen(prefix);
+    if (c->url && strncmp(c->url, prefix, n) == 0 &&
+        strcmp(c->url + n, url_path(c, req)) == 0)
+        return 0;
+    char *url = full_url(c, req);
+    if (!url)
+        return -1;
+    free(c->url);
+    c->url = url;
+    curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    return 0;
+}
+
+/* Give the handle @req's header list, unless it has an equal one. */
+static int set_headers(hh_client *c, const hh_request *req)
+{
+    if (c->hl && same_headers(c->hl, req))
+        return 0;
+    int ok = 1;
+    struct curl_slist *hl = header_list(req, &ok);
+    if (!ok)
+        return -1;
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hl);
+    curl_slist_free_all(c->hl);
+    c->hl = hl;
+    return 0;
 }
 
 static void set_method(hh_client *c, const hh_request *req, curl_mime *mime)
@@ -996,100 +1396,94 @@ static void set_method(hh_client *c, const hh_request *req, curl_mime *mime)
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(req->body ? req->body_len : 0));
     } else {
+        /* drop the last send's body pointer, then back to GET */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0)
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    int custom = strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0;
+    if (custom || c->custom_method)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom ? m : NULL);
+    c->custom_method = custom;
 }
 
 /* What a transport failure means and what to do about it. */
+static const char *transport_fix(herald_class cls)
+{
+    switch (cls) {
+    case HERALD_ERR_HOST_NOT_FOUND:
+        return "check base_url and this machine's DNS (or set proxy)";
+    case HERALD_ERR_CONNECT:
+        return "the server refused or dropped the connection; check base_url, "
+               "or whether outbound HTTPS is blocked here (then set proxy)";
+    case HERALD_ERR_TIMEOUT:
+        return "the server did not answer in time; raise timeout, or check "
+               "whether outbound HTTPS is blocked here (then set proxy)";
+    case HERALD_ERR_TLS:
+        return "check the server's certificate and name, ca_file, and the "
+               "system clock";
+    case HERALD_ERR_PROTOCOL:
+        return "the server does not speak the expected HTTP; check base_url";
+    default:
+        return "this is unexpected; report it with the text above";
+    }
+}
+
 static herald_class transport_error(hh_client *c, CURLcode code,
                                     herald_error **err_r)
 {
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
     herald_class cls = hh_curl_class((int)code, why);
-    const char *fix;
-    switch (cls) {
-    case HERALD_ERR_HOST_NOT_FOUND:
-        fix = "check base_url and this machine's DNS (or set proxy)";
-        break;
-    case HERALD_ERR_CONNECT:
-        fix = "the server refused or dropped the connection; check base_url, "
-              "or whether outbound HTTPS is blocked here (then set proxy)";
-        break;
-    case HERALD_ERR_TIMEOUT:
-        fix = "the server did not answer in time; raise timeout, or check "
-              "whether outbound HTTPS is blocked here (then set proxy)";
-        break;
-    case HERALD_ERR_TLS:
-        fix = "check the server's certificate and name, ca_file, and the "
-              "system clock";
-        break;
-    case HERALD_ERR_PROTOCOL:
-        fix = "the server does not speak the expected HTTP; check base_url";
-        break;
-    default:
-        fix = "this is unexpected; report it with the text above";
-    }
     return c->host->error(err_r, cls, NULL, why, -1,
                           "%s request to %s failed: %s; %s", c->prov->name,
-                          c->authority, why, fix);
+                          c->authority, why, transport_fix(cls));
+}
+
+/* Send @req and point @resp at the answer (the client's buffers, valid
+ * until the next request).  CURLE_OUT_OF_MEMORY also stands for an
+ * allocation of ours that failed. */
+static CURLcode transfer(hh_client *c, const hh_request *req, hh_response *resp)
+{
+    curl_mime *mime = req->form ? build_mime(c, req) : NULL;
+    c->errbuf[0] = '\0';
+    if ((req->form && !mime) || set_url(c, req) != 0 || set_headers(c, req) != 0) {
+        curl_mime_free(mime);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    set_method(c, req, mime);
+    sink_clear(&c->sink);
+    CURLcode code = curl_easy_perform(c->easy);
+    if (code == CURLE_OK && (c->sink.body.oom || c->sink.headers.oom))
+        code = CURLE_OUT_OF_MEMORY;
+    if (code == CURLE_OK) {
+        static char empty[1];
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->body = c->sink.body.data ? c->sink.body.data : empty;
+        resp->len = c->sink.body.len;
+        resp->headers = c->sink.headers.data ? c->sink.headers.data : empty;
+        double secs = 0;
+        long fresh = 0;
+        curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME, &secs);
+        curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &fresh);
+        c->host->log(c->ch, HERALD_LOG_DEBUG, "%s %s -> HTTP %ld in %.0f ms%s",
+                     hh_method(req), c->url, resp->status, secs * 1000,
+                     fresh == 0 ? " (connection reused)" : "");
+    }
+    if (mime) {   /* the handle must not keep a pointer to what is freed */
+        curl_easy_setopt(c->easy, CURLOPT_MIMEPOST, NULL);
+        curl_mime_free(mime);
+    }
+    return code;
 }
 
 /* Send @req; any HTTP answer is HERALD_OK here (see answer_error). */
 static herald_class perform(hh_client *c, const hh_request *req,
                             hh_response *resp, herald_error **err_r)
 {
-    struct sink s = {{0}, {0}};
-    int ok = 1;
-    char *url = full_url(c, req);
-    struct curl_slist *hl = header_list(req, &ok);
-    curl_mime *mime = req->form ? build_mime(c, req) : NULL;
-    if (!url || !ok || (req->form && !mime)) {
-        free(url);
-        curl_slist_free_all(hl);
-        curl_mime_free(mime);
+    CURLcode code = transfer(c, req, resp);
+    if (code == CURLE_OUT_OF_MEMORY)
         return c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                               "out of memory");
-    }
-    curl_easy_reset(c->easy);  /* keeps the live connection */
-    set_transport(c, &s);
-    curl_easy_setopt(c->easy, CURLOPT_URL, url);
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hl);
-    set_method(c, req, mime);
-    CURLcode code = curl_easy_perform(c->easy);
-    herald_class rc = HERALD_OK;
-    if (code != CURLE_OK) {
-        rc = transport_error(c, code, err_r);
-    } else if (s.body.oom || s.headers.oom) {
-        rc = c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
-                            "out of memory");
-    } else {
-        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
-        resp->body = s.body.data ? s.body.data : strdup("");
-        resp->len = s.body.len;
-        resp->headers = s.headers.data;
-        s.body.data = s.headers.data = NULL;
-        if (resp->len && (resp->body[0] == '{' || resp->body[0] == '['))
-            resp->json = json_loadb(resp->body, resp->len, 0, NULL);
-        double secs = 0;
-        long reused = 0;
-        curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME, &secs);
-        curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &reused);
-        c->host->log(c->ch, HERALD_LOG_DEBUG, "%s %s -> HTTP %ld in %.0f ms%s",
-                     hh_method(req), url, resp->status, secs * 1000,
-                     reused == 0 ? " (connection reused)" : "");
-    }
-    /* The handle must not keep pointers to what is freed here. */
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c->easy, CURLOPT_MIMEPOST, NULL);
-    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
-    curl_mime_free(mime);
-    curl_slist_free_all(hl);
-    buf_free(&s.body);
-    buf_free(&s.headers);
-    free(url);
-    return rc;
+    return code == CURLE_OK ? HERALD_OK : transport_error(c, code, err_r);
 }
 
 /* One line, at most @max bytes, of the provider's text for the message. */
@@ -1204,6 +1598,353 @@ herald_class hh_plugin_send(void *state, const herald_msg *msg,
     response_clear(&resp);
     request_free(&req);
     return rc;
+}
+
+/* ---------------------------------------------------------------- check */
+
+/* A running diagnosis: report_step() with what failed kept for the error. */
+struct diag {
+    hh_client *c;
+    herald_checker *chk;
+    herald_error **err_r;
+    herald_class rc;         /* the class of the failed step, else HERALD_OK */
+};
+
+/* Report step @name; a failure also becomes the check's error (class @cls). */
+static void report(struct diag *d, const char *name, herald_check_status st,
+                   double ms, herald_class cls, const char *fix,
+                   const char *fmt, ...) HERALD_PRINTF(7, 8);
+static void report(struct diag *d, const char *name, herald_check_status st,
+                   double ms, herald_class cls, const char *fix,
+                   const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    d->c->host->report_step(d->chk, name, st, ms, detail, fix);
+    if (st == HERALD_CHECK_FAIL && d->rc == HERALD_OK)
+        d->rc = d->c->host->error(d->err_r, cls, NULL, NULL, -1, "%s: %s; %s",
+                                  name, detail, fix ? fix : "see the step above");
+}
+
+static double ms_of(CURL *e, CURLINFO what)
+{
+    double secs = 0;
+    curl_easy_getinfo(e, what, &secs);
+    return secs * 1000;
+}
+
+static int via_proxy(const hh_client *c)
+{
+    return c->proxy && *c->proxy && strcmp(c->proxy, "none") != 0;
+}
+
+/* "a.b.c.d, ..." for the host's addresses (at most 8), into @buf. */
+static const char *addresses(const char *host, char *buf, size_t size)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    size_t used = 0, n = 0;
+    buf[0] = '\0';
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return NULL;
+    for (struct addrinfo *a = res; a && used + 2 < size; a = a->ai_next) {
+        char ip[INET6_ADDRSTRLEN];
+        void *addr = a->ai_family == AF_INET
+                         ? (void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+                         : (void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+        if (!inet_ntop(a->ai_family, addr, ip, sizeof ip) || strstr(buf, ip))
+            continue;   /* getaddrinfo repeats an address per protocol */
+        if (n++ == 8) {
+            snprintf(buf + used, size - used, ", ...");
+            break;
+        }
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", ip);
+    }
+    freeaddrinfo(res);
+    return buf;
+}
+
+static int is_address(const char *host)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* Step "resolve": the base URL's host (or the proxy's). */
+static int check_resolve(struct diag *d, CURL *e, CURLcode code, const char *why)
+{
+    hh_client *c = d->c;
+    double ms = ms_of(e, CURLINFO_NAMELOOKUP_TIME);
+    char list[512];
+    if (code == CURLE_COULDNT_RESOLVE_PROXY) {
+        report(d, "resolve", HERALD_CHECK_FAIL, ms, HERALD_ERR_HOST_NOT_FOUND,
+               "check the host in proxy, and this machine's DNS",
+               "cannot resolve the proxy's host: %s", why);
+    } else if (code == CURLE_COULDNT_RESOLVE_HOST) {
+        /* the host comes from base_url, or from the driver (and its region) */
+        const char *region = c->custom_base ? NULL
+                                            : c->host->opt_str(c->ch, "region");
+        char fix[384];
+        snprintf(fix, sizeof fix, "check %s DNS (/etc/resolv.conf); where only a "
+                 "proxy reaches out, set proxy",
+                 c->custom_base ? "the host in base_url, and this machine's"
+                 : region ? "region (it names the host), and this machine's"
+                          : "this machine's network and");
+        report(d, "resolve", HERALD_CHECK_FAIL, ms, HERALD_ERR_HOST_NOT_FOUND, fix,
+               "cannot resolve %s: %s", c->host_name, why);
+    } else if (via_proxy(c)) {
+        report(d, "resolve", HERALD_CHECK_INFO, ms, HERALD_OK, NULL,
+               "%s is resolved by the proxy (proxy is set)", c->host_name);
+    } else if (is_address(c->host_name)) {
+        report(d, "resolve", HERALD_CHECK_OK, ms, HERALD_OK, NULL,
+               "%s is an address: nothing to resolve", c->host_name);
+    } else {
+        const char *found = addresses(c->host_name, list, sizeof list);
+        report(d, "resolve", HERALD_CHECK_OK, ms, HERALD_OK, NULL, "%s has %s %s",
+               c->host_name, found && strchr(found, ',') ? "addresses" : "address",
+               found ? found : "(resolved by libcurl)");
+    }
+    return code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* Step "connect": TCP to the host's port (or the proxy's): connected,
+ * refused, unreachable, or no answer at all (filtered). */
+static int check_connect(struct diag *d, CURL *e, CURLcode code, const char *why)
+{
+    hh_client *c = d->c;
+    long err = 0, port = c->port;
+    char *ip = NULL;
+    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &err);
+    curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip);
+    curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &port);
+    const char *where = via_proxy(c) ? "the proxy" : c->host_name;
+    double dns = ms_of(e, CURLINFO_NAMELOOKUP_TIME);
+    if (code == CURLE_OK) {
+        report(d, "connect", HERALD_CHECK_OK, ms_of(e, CURLINFO_CONNECT_TIME) - dns,
+               HERALD_OK, NULL, "connected to %s (%s) port %ld", where,
+               ip && *ip ? ip : "?", port);
+        return 0;
+    }
+    double ms = ms_of(e, CURLINFO_TOTAL_TIME) - dns;
+    if (code == CURLE_COULDNT_CONNECT && err == ECONNREFUSED)
+        report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_CONNECT,
+               "check the port in base_url; if it is right, a firewall rejects "
+               "outbound connections to it here: open it or set proxy",
+               "refused: nothing listens on %s port %ld, or a firewall rejects the "
+               "connection", where, c->port);
+    else if (code == CURLE_COULDNT_CONNECT &&
+             (err == ENETUNREACH || err == EHOSTUNREACH || err == ENETDOWN))
+        report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_CONNECT,
+               "this machine has no route there: check its network and "
+               "firewall, or set proxy",
+               "unreachable: no route to %s (%s)", where, why);
+    else if (code == CURLE_OPERATION_TIMEDOUT ||
+             (code == CURLE_COULDNT_CONNECT && err == ETIMEDOUT))
+        report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_TIMEOUT,
+               "outbound HTTPS seems blocked (filtered) from this machine: set "
+               "proxy, or have the firewall let it through",
+               "no answer from %s port %ld within %.0f ms: filtered (a firewall "
+               "drops the packets)", where, c->port, ms);
+    else
+        report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_CONNECT,
+               transport_fix(HERALD_ERR_CONNECT), "cannot connect to %s port %ld: %s",
+               where, c->port, why);
+    return 1;
+}
+
+/* What to do about a failed TLS handshake, from libcurl's words. */
+static const char *tls_fix(CURLcode code, const char *why)
+{
+    if (code == CURLE_SSL_CACERT_BADFILE)
+        return "ca_file cannot be read as PEM certificates: check its path and "
+               "contents";
+    if (strstr(why, "name") || strstr(why, "host"))
+        return "the certificate is for another name: check the host in base_url "
+               "(a proxy that intercepts TLS answers with its own certificate)";
+    if (strstr(why, "expire") || strstr(why, "not yet"))
+        return "the certificate is out of its validity period: check this "
+               "machine's clock";
+    if (code == CURLE_PEER_FAILED_VERIFICATION || strstr(why, "certificate") ||
+        strstr(why, "CA"))
+        return "this machine does not trust the server's certificate: install or "
+               "update the system's CA certificates (ca-certificates), set ca_file "
+               "to the CA that signed it (e.g. a TLS-inspecting proxy's own CA), or "
+               "set proxy if the network needs one; tls_verify = no only for tests";
+    return "check that base_url points at an HTTPS port, and the proxy and "
+           "ca_file settings";
+}
+
+/* Step "tls": the handshake and the certificate's verification, on a
+ * connection of its own (@tcp_ms: what the connection took in "connect"). */
+static void check_tls(struct diag *d, CURL *e, CURLcode code, const char *why,
+                      double tcp_ms)
+{
+    hh_client *c = d->c;
+    double ms = ms_of(e, CURLINFO_APPCONNECT_TIME) - ms_of(e, CURLINFO_CONNECT_TIME);
+    if (code == CURLE_OK && !c->tls_verify) {
+        report(d, "tls", HERALD_CHECK_WARN, ms, HERALD_OK,
+               "remove tls_verify = no (for a private CA, set ca_file instead)",
+               "handshake OK; the certificate is NOT verified (tls_verify = no)");
+        return;
+    }
+    if (code == CURLE_OK) {
+        report(d, "tls", HERALD_CHECK_OK, ms, HERALD_OK, NULL,
+               "handshake OK; certificate of %s verified against %s%s", c->host_name,
+               c->ca_file ? "ca_file " : "the system's CA certificates",
+               c->ca_file ? c->ca_file : "");
+        return;
+    }
+    /* libcurl keeps no connect time for a failed handshake */
+    ms = ms_of(e, CURLINFO_TOTAL_TIME) - ms_of(e, CURLINFO_NAMELOOKUP_TIME) - tcp_ms;
+    ms = ms < 0 ? 0 : ms;
+    if (code == CURLE_OPERATION_TIMEDOUT)
+        report(d, "tls", HERALD_CHECK_FAIL, ms, HERALD_ERR_TIMEOUT,
+               "check that base_url's port speaks HTTPS; raise timeout on a slow link",
+               "no TLS handshake with %s within %.0f ms", c->host_name, ms);
+    else
+        report(d, "tls", HERALD_CHECK_FAIL, ms, HERALD_ERR_TLS, tls_fix(code, why),
+               "handshake with %s failed: %s", c->host_name, why);
+}
+
+/* Connect to @url and stop there (CURLOPT_CONNECT_ONLY) on a handle of its
+ * own, with the client's transport options.  NULL when out of memory. */
+static CURL *probe(const hh_client *c, const char *url, char *errbuf,
+                   CURLcode *code_r)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    set_transport(c, e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    errbuf[0] = '\0';
+    *code_r = curl_easy_perform(e);
+    return e;
+}
+
+/* Steps resolve and connect (TCP only: an http:// URL to the same host and
+ * port), then tls (an https:// one), each timed by libcurl, and each
+ * failure told by its CURLcode.  Returns 0 when all went well. */
+static int check_transport(struct diag *d)
+{
+    hh_client *c = d->c;
+    char errbuf[CURL_ERROR_SIZE], url[1024];
+    int v6 = strchr(c->host_name, ':') != NULL;
+    CURLcode code = CURLE_OK;
+    snprintf(url, sizeof url, "http://%s%s%s:%ld/", v6 ? "[" : "", c->host_name,
+             v6 ? "]" : "", c->port);
+    CURL *e = probe(c, url, errbuf, &code);
+    if (!e) {
+        report(d, "resolve", HERALD_CHECK_FAIL, 0, HERALD_ERR_INTERNAL, NULL,
+               "cannot start libcurl: out of memory");
+        return 1;
+    }
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(code);
+    int failed = check_resolve(d, e, code, why) || check_connect(d, e, code, why);
+    double tcp_ms = ms_of(e, CURLINFO_CONNECT_TIME) - ms_of(e, CURLINFO_NAMELOOKUP_TIME);
+    curl_easy_cleanup(e);
+    if (failed)
+        return 1;
+    if (!c->https) {
+        report(d, "tls", HERALD_CHECK_INFO, 0, HERALD_OK, NULL,
+               "plain http:// to a loopback address: no TLS");
+        return 0;
+    }
+    snprintf(url, sizeof url, "%s/", c->origin);
+    if (!(e = probe(c, url, errbuf, &code))) {
+        report(d, "tls", HERALD_CHECK_FAIL, 0, HERALD_ERR_INTERNAL, NULL,
+               "cannot start libcurl: out of memory");
+        return 1;
+    }
+    check_tls(d, e, code, errbuf[0] ? errbuf : curl_easy_strerror(code), tcp_ms);
+    curl_easy_cleanup(e);
+    return code != CURLE_OK;
+}
+
+/* The helper's verdict on the check call's answer, when the driver gives
+ * none: 2xx authenticated; else the provider's words and the fix. */
+static void default_verdict(hh_client *c, const hh_request *req,
+                            const hh_response *resp, hh_verdict *v)
+{
+    if (resp->status >= 200 && resp->status < 300) {
+        snprintf(v->detail_buf, sizeof v->detail_buf, "%s %s: HTTP %ld, the "
+                 "credentials are accepted", hh_method(req), hh_path(req), resp->status);
+        v->detail = v->detail_buf;
+        return;
+    }
+    hh_problem p = {.cls = HERALD_OK, .retry_after = -1};
+    if (c->prov->problem)
+        c->prov->problem(c, c->priv, resp, &p);
+    herald_class cls = p.cls != HERALD_OK ? p.cls : hh_status_class(resp->status);
+    const char *text = p.text && *p.text ? p.text : resp->body;
+    char *line = one_line(text ? text : "", 300);
+    snprintf(v->detail_buf, sizeof v->detail_buf, "%s %s: HTTP %ld%s%s%s: %s",
+             hh_method(req), hh_path(req), resp->status, p.code ? " (" : "",
+             p.code ? p.code : "", p.code ? ")" : "", line && *line ? line : "(no text)");
+    free(line);
+    v->detail = v->detail_buf;
+    v->fix = p.hint ? p.hint : default_hint(c, cls, resp->status, -1, v->fix_buf,
+                                            sizeof v->fix_buf);
+    if (p.hint == p.hint_buf) {   /* p ends here */
+        snprintf(v->fix_buf, sizeof v->fix_buf, "%s", p.hint_buf);
+        v->fix = v->fix_buf;
+    }
+    v->status = cls == HERALD_ERR_RATE_LIMITED ? HERALD_CHECK_WARN : HERALD_CHECK_FAIL;
+}
+
+/* Step "auth": the driver's authenticated call that sends nothing. */
+static void check_auth(struct diag *d)
+{
+    hh_client *c = d->c;
+    hh_request req;
+    hh_response resp = {0};
+    memset(&req, 0, sizeof req);
+    req.c = c;
+    if (!c->prov->check_request) {
+        report(d, "auth", HERALD_CHECK_INFO, 0, HERALD_OK, NULL,
+               "the %s driver has no call that checks the credentials", c->prov->name);
+        return;
+    }
+    c->prov->check_request(c, c->priv, &req);
+    CURLcode code = req.fail_cls == HERALD_OK ? transfer(c, &req, &resp)
+                                              : CURLE_OUT_OF_MEMORY;
+    double ms = ms_of(c->easy, CURLINFO_TOTAL_TIME);
+    if (req.fail_cls != HERALD_OK) {
+        report(d, "auth", HERALD_CHECK_FAIL, 0, req.fail_cls, NULL,
+               "cannot make the check call: %s", req.fail_why ? req.fail_why
+                                                              : "out of memory");
+    } else if (code != CURLE_OK) {
+        const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+        herald_class cls = hh_curl_class((int)code, why);
+        report(d, "auth", HERALD_CHECK_FAIL, ms, cls, transport_fix(cls),
+               "%s %s failed: %s", hh_method(&req), hh_path(&req), why);
+    } else {
+        hh_verdict v = {.status = HERALD_CHECK_OK};
+        if (!c->prov->check_answer || !c->prov->check_answer(c, c->priv, &resp, &v))
+            default_verdict(c, &req, &resp, &v);
+        if (!v.detail) {
+            snprintf(v.detail_buf, sizeof v.detail_buf, "%s %s: HTTP %ld",
+                     hh_method(&req), hh_path(&req), resp.status);
+            v.detail = v.detail_buf;
+        }
+        herald_class cls = hh_status_class(resp.status);
+        report(d, "auth", v.status, ms, cls != HERALD_OK ? cls : HERALD_ERR_CONFIG,
+               v.fix, "%s", v.detail ? v.detail : "");
+    }
+    response_clear(&resp);
+    request_free(&req);
+}
+
+herald_class hh_plugin_check(void *state, herald_checker *chk,
+                             herald_error **err_r)
+{
+    struct diag d = {state, chk, err_r, HERALD_OK};
+    if (check_transport(&d) == 0)
+        check_auth(&d);
+    return d.rc;
 }
 
 /* ---------------------------------------------------------------- dry run */

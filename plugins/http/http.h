@@ -3,11 +3,12 @@
  *
  * A provider driver is a translation table: it fills an hh_provider with
  * three functions (message -> request, 2xx answer -> result, error answer ->
- * provider code and text) and lets this helper do the rest: one libcurl easy
+ * provider code and text), plus the authenticated call that `herald doctor`
+ * makes, and lets this helper do the rest: one libcurl easy
  * handle per channel instance (kept alive between sends), TLS verification,
  * timeouts, proxy, User-Agent, JSON and multipart bodies, base64, the one
  * mapping from HTTP status to herald error class, the dry-run rendering with
- * secrets as "***", and the driver descriptor's send/render/teardown.
+ * secrets as "***", and the driver descriptor's send/render/check/teardown.
  *
  *     static const herald_option opts[] = {
  *         {"api_key", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET,
@@ -17,7 +18,7 @@
  *     };
  *     HERALD_PLUGIN_DEFINE(example, ..., .options = opts, .init = ex_init,
  *         .send = hh_plugin_send, .render = hh_plugin_render,
- *         .teardown = hh_plugin_teardown);
+ *         .check = hh_plugin_check, .teardown = hh_plugin_teardown);
  *
  * Linked (as a libtool convenience library) into each HTTP driver only;
  * libherald never links libcurl.  Nothing here is exported from a driver.
@@ -52,14 +53,25 @@
 typedef struct hh_client hh_client;
 typedef struct hh_request hh_request;
 
-/* A provider's answer. */
+/* A provider's answer.  The helper owns it (the buffers are reused from
+ * one request to the next): read it during the callbacks only. */
 typedef struct hh_response {
     long status;          /* HTTP status */
     char *body;           /* NUL-terminated (at most 1 MiB is kept) */
     size_t len;
-    json_t *json;         /* the body parsed as JSON, or NULL */
     char *headers;        /* raw header block of the final response */
+    json_t *json;         /* the helper's: read hh_response_json() */
+    int parsed;           /* the helper's: json has been tried */
 } hh_response;
+
+/* A driver's verdict on the answer to its check call (`herald doctor`). */
+typedef struct hh_verdict {
+    herald_check_status status;  /* preset to HERALD_CHECK_OK */
+    const char *detail;          /* what was found; NULL: the helper's words */
+    const char *fix;             /* what to do (after WARN or FAIL) */
+    char detail_buf[512];        /* scratch space for composing detail ... */
+    char fix_buf[512];           /* ... and fix */
+} hh_verdict;
 
 /* What a driver reads out of an error answer; every field is optional. */
 typedef struct hh_problem {
@@ -88,6 +100,14 @@ typedef struct hh_provider {
     void (*problem)(hh_client *c, void *priv, const hh_response *resp,
                     hh_problem *p);
     void (*free_priv)(void *priv);  /* NULL: free() */
+    /* For hh_plugin_check: fill @req with an authenticated call that sends
+     * nothing (method, path, auth), as build() does for a message. */
+    void (*check_request)(hh_client *c, void *priv, hh_request *req);
+    /* Optional: judge the check call's answer (any status), e.g. a sending
+     * domain that is not verified.  Return 1 with @v filled, or 0 to leave
+     * it to the helper (2xx: OK; else the problem() text and hint). */
+    int (*check_answer)(hh_client *c, void *priv, const hh_response *resp,
+                        hh_verdict *v);
 } hh_provider;
 
 /* ---- the instance ------------------------------------------------ */
@@ -102,12 +122,18 @@ herald_class hh_client_new(const herald_host *host, herald_channel *ch,
                            const hh_provider *prov, const char *default_base,
                            void *priv, void **state_r, herald_error **err_r);
 
-/* For the descriptor: .send, .render, .teardown. */
+/* For the descriptor: .send, .render, .check, .teardown. */
 herald_class hh_plugin_send(void *state, const herald_msg *msg,
                             herald_result *res, herald_error **err_r);
 herald_class hh_plugin_render(void *state, const herald_msg *msg,
                               char **payload_r, size_t *len_r,
                               herald_error **err_r);
+/* `herald doctor`: reports "resolve" (the base URL's host and its
+ * addresses), "connect" (TCP; refused, unreachable and no answer told
+ * apart), "tls" (handshake and certificate) and "auth" (the provider's
+ * check_request, judged by check_answer), stopping at the first failure. */
+herald_class hh_plugin_check(void *state, herald_checker *chk,
+                             herald_error **err_r);
 void hh_plugin_teardown(void *state);
 
 const herald_host *hh_host(const hh_client *c);
@@ -131,6 +157,10 @@ char *hh_escape(hh_request *req, const char *s);
 const char *hh_method(const hh_request *req);
 /* The path as sent, base_url's path prefix included. */
 const char *hh_path(const hh_request *req);
+/* Send the request to @origin ("https://host[:port]", no path) instead of
+ * the base URL's: for a provider whose check call lives on another host.
+ * The path is then the one given to hh_set_path, without base_url's. */
+void hh_set_origin(hh_request *req, const char *origin);
 
 void hh_header(hh_request *req, const char *name, const char *value);
 /* A header whose value is @shown followed by @secret: sent in full,
@@ -143,6 +173,10 @@ void hh_basic(hh_request *req, const char *user, const char *password);
 
 /* JSON body (takes @root, sends it compact, as application/json). */
 void hh_body_json(hh_request *req, json_t *root);
+/* The compact JSON text of @v, as json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) writes it, at a fraction of its cost (malloc'd; NULL on
+ * OOM).  hh_body_json uses it. */
+char *hh_json_compact(const json_t *v, size_t *len_r);
 /* The body as it will be sent (after hh_body_json). */
 const char *hh_body(const hh_request *req, size_t *len_r);
 
@@ -187,6 +221,15 @@ const char *hh_json_string(const json_t *obj, const char *key);
 
 /* ---- responses and errors ---------------------------------------- */
 
+/* The body parsed as JSON (on the first call), or NULL when it is not. */
+json_t *hh_response_json(const hh_response *resp);
+/* Top-level member @key of the body's JSON object as text, cut to fit
+ * @buf: a string's value or a number as written.  NULL when there is no
+ * such member or it is of another type.  For the hot path of a 2xx answer:
+ * it reads the member without building jansson's tree (which costs more
+ * than the rest of a send), falling back to hh_response_json(). */
+const char *hh_response_member(const hh_response *resp, const char *key,
+                               char *buf, size_t size);
 /* The value of response header @name (case-insensitive), trimmed and cut
  * to fit @buf; NULL when absent, else @buf. */
 const char *hh_response_header(const hh_response *resp, const char *name,

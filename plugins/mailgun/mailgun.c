@@ -106,7 +106,8 @@ static herald_class mailgun_accepted(hh_client *c, void *priv,
 {
     (void)priv;
     (void)err_r;
-    const char *id = hh_json_string(resp->json, "id");
+    char buf[512];
+    const char *id = hh_response_member(resp, "id", buf, sizeof buf);
     if (id)
         hh_host(c)->result_set_id(res, id);
     return HERALD_OK;
@@ -116,7 +117,7 @@ static void mailgun_problem(hh_client *c, void *priv, const hh_response *resp,
                             hh_problem *p)
 {
     struct mailgun *mg = priv;
-    p->text = hh_json_string(resp->json, "message");
+    p->text = hh_json_string(hh_response_json(resp), "message");
     const char *ch = hh_host(c)->channel_name(hh_channel(c));
     int eu = strcmp(mg->region, "eu") == 0;
     if (resp->status == 401 && hh_custom_base(c)) {
@@ -139,12 +140,61 @@ static void mailgun_problem(hh_client *c, void *priv, const hh_response *resp,
     }
 }
 
+/* `herald doctor`: the sending domain, which also proves the key. */
+static void mailgun_check_request(hh_client *c, void *priv, hh_request *req)
+{
+    struct mailgun *mg = priv;
+    char *domain = hh_escape(req, mg->domain);
+    if (domain)
+        hh_set_path(req, "GET", "/v3/domains/%s", domain);
+    free(domain);
+    hh_basic(req, "api", mg->api_key);
+    (void)c;
+}
+
+/* An unknown domain, or one Mailgun has not verified (its DNS records). */
+static int mailgun_check_answer(hh_client *c, void *priv, const hh_response *resp,
+                                hh_verdict *v)
+{
+    struct mailgun *mg = priv;
+    const char *ch = hh_host(c)->channel_name(hh_channel(c));
+    if (resp->status == 404) {
+        snprintf(v->detail_buf, sizeof v->detail_buf, "domain not found: Mailgun "
+                 "does not know %s%s%s", mg->domain, hh_custom_base(c) ? "" :
+                 " in region ", hh_custom_base(c) ? "" : mg->region);
+        snprintf(v->fix_buf, sizeof v->fix_buf, "check domain (and region: a domain "
+                 "added in Mailgun's EU region needs region = eu) in [channel %s]", ch);
+        v->status = HERALD_CHECK_FAIL;
+    } else if (resp->status >= 200 && resp->status < 300) {
+        json_t *d = json_object_get(hh_response_json(resp), "domain");
+        const char *state = hh_json_string(d, "state");
+        state = state ? state : "(unknown)";
+        snprintf(v->detail_buf, sizeof v->detail_buf, "api_key accepted; domain %s "
+                 "is %s", mg->domain, state);
+        if (strcmp(state, "active") != 0) {
+            snprintf(v->fix_buf, sizeof v->fix_buf, "verify %s in Mailgun (Sending > "
+                     "Domains > DNS records): until then Mailgun %s", mg->domain,
+                     strcmp(state, "disabled") == 0 ? "refuses its mail"
+                     : "delivers only to authorized recipients");
+            v->status = strcmp(state, "disabled") == 0 ? HERALD_CHECK_FAIL
+                                                       : HERALD_CHECK_WARN;
+        }
+    } else {
+        return 0;   /* 401 and the rest: the helper, with mailgun_problem's hint */
+    }
+    v->detail = v->detail_buf;
+    v->fix = v->status == HERALD_CHECK_OK ? NULL : v->fix_buf;
+    return 1;
+}
+
 static const hh_provider mailgun_provider = {
     .name = "mailgun",
     .credential = "api_key (and region)",
     .build = mailgun_build,
     .accepted = mailgun_accepted,
     .problem = mailgun_problem,
+    .check_request = mailgun_check_request,
+    .check_answer = mailgun_check_answer,
 };
 
 static herald_class mailgun_init(const herald_host *host, herald_channel *ch,
@@ -171,4 +221,5 @@ HERALD_PLUGIN_DEFINE(mailgun,
     .init = mailgun_init,
     .send = hh_plugin_send,
     .render = hh_plugin_render,
+    .check = hh_plugin_check,
     .teardown = hh_plugin_teardown)

@@ -126,7 +126,8 @@ static herald_class mailtrap_accepted(hh_client *c, void *priv,
 {
     (void)err_r;
     struct mailtrap *mt = priv;
-    json_t *ids = json_is_object(resp->json) ? json_object_get(resp->json, "message_ids") : NULL;
+    json_t *json = hh_response_json(resp);
+    json_t *ids = json_is_object(json) ? json_object_get(json, "message_ids") : NULL;
     size_t i, used = 0;
     json_t *id;
     mt->ids[0] = '\0';
@@ -147,7 +148,8 @@ static void mailtrap_problem(hh_client *c, void *priv, const hh_response *resp,
                              hh_problem *p)
 {
     struct mailtrap *mt = priv;
-    json_t *errors = json_is_object(resp->json) ? json_object_get(resp->json, "errors") : NULL;
+    json_t *json = hh_response_json(resp);
+    json_t *errors = json_is_object(json) ? json_object_get(json, "errors") : NULL;
     size_t i, used = 0;
     json_t *e;
     if (json_is_string(errors))
@@ -165,7 +167,7 @@ static void mailtrap_problem(hh_client *c, void *priv, const hh_response *resp,
     if (used)
         p->text = p->text_buf;
     if (!p->text)
-        p->text = hh_json_string(resp->json, "error");
+        p->text = hh_json_string(json, "error");
     if (resp->status == 404 && mt->sandbox) {
         snprintf(p->hint_buf, sizeof p->hint_buf,
                  "check inbox_id = %lld in [channel %s]: Mailtrap does not know that "
@@ -174,12 +176,23 @@ static void mailtrap_problem(hh_client *c, void *priv, const hh_response *resp,
     }
 }
 
+/* `herald doctor`: the token's accounts.  That lookup lives on Mailtrap's
+ * general API host, not on the sending one (unless base_url is set). */
+static void mailtrap_check_request(hh_client *c, void *priv, hh_request *req)
+{
+    if (!hh_custom_base(c))
+        hh_set_origin(req, "https://mailtrap.io");
+    hh_set_path(req, "GET", "/api/accounts");
+    hh_bearer(req, ((struct mailtrap *)priv)->token);
+}
+
 static const hh_provider mailtrap_provider = {
     .name = "mailtrap",
     .credential = "api_token (and mode: sandbox and production tokens differ)",
     .build = mailtrap_build,
     .accepted = mailtrap_accepted,
     .problem = mailtrap_problem,
+    .check_request = mailtrap_check_request,
 };
 
 static herald_class mailtrap_init(const herald_host *host, herald_channel *ch,
@@ -216,4 +229,5 @@ HERALD_PLUGIN_DEFINE(mailtrap,
     .init = mailtrap_init,
     .send = hh_plugin_send,
     .render = hh_plugin_render,
+    .check = hh_plugin_check,
     .teardown = hh_plugin_teardown)

@@ -120,17 +120,16 @@ static herald_class postmark_accepted(hh_client *c, void *priv,
                                       herald_error **err_r)
 {
     (void)priv;
-    json_t *code = json_is_object(resp->json) ? json_object_get(resp->json, "ErrorCode") : NULL;
-    if (json_integer_value(code) != 0) {
-        const char *m = hh_json_string(resp->json, "Message");
-        char num[32];
-        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(code));
-        return hh_host(c)->error(err_r, HERALD_ERR_PERMANENT, num, m, -1,
+    char num[32], buf[256];
+    const char *code = hh_response_member(resp, "ErrorCode", num, sizeof num);
+    if (code && strtoll(code, NULL, 10) != 0) {
+        const char *m = hh_json_string(hh_response_json(resp), "Message");
+        return hh_host(c)->error(err_r, HERALD_ERR_PERMANENT, code, m, -1,
                                  "postmark answered HTTP %ld with ErrorCode %s: %s; "
-                                 "see Postmark's API error codes", resp->status, num,
+                                 "see Postmark's API error codes", resp->status, code,
                                  m ? m : "(no message)");
     }
-    const char *id = hh_json_string(resp->json, "MessageID");
+    const char *id = hh_response_member(resp, "MessageID", buf, sizeof buf);
     if (id)
         hh_host(c)->result_set_id(res, id);
     return HERALD_OK;
@@ -159,8 +158,9 @@ static void postmark_problem(hh_client *c, void *priv, const hh_response *resp,
 {
     (void)c;
     (void)priv;
-    json_t *code = json_is_object(resp->json) ? json_object_get(resp->json, "ErrorCode") : NULL;
-    p->text = hh_json_string(resp->json, "Message");
+    json_t *json = hh_response_json(resp);
+    json_t *code = json_is_object(json) ? json_object_get(json, "ErrorCode") : NULL;
+    p->text = hh_json_string(json, "Message");
     if (!json_is_integer(code))
         return;
     long n = (long)json_integer_value(code);
@@ -173,12 +173,22 @@ static void postmark_problem(hh_client *c, void *priv, const hh_response *resp,
         }
 }
 
+/* `herald doctor`: the server the token belongs to. */
+static void postmark_check_request(hh_client *c, void *priv, hh_request *req)
+{
+    (void)c;
+    hh_set_path(req, "GET", "/server");
+    hh_secret_header(req, "X-Postmark-Server-Token", "",
+                     ((struct postmark *)priv)->token);
+}
+
 static const hh_provider postmark_provider = {
     .name = "postmark",
     .credential = "server_token",
     .build = postmark_build,
     .accepted = postmark_accepted,
     .problem = postmark_problem,
+    .check_request = postmark_check_request,
 };
 
 static herald_class postmark_init(const herald_host *host, herald_channel *ch,
@@ -203,4 +213,5 @@ HERALD_PLUGIN_DEFINE(postmark,
     .init = postmark_init,
     .send = hh_plugin_send,
     .render = hh_plugin_render,
+    .check = hh_plugin_check,
     .teardown = hh_plugin_teardown)

@@ -5,8 +5,10 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <herald/plugin.h>
 #include "../http/http.h"
@@ -136,7 +138,8 @@ static herald_class resend_accepted(hh_client *c, void *priv, const hh_response 
 {
     (void)priv;
     (void)err_r;
-    const char *id = hh_json_string(resp->json, "id");
+    char buf[256];
+    const char *id = hh_response_member(resp, "id", buf, sizeof buf);
     if (id)
         hh_host(c)->result_set_id(res, id);
     return HERALD_OK;
@@ -147,8 +150,9 @@ static void resend_problem(hh_client *c, void *priv, const hh_response *resp,
 {
     (void)c;
     (void)priv;
-    p->code = hh_json_string(resp->json, "name");
-    p->text = hh_json_string(resp->json, "message");
+    json_t *json = hh_response_json(resp);
+    p->code = hh_json_string(json, "name");
+    p->text = hh_json_string(json, "message");
     if (resp->status != 409 || !p->code)
         return;
     if (strcmp(p->code, "concurrent_idempotent_requests") == 0) {
@@ -162,12 +166,104 @@ static void resend_problem(hh_client *c, void *priv, const hh_response *resp,
     }
 }
 
+/* `herald doctor`: the account's domains, which also proves the key. */
+static void resend_check_request(hh_client *c, void *priv, hh_request *req)
+{
+    (void)c;
+    hh_set_path(req, "GET", "/domains");
+    hh_bearer(req, ((struct resend *)priv)->api_key);
+}
+
+/* The domain of the channel's `from`, into @buf; NULL when it has none. */
+static const char *from_domain(hh_client *c, char *buf, size_t size)
+{
+    const char *from = hh_host(c)->opt_str(hh_channel(c), "from");
+    const char *at = from ? strrchr(from, '@') : NULL;
+    if (!at)
+        return NULL;
+    snprintf(buf, size, "%.*s", (int)strcspn(at + 1, "> "), at + 1);
+    return buf;
+}
+
+/* The status Resend gives domain @want (NULL: not the account's), and the
+ * account's domains that are not verified, into @bad. */
+static const char *domain_status(json_t *data, const char *want, char *bad,
+                                 size_t size, size_t *n_r)
+{
+    const char *found = NULL;
+    size_t i, used = 0;
+    json_t *d;
+    bad[0] = '\0';
+    *n_r = json_array_size(data);
+    json_array_foreach(data, i, d) {
+        const char *name = hh_json_string(d, "name");
+        const char *status = hh_json_string(d, "status");
+        status = status ? status : "(no status)";
+        if (name && want && strcasecmp(name, want) == 0)
+            found = status;
+        if (name && strcmp(status, "verified") != 0 && used + strlen(name) + 3 < size)
+            used += (size_t)snprintf(bad + used, size - used, "%s%s", used ? ", " : "",
+                                     name);
+    }
+    return found;
+}
+
+/* A sending domain that Resend has not verified refuses mail. */
+static int resend_check_answer(hh_client *c, void *priv, const hh_response *resp,
+                               hh_verdict *v)
+{
+    (void)priv;
+    const char *ch = hh_host(c)->channel_name(hh_channel(c));
+    const char *name = hh_json_string(hh_response_json(resp), "name");
+    if (name && strcmp(name, "restricted_api_key") == 0) {
+        v->detail = "api_key accepted; it may only send, so the domains cannot be "
+                    "checked";
+        return 1;
+    }
+    if (resp->status < 200 || resp->status >= 300)
+        return 0;
+    char want[256], bad[256];
+    size_t n = 0;
+    const char *dom = from_domain(c, want, sizeof want);
+    const char *status = domain_status(json_object_get(hh_response_json(resp), "data"),
+                                       dom, bad, sizeof bad, &n);
+    v->status = HERALD_CHECK_FAIL;
+    if (dom && !status) {
+        snprintf(v->detail_buf, sizeof v->detail_buf, "api_key accepted; the sender's "
+                 "domain %s is not among the account's %zu domain%s", dom, n,
+                 n == 1 ? "" : "s");
+        snprintf(v->fix_buf, sizeof v->fix_buf, "add %s in Resend (Domains) and verify "
+                 "it, or set a `from` on a verified domain in [channel %s]", dom, ch);
+    } else if (dom && strcmp(status, "verified") != 0) {
+        snprintf(v->detail_buf, sizeof v->detail_buf, "api_key accepted; the sender's "
+                 "domain %s is %s, not verified", dom, status);
+        snprintf(v->fix_buf, sizeof v->fix_buf, "finish verifying %s in Resend "
+                 "(Domains: add its DNS records); until then Resend refuses its mail", dom);
+    } else if (!dom && (bad[0] || n == 0)) {
+        v->status = HERALD_CHECK_WARN;
+        snprintf(v->detail_buf, sizeof v->detail_buf, "api_key accepted; %s%s",
+                 n ? "domains not verified: " : "the account has no domains", bad);
+        snprintf(v->fix_buf, sizeof v->fix_buf, "add and verify the sending domain in "
+                 "Resend (Domains); a `from` in [channel %s] lets this check name it", ch);
+    } else {
+        v->status = HERALD_CHECK_OK;
+        snprintf(v->detail_buf, sizeof v->detail_buf, "api_key accepted; %s%s verified",
+                 dom ? "the sender's domain " : "every domain of the account",
+                 dom ? dom : "");
+    }
+    v->detail = v->detail_buf;
+    v->fix = v->status == HERALD_CHECK_OK ? NULL : v->fix_buf;
+    return 1;
+}
+
 static const hh_provider resend_provider = {
     .name = "resend",
     .credential = "api_key",
     .build = resend_build,
     .accepted = resend_accepted,
     .problem = resend_problem,
+    .check_request = resend_check_request,
+    .check_answer = resend_check_answer,
 };
 
 static herald_class resend_init(const herald_host *host, herald_channel *ch,
@@ -190,4 +286,5 @@ HERALD_PLUGIN_DEFINE(resend,
     .init = resend_init,
     .send = hh_plugin_send,
     .render = hh_plugin_render,
+    .check = hh_plugin_check,
     .teardown = hh_plugin_teardown)

@@ -164,7 +164,8 @@ static void sendgrid_problem(hh_client *c, void *priv, const hh_response *resp,
 {
     (void)c;
     (void)priv;
-    json_t *errors = json_is_object(resp->json) ? json_object_get(resp->json, "errors") : NULL;
+    json_t *json = hh_response_json(resp);
+    json_t *errors = json_is_object(json) ? json_object_get(json, "errors") : NULL;
     size_t i, used = 0;
     json_t *e;
     json_array_foreach(errors, i, e) {
@@ -192,12 +193,44 @@ static void sendgrid_problem(hh_client *c, void *priv, const hh_response *resp,
     }
 }
 
+/* `herald doctor`: the key's permissions. */
+static void sendgrid_check_request(hh_client *c, void *priv, hh_request *req)
+{
+    (void)c;
+    hh_set_path(req, "GET", "/v3/scopes");
+    hh_bearer(req, ((struct sendgrid *)priv)->api_key);
+}
+
+/* A key that works but may not send. */
+static int sendgrid_check_answer(hh_client *c, void *priv, const hh_response *resp,
+                                 hh_verdict *v)
+{
+    (void)priv;
+    if (resp->status < 200 || resp->status >= 300)
+        return 0;
+    json_t *scopes = json_object_get(hh_response_json(resp), "scopes"), *s;
+    size_t i;
+    json_array_foreach(scopes, i, s)
+        if (json_is_string(s) && strcmp(json_string_value(s), "mail.send") == 0)
+            return 0;   /* the helper's "accepted" */
+    v->status = HERALD_CHECK_FAIL;
+    v->detail = "api_key accepted, but it lacks the Mail Send permission "
+                "(mail.send is not among its scopes)";
+    snprintf(v->fix_buf, sizeof v->fix_buf, "give the key Mail Send access in "
+             "SendGrid (Settings > API Keys), or set another api_key in [channel %s]",
+             hh_host(c)->channel_name(hh_channel(c)));
+    v->fix = v->fix_buf;
+    return 1;
+}
+
 static const hh_provider sendgrid_provider = {
     .name = "sendgrid",
     .credential = "api_key (it needs the Mail Send permission)",
     .build = sendgrid_build,
     .accepted = sendgrid_accepted,
     .problem = sendgrid_problem,
+    .check_request = sendgrid_check_request,
+    .check_answer = sendgrid_check_answer,
 };
 
 static herald_class sendgrid_init(const herald_host *host, herald_channel *ch,
@@ -222,4 +255,5 @@ HERALD_PLUGIN_DEFINE(sendgrid,
     .init = sendgrid_init,
     .send = hh_plugin_send,
     .render = hh_plugin_render,
+    .check = hh_plugin_check,
     .teardown = hh_plugin_teardown)

@@ -218,17 +218,18 @@ static void sign(hh_client *c, struct ses *s, hh_request *req)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
-    size_t blen;
+    size_t blen, n = 0;
     const char *body = hh_body(req, &blen);
-    struct sigv4_header h[4] = {
-        {"content-type", "application/json"},
-        {"host", hh_authority(c)},
-        {"x-amz-date", date},
-        {"x-amz-security-token", s->session_token},
-    };
+    struct sigv4_header h[4];
+    if (blen)   /* a GET (the check) has no body and no Content-Type */
+        h[n++] = (struct sigv4_header){"content-type", "application/json"};
+    h[n++] = (struct sigv4_header){"host", hh_authority(c)};
+    h[n++] = (struct sigv4_header){"x-amz-date", date};
+    if (s->session_token)
+        h[n++] = (struct sigv4_header){"x-amz-security-token", s->session_token};
     struct sigv4_request r = {
         .method = hh_method(req), .path = hh_path(req), .query = "",
-        .headers = h, .n_headers = s->session_token ? 4 : 3,
+        .headers = h, .n_headers = n,
         .payload = body, .payload_len = blen,
         .access_key_id = s->access_key_id, .secret = s->secret,
         .region = s->region, .service = "ses", .amz_date = date,
@@ -287,7 +288,8 @@ static herald_class ses_accepted(hh_client *c, void *priv, const hh_response *re
 {
     (void)priv;
     (void)err_r;
-    const char *id = hh_json_string(resp->json, "MessageId");
+    char buf[256];
+    const char *id = hh_response_member(resp, "MessageId", buf, sizeof buf);
     if (id)
         hh_host(c)->result_set_id(res, id);
     return HERALD_OK;
@@ -336,9 +338,47 @@ static void ses_problem(hh_client *c, void *priv, const hh_response *resp,
                 p->hint = ses_errors[i].hint;
             }
     }
-    p->text = hh_json_string(resp->json, "message");
+    json_t *json = hh_response_json(resp);
+    p->text = hh_json_string(json, "message");
     if (!p->text)
-        p->text = hh_json_string(resp->json, "Message");
+        p->text = hh_json_string(json, "Message");
+}
+
+/* `herald doctor`: the account, with a signed GET (which sends nothing). */
+static void ses_check_request(hh_client *c, void *priv, hh_request *req)
+{
+    hh_set_path(req, "GET", "/v2/email/account");
+    sign(c, priv, req);
+}
+
+/* An account whose sending is off, or still in the SES sandbox. */
+static int ses_check_answer(hh_client *c, void *priv, const hh_response *resp,
+                            hh_verdict *v)
+{
+    struct ses *s = priv;
+    (void)c;
+    if (resp->status < 200 || resp->status >= 300)
+        return 0;
+    json_t *account = hh_response_json(resp);
+    if (json_is_false(json_object_get(account, "SendingEnabled"))) {
+        v->status = HERALD_CHECK_FAIL;
+        v->fix = "see the SES console's account dashboard (EnforcementStatus) and "
+                 "re-enable sending there";
+        snprintf(v->detail_buf, sizeof v->detail_buf, "credentials accepted; sending "
+                 "is disabled for this account in %s", s->region);
+    } else if (json_is_false(json_object_get(account, "ProductionAccessEnabled"))) {
+        v->status = HERALD_CHECK_WARN;
+        v->fix = "request production access in the SES console (Account dashboard), "
+                 "or verify each recipient while testing";
+        snprintf(v->detail_buf, sizeof v->detail_buf, "credentials accepted; the "
+                 "account is in the SES sandbox in %s: it sends only to verified "
+                 "addresses", s->region);
+    } else {
+        snprintf(v->detail_buf, sizeof v->detail_buf, "credentials accepted; sending "
+                 "enabled in %s", s->region);
+    }
+    v->detail = v->detail_buf;
+    return 1;
 }
 
 static const hh_provider ses_provider = {
@@ -347,6 +387,8 @@ static const hh_provider ses_provider = {
     .build = ses_build,
     .accepted = ses_accepted,
     .problem = ses_problem,
+    .check_request = ses_check_request,
+    .check_answer = ses_check_answer,
 };
 
 static herald_class ses_init(const herald_host *host, herald_channel *ch,
@@ -386,4 +428,5 @@ HERALD_PLUGIN_DEFINE(ses,
     .init = ses_init,
     .send = hh_plugin_send,
     .render = hh_plugin_render,
+    .check = hh_plugin_check,
     .teardown = hh_plugin_teardown)

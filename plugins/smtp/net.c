@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -76,8 +75,7 @@ herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r)
                      s->cfg.host, why, s->cfg.host);
 }
 
-/* Connect one address; the socket, or -1 with *errno_r set. */
-static int connect_one(const struct addrinfo *a, long long deadline, int *errno_r)
+int net_connect_addr(const struct addrinfo *a, long long deadline, int *errno_r)
 {
     int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                     a->ai_protocol);
@@ -153,7 +151,7 @@ herald_class net_connect(struct smtp *s, struct smtp_conn *c,
     int best = 0;
     for (const struct addrinfo *a = ai; a; a = a->ai_next) {
         int e = 0;
-        int fd = connect_one(a, deadline, &e);
+        int fd = net_connect_addr(a, deadline, &e);
         if (fd >= 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -228,7 +226,7 @@ static herald_class tls_session_new(struct smtp *s, struct smtp_conn *c)
     if (r >= 0 && !is_ip_literal(s->cfg.host))
         r = gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, s->cfg.host,
                                    strlen(s->cfg.host));
-    if (r >= 0 && s->cfg.verify && !s->cfg.has_pin)
+    if (r >= 0 && s->cfg.verify && !s->cfg.has_pin && !c->defer_verify)
         gnutls_session_set_verify_cert(c->tls, s->cfg.host, 0);
     if (r < 0)
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
@@ -281,7 +279,7 @@ static herald_class cert_rejected(struct smtp *s, struct smtp_conn *c)
     return HERALD_ERR_TLS;
 }
 
-static int peer_cert_der(const struct smtp_conn *c, gnutls_datum_t *der)
+int net_peer_cert(const struct smtp_conn *c, gnutls_datum_t *der)
 {
     unsigned n = 0;
     const gnutls_datum_t *list = gnutls_certificate_get_peers(c->tls, &n);
@@ -297,11 +295,11 @@ static void hex_colons(const unsigned char *p, size_t n, char *out)
         sprintf(out + 3 * i, "%02X%s", p[i], i + 1 < n ? ":" : "");
 }
 
-static herald_class check_pin(struct smtp *s, struct smtp_conn *c)
+herald_class net_check_pin(struct smtp *s, struct smtp_conn *c)
 {
     gnutls_datum_t der;
     unsigned char got[32];
-    if (peer_cert_der(c, &der) != 0 ||
+    if (net_peer_cert(c, &der) != 0 ||
         gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, got) < 0)
         return smtp_fail(s, HERALD_ERR_TLS, NULL,
                          "%s sent no certificate to check against tls_fingerprint; "
@@ -369,40 +367,13 @@ herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
         c->broken = 1;
         return handshake_failed(s, c, r, implicit);
     }
-    if (s->cfg.has_pin)
-        return check_pin(s, c);
+    if (s->cfg.has_pin && !c->defer_verify)
+        return net_check_pin(s, c);
     char *desc = gnutls_session_get_desc(c->tls);
     s->host->log(s->ch, HERALD_LOG_DEBUG, "TLS with %s: %s", s->where,
                  desc ? desc : "?");
     gnutls_free(desc);
     return HERALD_OK;
-}
-
-void net_cert_summary(const struct smtp *s, const struct smtp_conn *c,
-                      char *buf, size_t size)
-{
-    gnutls_datum_t der, dn = {NULL, 0};
-    gnutls_x509_crt_t crt = NULL;
-    const char *how = s->cfg.has_pin ? "matches tls_fingerprint"
-                      : s->cfg.verify ? "verified for this host name"
-                                      : "NOT verified (tls_verify = no)";
-    if (peer_cert_der(c, &der) != 0 || gnutls_x509_crt_init(&crt) < 0) {
-        snprintf(buf, size, "no certificate");
-        return;
-    }
-    if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) >= 0 &&
-        gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
-        time_t exp = gnutls_x509_crt_get_expiration_time(crt);
-        struct tm tm;
-        char when[40] = "?";
-        if (gmtime_r(&exp, &tm))
-            strftime(when, sizeof when, "%Y-%m-%d", &tm);
-        snprintf(buf, size, "%s, expires %s; %s", (const char *)dn.data, when, how);
-    } else {
-        snprintf(buf, size, "unreadable certificate; %s", how);
-    }
-    gnutls_free(dn.data);
-    gnutls_x509_crt_deinit(crt);
 }
 
 /* ---- reading and writing ----------------------------------------------- */

@@ -201,7 +201,7 @@ herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
 
 /* ---- greeting, EHLO, STARTTLS ------------------------------------------ */
 
-static herald_class greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
+herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
 {
     const char *bad = NULL;
     char t[32];
@@ -281,7 +281,7 @@ static void parse_ehlo(struct smtp_conn *c, const char *text)
     }
 }
 
-static herald_class hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
+herald_class smtp_hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
 {
     char line[300];
     c->ext = c->mechs = 0;
@@ -303,7 +303,7 @@ static herald_class hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply
     return rc;
 }
 
-static herald_class starttls(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
+herald_class smtp_starttls(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
 {
     char why[64] = "";
     if (!s->cfg.tls_explicit)
@@ -347,131 +347,39 @@ static herald_class starttls(struct smtp *s, struct smtp_conn *c, struct smtp_re
 
 /* ---- opening a session ------------------------------------------------- */
 
-static void step(struct smtp *s, herald_checker *chk, const char *name,
-                 long long t0, herald_class rc, const char *detail)
-{
-    if (!chk)
-        return;
-    double ms = (double)(smtp_now_ms() - t0);
-    if (rc == HERALD_OK)
-        s->host->report_step(chk, name, HERALD_CHECK_OK, ms, detail, NULL);
-    else
-        s->host->report_step(chk, name, HERALD_CHECK_FAIL, ms,
-                             s->err.msg ? s->err.msg : "failed", NULL);
-}
-
-static void describe_addrs(const struct addrinfo *ai, char *buf, size_t size)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (const struct addrinfo *a = ai; a && o + 50 < size; a = a->ai_next) {
-        char h[64];
-        if (getnameinfo(a->ai_addr, a->ai_addrlen, h, sizeof h, NULL, 0,
-                        NI_NUMERICHOST) == 0)
-            o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", h);
-    }
-}
-
-static void describe_caps(const struct smtp_conn *c, char *buf, size_t size)
-{
-    snprintf(buf, size, "extensions:%s%s%s%s%s%s%s%s%s",
-             c->ext & SMTP_EXT_STARTTLS ? " STARTTLS" : "",
-             c->ext & SMTP_EXT_PIPELINING ? " PIPELINING" : "",
-             c->ext & SMTP_EXT_8BITMIME ? " 8BITMIME" : "",
-             c->ext & SMTP_EXT_SMTPUTF8 ? " SMTPUTF8" : "",
-             c->ext & SMTP_EXT_SIZE ? " SIZE" : "",
-             c->mechs & SMTP_MECH_PLAIN ? " AUTH-PLAIN" : "",
-             c->mechs & SMTP_MECH_LOGIN ? " AUTH-LOGIN" : "",
-             c->mechs & SMTP_MECH_CRAM_MD5 ? " AUTH-CRAM-MD5" : "",
-             c->mechs & SMTP_MECH_XOAUTH2 ? " AUTH-XOAUTH2" : "");
-}
-
-static void cert_step(struct smtp *s, struct smtp_conn *c, herald_checker *chk)
-{
-    char d[600];
-    if (!chk)
-        return;
-    net_cert_summary(s, c, d, sizeof d);
-    int unverified = !s->cfg.verify && !s->cfg.has_pin;
-    s->host->report_step(chk, "certificate",
-                         unverified ? HERALD_CHECK_WARN : HERALD_CHECK_OK, 0, d,
-                         unverified ? "set tls_verify = yes (with ca_file for a "
-                                      "private CA) or pin it with tls_fingerprint"
-                                    : NULL);
-}
-
 static herald_class open_tls_and_hello(struct smtp *s, struct smtp_conn *c,
-                                       herald_checker *chk, struct smtp_reply *r)
+                                       struct smtp_reply *r)
 {
-    char d[600];
-    long long t0 = smtp_now_ms();
     herald_class rc = HERALD_OK;
-    if (s->cfg.tls == SMTP_TLS_IMPLICIT) {
+    if (s->cfg.tls == SMTP_TLS_IMPLICIT)
         rc = net_tls_start(s, c, s->cfg.greeting_ms, 1);
-        step(s, chk, "tls", t0, rc, "TLS from the first byte (tls = implicit)");
-        if (rc != HERALD_OK)
-            return rc;
-        cert_step(s, c, chk);
-        t0 = smtp_now_ms();
-    }
-    rc = greet(s, c, r);
-    snprintf(d, sizeof d, "%d %.500s", r->code, r->text.data ? r->text.data : "");
-    step(s, chk, "greeting", t0, rc, d);
-    if (rc != HERALD_OK)
-        return rc;
-    t0 = smtp_now_ms();
-    rc = hello(s, c, r);
-    describe_caps(c, d, sizeof d);
-    step(s, chk, "ehlo", t0, rc, d);
+    if (rc == HERALD_OK)
+        rc = smtp_greet(s, c, r);
+    if (rc == HERALD_OK)
+        rc = smtp_hello(s, c, r);
     if (rc != HERALD_OK || s->cfg.tls != SMTP_TLS_STARTTLS)
         return rc;
-    t0 = smtp_now_ms();
-    rc = starttls(s, c, r);
-    step(s, chk, "starttls", t0, rc, "TLS after STARTTLS");
-    if (rc != HERALD_OK)
-        return rc;
-    cert_step(s, c, chk);
-    t0 = smtp_now_ms();
-    rc = hello(s, c, r);
-    describe_caps(c, d, sizeof d);
-    step(s, chk, "ehlo after tls", t0, rc, d);
+    rc = smtp_starttls(s, c, r);
+    if (rc == HERALD_OK)
+        rc = smtp_hello(s, c, r);
     return rc;
 }
 
-herald_class smtp_open(struct smtp *s, struct smtp_conn *c, herald_checker *chk)
+herald_class smtp_open(struct smtp *s, struct smtp_conn *c)
 {
-    char d[600];
     struct addrinfo *ai = NULL;
-    long long t0 = smtp_now_ms();
     herald_class rc = net_resolve(s, &ai);
-    if (ai)
-        describe_addrs(ai, d, sizeof d);
-    step(s, chk, "resolve", t0, rc, d);
     if (rc != HERALD_OK)
         return rc;
-    t0 = smtp_now_ms();
     rc = net_connect(s, c, ai);
     freeaddrinfo(ai);
-    snprintf(d, sizeof d, "connected to %s", s->where);
-    step(s, chk, "connect", t0, rc, d);
     if (rc != HERALD_OK)
         return rc;
-    if (chk && s->cfg.tls == SMTP_TLS_NONE)
-        s->host->report_step(chk, "tls", HERALD_CHECK_WARN, 0,
-                             "tls = none: mail travels in clear text",
-                             "use tls = starttls (port 587) or tls = implicit (465)");
     struct smtp_reply r = {0, {0}};
-    rc = open_tls_and_hello(s, c, chk, &r);
+    rc = open_tls_and_hello(s, c, &r);
     sbuf_free(&r.text);
-    if (rc == HERALD_OK && s->cfg.username) {
-        t0 = smtp_now_ms();
+    if (rc == HERALD_OK && s->cfg.username)
         rc = smtp_auth(s, c);
-        snprintf(d, sizeof d, "authenticated as %s", s->cfg.username);
-        step(s, chk, "auth", t0, rc, d);
-    } else if (rc == HERALD_OK && chk) {
-        s->host->report_step(chk, "auth", HERALD_CHECK_INFO, 0,
-                             "no credentials configured", NULL);
-    }
     c->last_used = smtp_now_ms();
     return rc;
 }
@@ -568,8 +476,8 @@ static void queue_cmd(struct smtp *s, struct smtp_conn *c,
     sbuf_add(&c->out, "\r\n", 2);
 }
 
-static herald_class sender_refused(struct smtp *s, const struct smtp_txn *t,
-                                   const struct smtp_reply *r)
+herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
+                                 const struct smtp_reply *r)
 {
     char *txt = smtp_reply_flat(r);
     const char *text = txt ? txt : "";
@@ -680,7 +588,7 @@ static int on_reply(struct smtp *s, struct smtp_txn *t, struct envelope *e,
             t->positive = 1;
             return 0;
         }
-        sender_refused(s, t, r);
+        smtp_sender_refused(s, t, r);
         return 1;
     case CMD_RCPT:
         record_rcpt(t, e->rcpt[k], r);
@@ -822,46 +730,5 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
     sbuf_free(&r.text);
     free(e.kind);
     free(e.rcpt);
-    return rc;
-}
-
-/* ---- trying an envelope (check's send_test) ----------------------------- */
-
-herald_class smtp_try_envelope(struct smtp *s, struct smtp_conn *c,
-                               const char *from, const char *to,
-                               herald_checker *chk)
-{
-    struct smtp_txn t;
-    memset(&t, 0, sizeof t);
-    t.from = from;
-    struct smtp_reply r = {0, {0}};
-    char line[600], d[700];
-    long long t0 = smtp_now_ms();
-    snprintf(line, sizeof line, "MAIL FROM:<%s>", from);
-    herald_class rc = smtp_command(s, c, line, NULL, &r);
-    if (rc == HERALD_OK && (r.code < 200 || r.code >= 300))
-        rc = sender_refused(s, &t, &r);
-    snprintf(d, sizeof d, "%s accepted: %d %.300s", line, r.code,
-             r.text.data ? r.text.data : "");
-    step(s, chk, "sender", t0, rc, d);
-    if (rc == HERALD_OK) {
-        t0 = smtp_now_ms();
-        snprintf(line, sizeof line, "RCPT TO:<%s>", to);
-        rc = smtp_command(s, c, line, NULL, &r);
-        if (rc == HERALD_OK && (r.code < 200 || r.code >= 300)) {
-            char *txt = smtp_reply_flat(&r);
-            rc = smtp_fail(s, r.code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
-                                            : HERALD_ERR_TEMPORARY, &r,
-                           "%s rejected the recipient %s: %d %s; check the address",
-                           s->where, to, r.code, txt ? txt : "");
-            free(txt);
-        }
-        snprintf(d, sizeof d, "%s accepted: %d %.300s", line, r.code,
-                 r.text.data ? r.text.data : "");
-        step(s, chk, "recipient", t0, rc, d);
-    }
-    if (!c->broken && !c->lost)
-        smtp_command(s, c, "RSET", NULL, &r); /* no DATA: nothing is delivered */
-    sbuf_free(&r.text);
     return rc;
 }

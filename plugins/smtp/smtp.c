@@ -5,8 +5,8 @@
  *
  * This file holds the descriptor and what the core calls: option reading
  * (init), send (envelope, rendering, connection reuse), render (the exact
- * dialogue, secrets hidden), check (a step-by-step diagnosis) and teardown.
- * The protocol is in session.c and auth.c, sockets and TLS in net.c.
+ * dialogue, secrets hidden) and teardown.  The protocol is in session.c and
+ * auth.c, sockets and TLS in net.c, the diagnosis (check) in check.c.
  *
  * Connection reuse: a kept session is closed with QUIT before the next send
  * when it has carried max_messages messages or sat idle longer than
@@ -68,6 +68,9 @@ static const herald_option smtp_options[] = {
     {"idle_timeout", HERALD_OPT_DURATION, 0, "30s", NULL,
      "a kept connection idle longer than this is closed before the next send",
      1, 86400000},
+    {"probe_host", HERALD_OPT_STRING, 0, NULL, NULL,
+     "host:port tried on 443 when the SMTP port looks filtered, to tell a "
+     "blocked port from a dead network", 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
@@ -185,6 +188,41 @@ static herald_class check_credentials(const struct smtp_cfg *cfg,
     return HERALD_OK;
 }
 
+/* probe_host: "host" (port 443), "host:port", "[v6]:port" or a bare IPv6
+ * address.  0, or -1 when malformed. */
+static int read_probe_host(struct smtp_cfg *cfg, const char *v)
+{
+    cfg->probe_port = 443;
+    if (!v || !*v)
+        return 0;
+    if (has_control(v) || strchr(v, ' '))
+        return -1;
+    const char *colon = strrchr(v, ':');
+    size_t n = strlen(v);
+    if (v[0] == '[') {
+        const char *end = strchr(v, ']');
+        if (!end || end == v + 1 || (end[1] && end[1] != ':'))
+            return -1;
+        colon = end[1] ? end + 1 : NULL;
+        v++;
+        n = (size_t)(end - v);
+    } else if (colon && strchr(v, ':') != colon) {
+        colon = NULL; /* a bare IPv6 address */
+    } else if (colon) {
+        n = (size_t)(colon - v);
+    }
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (!colon[1] || *end || port < 1 || port > 65535)
+            return -1;
+        cfg->probe_port = (int)port;
+    }
+    if (n == 0 || !(cfg->probe_host = strndup(v, n)))
+        return -1;
+    return 0;
+}
+
 static herald_class read_config(struct smtp *s, herald_error **err_r)
 {
     const herald_host *h = s->host;
@@ -226,6 +264,12 @@ static herald_class read_config(struct smtp *s, herald_error **err_r)
                                 "x509 -noout -fingerprint -sha256`", pin);
         cfg->has_pin = 1;
     }
+    if (read_probe_host(cfg, h->opt_str(ch, "probe_host")) != 0)
+        return config_error(h, err_r, "probe_host = %s is not a host or "
+                            "host:port; write e.g. probe_host = api.mailgun.net "
+                            "(port 443) or probe_host = 192.0.2.7:8443 "
+                            "([v6 address]:port for IPv6)",
+                            h->opt_str(ch, "probe_host"));
     return check_credentials(cfg, h->opt_str(ch, "auth"), h, err_r);
 }
 
@@ -316,14 +360,14 @@ static void smtp_teardown(void *state)
     wipe(s->cfg.token);
     free(s->cfg.helo);
     free(s->cfg.ca_file);
+    free(s->cfg.probe_host);
     smtp_err_clear(s);
     free(s);
 }
 
 /* ---- the message ------------------------------------------------------- */
 
-/* Why @a cannot go into MAIL FROM / RCPT TO, or NULL. */
-static const char *bad_address(const char *a)
+const char *smtp_bad_address(const char *a)
 {
     if (!a || !*a)
         return "is empty";
@@ -363,7 +407,7 @@ static void printable(const char *in, char *out, size_t size)
 static herald_class add_address(struct smtp *s, struct smtp_txn *t,
                                 const char *addr, const char *role)
 {
-    const char *why = bad_address(addr);
+    const char *why = smtp_bad_address(addr);
     char shown[300];
     printable(addr ? addr : "(none)", shown, sizeof shown);
     if (why)
@@ -519,7 +563,7 @@ static herald_class ensure_session(struct smtp *s, int *reused_r)
     if (!c)
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     net_init(c);
-    herald_class rc = smtp_open(s, c, NULL);
+    herald_class rc = smtp_open(s, c);
     if (rc != HERALD_OK) {
         net_close(c, 0);
         free(c);
@@ -581,7 +625,7 @@ static herald_class smtp_send(void *state, const herald_msg *msg,
     return smtp_err_report(s, rc, err_r);
 }
 
-/* ---- render and check -------------------------------------------------- */
+/* ---- render ------------------------------------------------------------ */
 
 static herald_class smtp_render(void *state, const herald_msg *msg,
                                 char **payload_r, size_t *len_r,
@@ -618,60 +662,6 @@ static herald_class smtp_render(void *state, const herald_msg *msg,
     }
     sbuf_free(&b);
     txn_free(&t);
-    return smtp_err_report(s, rc, err_r);
-}
-
-/* The bare address of the channel's `from` ("Name <a@b>" -> "a@b"). */
-static void channel_sender(struct smtp *s, char *out, size_t size)
-{
-    const char *from = s->host->opt_str(s->ch, "from");
-    const char *lt = from ? strrchr(from, '<') : NULL;
-    const char *gt = lt ? strchr(lt, '>') : NULL;
-    if (lt && gt)
-        snprintf(out, size, "%.*s", (int)(gt - lt - 1), lt + 1);
-    else
-        snprintf(out, size, "%s", from ? from : "");
-}
-
-/* check's optional send_test: the envelope without DATA. */
-static herald_class check_envelope(struct smtp *s, struct smtp_conn *c,
-                                   herald_checker *chk, const char *to)
-{
-    char from[400];
-    channel_sender(s, from, sizeof from);
-    const char *why = !from[0] ? "the channel has no `from`"
-                      : bad_address(from) ? "the channel's `from` is unusable"
-                      : bad_address(to) ? "the send_test address is unusable" : NULL;
-    if (why) {
-        s->host->report_step(chk, "sender", HERALD_CHECK_WARN, 0, why,
-                             "set from = Name <address> and give a plain "
-                             "address to test");
-        return HERALD_OK;
-    }
-    return smtp_try_envelope(s, c, from, to, chk);
-}
-
-static herald_class smtp_check(void *state, herald_checker *chk,
-                               herald_error **err_r)
-{
-    struct smtp *s = state;
-    smtp_err_clear(s);
-    struct smtp_conn *c = malloc(sizeof *c);
-    if (!c)
-        return s->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
-                              "out of memory");
-    net_init(c);
-    herald_class rc = smtp_open(s, c, chk);
-    const char *to = s->host->check_param(chk, "send_test");
-    if (rc == HERALD_OK && to)
-        rc = check_envelope(s, c, chk, to);
-    long long t0 = smtp_now_ms();
-    smtp_quit(s, c); /* QUIT when the session is still sane, then close */
-    if (rc == HERALD_OK)
-        s->host->report_step(chk, "quit", HERALD_CHECK_OK,
-                             (double)(smtp_now_ms() - t0),
-                             "closed the session with QUIT", NULL);
-    free(c);
     return smtp_err_report(s, rc, err_r);
 }
 

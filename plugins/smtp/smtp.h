@@ -7,7 +7,9 @@
  *   session.c  the SMTP dialogue: replies, greeting, EHLO, STARTTLS,
  *              the MAIL/RCPT/DATA transaction (pipelined when offered), QUIT
  *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
- *   smtp.c     the descriptor: options, init, send, render, check, teardown
+ *   smtp.c     the descriptor: options, init, send, render, teardown
+ *   check.c    the diagnosis (`herald doctor`): each step timed and
+ *              reported with its cause and fix
  *
  * Errors are recorded in struct smtp's `err` (the first one wins) and handed
  * to the core only when send/check returns, so that a send on a reused
@@ -50,6 +52,8 @@ struct smtp_cfg {
     int verify;
     long connect_ms, greeting_ms, command_ms, data_ms, idle_ms;
     long max_messages;
+    char *probe_host;          /* check only: tried when the port is filtered */
+    int probe_port;
 };
 
 /* ---- buffers and errors ------------------------------------------------ */
@@ -109,6 +113,8 @@ struct smtp_conn {
     int dirty;                 /* a transaction did not complete: RSET */
     int lost;                  /* the server closed it (EOF, reset, 421) */
     int broken;                /* state unknown: close, never reuse */
+    int defer_verify;          /* check: handshake without verifying; the
+                                  caller verifies and reports afterwards */
 };
 
 struct smtp {
@@ -149,14 +155,18 @@ size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r);
 enum { NET_OK = 0, NET_TIMEOUT, NET_CLOSED, NET_ERROR, NET_TOO_LONG };
 void net_init(struct smtp_conn *c);
 herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r);
+/* Connect one address before @deadline: the non-blocking socket, or -1 with
+ * *errno_r set (ETIMEDOUT when the deadline passed). */
+int net_connect_addr(const struct addrinfo *a, long long deadline, int *errno_r);
 herald_class net_connect(struct smtp *s, struct smtp_conn *c,
                          const struct addrinfo *ai);
 /* Handshake within @timeout_ms, then verify (CA + host name, or the pin). */
 herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
                            long timeout_ms, int implicit);
-/* A one-line description of the peer certificate and how it was trusted. */
-void net_cert_summary(const struct smtp *s, const struct smtp_conn *c,
-                      char *buf, size_t size);
+/* The peer's certificate (DER, owned by the session); 0 or -1. */
+int net_peer_cert(const struct smtp_conn *c, gnutls_datum_t *der);
+/* The peer's certificate against tls_fingerprint. */
+herald_class net_check_pin(struct smtp *s, struct smtp_conn *c);
 int net_read_line(struct smtp_conn *c, long long deadline, char **line_r,
                   size_t *len_r);
 int net_write(struct smtp_conn *c, const char *p, size_t n, long long deadline);
@@ -171,9 +181,14 @@ const char *net_strerror(const struct smtp_conn *c);
 void net_close(struct smtp_conn *c, int polite);
 
 /* session.c */
-/* Connect, greet, EHLO, STARTTLS, AUTH; report each step to @chk (may be
- * NULL). */
-herald_class smtp_open(struct smtp *s, struct smtp_conn *c, herald_checker *chk);
+/* Resolve, connect, greet, EHLO, STARTTLS, AUTH. */
+herald_class smtp_open(struct smtp *s, struct smtp_conn *c);
+/* The pieces of smtp_open, for check.c: the 220 greeting (greeting_timeout),
+ * EHLO (HELO fallback; fills c->ext, c->mechs, c->size_max), STARTTLS and
+ * its handshake (capabilities forgotten: EHLO again). */
+herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r);
+herald_class smtp_hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r);
+herald_class smtp_starttls(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r);
 /* Queue @line + CRLF, flush, read the reply (command_timeout).  @shown is
  * what the log sees instead of @line (for AUTH), or NULL. */
 herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
@@ -182,10 +197,6 @@ herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
 herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
                               const char *what);
 void smtp_quit(struct smtp *s, struct smtp_conn *c);
-/* MAIL FROM @from, RCPT TO @to, RSET: no DATA, nothing delivered. */
-herald_class smtp_try_envelope(struct smtp *s, struct smtp_conn *c,
-                               const char *from, const char *to,
-                               herald_checker *chk);
 const char *smtp_helo(struct smtp *s);
 
 struct smtp_rcpt {
@@ -212,6 +223,17 @@ struct smtp_txn {
 };
 herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
                               struct smtp_txn *t);
+/* Record the refusal @r of MAIL FROM:<t->from>; returns its class. */
+herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
+                                 const struct smtp_reply *r);
+
+/* smtp.c */
+/* Why @a cannot go into MAIL FROM / RCPT TO, or NULL. */
+const char *smtp_bad_address(const char *a);
+
+/* check.c */
+/* The descriptor's check hook. */
+herald_class smtp_check(void *state, herald_checker *chk, herald_error **err_r);
 
 /* auth.c */
 herald_class smtp_auth(struct smtp *s, struct smtp_conn *c);

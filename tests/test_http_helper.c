@@ -125,7 +125,7 @@ Test(http_helper, json_compact_matches_jansson)
         "{\"a\":{\"b\":[1,{\"c\":[]},\"x\"]},\"d\":null}",
         "{\"q\":\"\\\"quoted\\\" and \\\\ back\\/slash\"}",
         "[\"tab\\there\\nnew\\r\\u0001\\u001f\\b\\f\\u0000end\"]",
-        "{\"Grüße\":\"Zoë — ✓ 😀\", \"del\":\"\u007f\"}",
+        "{\"Grüße\":\"Zoë — ✓ 😀\", \"del\":\"\x7f\"}",
         "{\"k\": \"v\", \"k2\": 2, \"k3\": [true, false]}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {

@@ -160,7 +160,8 @@ herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r);
 int net_connect_addr(const struct addrinfo *a, long long deadline, int *errno_r);
 herald_class net_connect(struct smtp *s, struct smtp_conn *c,
                          const struct addrinfo *ai);
-/* Handshake within @timeout_ms, then verify (CA + host name, or the pin). */
+/* Handshake within @timeout_ms, then verify (CA + host name, or the pin),
+ * unless c->defer_verify. */
 herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
                            long timeout_ms, int implicit);
 /* The peer's certificate (DER, owned by the session); 0 or -1. */

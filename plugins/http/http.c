@@ -1537,34 +1537,54 @@ static const char *default_hint(hh_client *c, herald_class cls, long status,
     }
 }
 
+/* What an error answer says: the driver's problem() reading of it, its
+ * class and retry-after, its text and one line of it, and the advice. */
+struct answer {
+    hh_problem p;
+    herald_class cls;
+    long retry;
+    const char *text;     /* NULL when there is none */
+    char *line;           /* malloc'd (NULL on OOM) */
+    const char *advice;
+    char status[24];
+    char hint[512];
+};
+
+static void read_answer(hh_client *c, const hh_response *resp, struct answer *a)
+{
+    a->p = (hh_problem){.cls = HERALD_OK, .retry_after = -1};
+    if (c->prov->problem)
+        c->prov->problem(c, c->priv, resp, &a->p);
+    a->cls = a->p.cls != HERALD_OK ? a->p.cls : hh_status_class(resp->status);
+    char hb[64];
+    a->retry = hh_parse_retry_after(
+        hh_response_header(resp, "Retry-After", hb, sizeof hb), time(NULL));
+    if (a->retry < 0)
+        a->retry = a->p.retry_after;
+    snprintf(a->status, sizeof a->status, "%ld", resp->status);
+    if (a->p.code && strcmp(a->p.code, a->status) == 0)
+        a->p.code = NULL;  /* says nothing the status does not */
+    a->text = a->p.text && *a->p.text ? a->p.text : resp->body;
+    a->text = a->text && *a->text ? a->text : NULL;
+    a->line = one_line(a->text ? a->text : "", 300);
+    a->advice = a->p.hint ? a->p.hint
+                          : default_hint(c, a->cls, resp->status, a->retry, a->hint,
+                                         sizeof a->hint);
+}
+
 /* Map an error answer to a herald error, keeping the provider's words. */
 static herald_class answer_error(hh_client *c, const hh_response *resp,
                                  herald_error **err_r)
 {
-    hh_problem p = {.cls = HERALD_OK, .retry_after = -1};
-    if (c->prov->problem)
-        c->prov->problem(c, c->priv, resp, &p);
-    herald_class cls = p.cls != HERALD_OK ? p.cls : hh_status_class(resp->status);
-    char hb[64];
-    long retry = hh_parse_retry_after(
-        hh_response_header(resp, "Retry-After", hb, sizeof hb), time(NULL));
-    if (retry < 0)
-        retry = p.retry_after;
-    char status[24], hint[512];
-    snprintf(status, sizeof status, "%ld", resp->status);
-    if (p.code && strcmp(p.code, status) == 0)
-        p.code = NULL;  /* says nothing the status does not */
-    const char *text = p.text && *p.text ? p.text : resp->body;
-    char *line = one_line(text ? text : "", 300);
-    const char *advice = p.hint ? p.hint
-                                : default_hint(c, cls, resp->status, retry, hint,
-                                               sizeof hint);
+    struct answer a;
+    read_answer(c, resp, &a);
+    const char *code = a.p.code;
     herald_class rc = c->host->error(
-        err_r, cls, p.code ? p.code : status, text && *text ? text : NULL, retry,
+        err_r, a.cls, code ? code : a.status, a.text, a.retry,
         "%s answered HTTP %ld%s%s%s: %s; %s", c->prov->name, resp->status,
-        p.code ? " (" : "", p.code ? p.code : "", p.code ? ")" : "",
-        line && *line ? line : "(no text)", advice);
-    free(line);
+        code ? " (" : "", code ? code : "", code ? ")" : "",
+        a.line && *a.line ? a.line : "(no text)", a.advice);
+    free(a.line);
     return rc;
 }
 
@@ -1644,7 +1664,7 @@ static int via_proxy(const hh_client *c)
 /* "a.b.c.d, ..." for the host's addresses (at most 8), into @buf. */
 static const char *addresses(const char *host, char *buf, size_t size)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;  /* once each */
     size_t used = 0, n = 0;
     buf[0] = '\0';
     if (getaddrinfo(host, NULL, &hints, &res) != 0)
@@ -1654,8 +1674,8 @@ static const char *addresses(const char *host, char *buf, size_t size)
         void *addr = a->ai_family == AF_INET
                          ? (void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
                          : (void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-        if (!inet_ntop(a->ai_family, addr, ip, sizeof ip) || strstr(buf, ip))
-            continue;   /* getaddrinfo repeats an address per protocol */
+        if (!inet_ntop(a->ai_family, addr, ip, sizeof ip))
+            continue;
         if (n++ == 8) {
             snprintf(buf + used, size - used, ", ...");
             break;
@@ -1875,24 +1895,17 @@ static void default_verdict(hh_client *c, const hh_request *req,
         v->detail = v->detail_buf;
         return;
     }
-    hh_problem p = {.cls = HERALD_OK, .retry_after = -1};
-    if (c->prov->problem)
-        c->prov->problem(c, c->priv, resp, &p);
-    herald_class cls = p.cls != HERALD_OK ? p.cls : hh_status_class(resp->status);
-    const char *text = p.text && *p.text ? p.text : resp->body;
-    char *line = one_line(text ? text : "", 300);
+    struct answer a;
+    read_answer(c, resp, &a);
+    const char *code = a.p.code;
     snprintf(v->detail_buf, sizeof v->detail_buf, "%s %s: HTTP %ld%s%s%s: %s",
-             hh_method(req), hh_path(req), resp->status, p.code ? " (" : "",
-             p.code ? p.code : "", p.code ? ")" : "", line && *line ? line : "(no text)");
-    free(line);
+             hh_method(req), hh_path(req), resp->status, code ? " (" : "",
+             code ? code : "", code ? ")" : "", a.line && *a.line ? a.line : "(no text)");
+    snprintf(v->fix_buf, sizeof v->fix_buf, "%s", a.advice);   /* a ends here */
+    free(a.line);
     v->detail = v->detail_buf;
-    v->fix = p.hint ? p.hint : default_hint(c, cls, resp->status, -1, v->fix_buf,
-                                            sizeof v->fix_buf);
-    if (p.hint == p.hint_buf) {   /* p ends here */
-        snprintf(v->fix_buf, sizeof v->fix_buf, "%s", p.hint_buf);
-        v->fix = v->fix_buf;
-    }
-    v->status = cls == HERALD_ERR_RATE_LIMITED ? HERALD_CHECK_WARN : HERALD_CHECK_FAIL;
+    v->fix = v->fix_buf;
+    v->status = a.cls == HERALD_ERR_RATE_LIMITED ? HERALD_CHECK_WARN : HERALD_CHECK_FAIL;
 }
 
 /* Step "auth": the driver's authenticated call that sends nothing. */
@@ -1932,7 +1945,7 @@ static void check_auth(struct diag *d)
         }
         herald_class cls = hh_status_class(resp.status);
         report(d, "auth", v.status, ms, cls != HERALD_OK ? cls : HERALD_ERR_CONFIG,
-               v.fix, "%s", v.detail ? v.detail : "");
+               v.fix, "%s", v.detail);
     }
     response_clear(&resp);
     request_free(&req);

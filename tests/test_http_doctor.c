@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,49 @@ Test(http_doctor, refused_port_fails_connect)
     const struct step *c = step_named("connect");
     cr_assert(has(c->detail, "refused"), "%s", all_steps());
     cr_assert(!has(c->detail, "filtered"), "%s", all_steps());
+}
+
+/* A port that never answers: a listener with a full accept backlog, so
+ * the kernel drops further SYNs, like a firewall's DROP rule.  Fills it
+ * with connections held in @held; returns the port. */
+static int filtered_port(int *listen_fd, int held[8])
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              listen(fd, 0) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    *listen_fd = fd;
+    for (int i = 0; i < 8; i++) {
+        held[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        cr_assert(held[i] >= 0);
+        if (connect(held[i], (struct sockaddr *)&a, sizeof a) == 0)
+            continue;
+        struct pollfd p = {held[i], POLLOUT, 0};
+        if (poll(&p, 1, 200) == 0)
+            return ntohs(a.sin_port);   /* this one hangs: the backlog is full */
+    }
+    cr_assert_fail("the backlog of a listen(fd, 0) socket never filled");
+    return -1;
+}
+
+Test(http_doctor, filtered_port_fails_connect_as_filtered)
+{
+    int fd, held[8];
+    memset(held, -1, sizeof held);
+    int port = filtered_port(&fd, held);
+    open_raw("[channel c]\ndriver = sendgrid\napi_key = SG.test\ntimeout = 1s\n"
+             "base_url = https://127.0.0.1:%d\n", port);
+    herald_class rc = check();
+    for (int i = 0; i < 8; i++)
+        if (held[i] >= 0)
+            close(held[i]);
+    close(fd);
+    cr_assert_eq(rc, HERALD_ERR_TIMEOUT, "%s", all_steps());
+    expect_steps("resolve,connect", HERALD_CHECK_FAIL);
+    const struct step *c = step_named("connect");
+    cr_assert(has(c->detail, "filtered") && !has(c->detail, "refused"), "%s", all_steps());
+    cr_assert(has(c->fix, "proxy"), "%s", all_steps());
 }
 
 /* A name that cannot resolve (RFC 6761 .invalid): resolve FAIL. */

@@ -13,7 +13,9 @@
 # REPEAT (interleaved runs of each of those, the fastest counts, default 3:
 # a loaded machine makes single runs noisy), LOOP (curl command runs, default 1000),
 # NODE=no to skip the Node SDKs (installed from npm into a temporary
-# directory).
+# directory), INSTR=yes to also count the instructions each message costs
+# herald and the libcurl loop under callgrind (stable on a loaded machine,
+# where the rates are not).
 #
 # Needs: nginx (Debian's), a C compiler, libcurl's pkg-config file, curl;
 # node and npm for the SDK rows.  Not part of `make check`: it measures, it
@@ -27,6 +29,7 @@ N=${N:-5000}
 LOOP=${LOOP:-1000}
 REPEAT=${REPEAT:-3}
 NODE=${NODE:-yes}
+INSTR=${INSTR:-no}
 
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 for tool in "$nginx" curl cc pkg-config; do
@@ -140,6 +143,32 @@ for d in sendgrid postmark; do
     record "cli_$d" "curl command loop ($d)" "$LOOP" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
 done
 
+# ---- instructions per message: the difference between a run of 1200 and
+# one of 200 messages (start-up cancels out), divided by 1000.
+instr_rows=()
+if [ "$INSTR" = yes ] && command -v valgrind >/dev/null; then
+    instr() { # PROGRAM ARGS...: the instructions callgrind counts
+        "$build/libtool" --mode=execute valgrind --tool=callgrind \
+            --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'
+    }
+    per_msg() { # PROGRAM DRIVER
+        local a b
+        a=$(instr "$1" "$2" "$base" 200)
+        b=$(instr "$1" "$2" "$base" 1200)
+        if [ -n "$a" ] && [ -n "$b" ]; then echo $(( (b - a) / 1000 )); fi
+    }
+    for d in sendgrid postmark; do
+        c=$(per_msg "$out/curl_loop" "$d")
+        h=
+        if [ "$have_herald" = yes ]; then
+            h=$(HERALD_PLUGIN_PATH="$build/plugins/$d/.libs" HERALD_CONFIG=/nonexistent \
+                per_msg "$out/herald_bench" "$d")
+        fi
+        row="$d: instructions per message: herald ${h:-n/a}, libcurl loop ${c:-n/a}"
+        instr_rows+=("$row ($(ratio "$h" "$c")x)")
+    done
+fi
+
 echo
 printf '%-30s %8s %9s %9s\n' run messages seconds msg/s
 printf '%s\n' "${rows[@]}"
@@ -149,3 +178,7 @@ for d in sendgrid postmark; do
     echo "$d: herald / Node SDK     = $(ratio "${rates[herald_$d]:-}" "${rates[node_$d]:-}")  (target >= 10)"
     echo "$d: herald / curl command = $(ratio "${rates[herald_$d]:-}" "${rates[cli_$d]}")"
 done
+if [ ${#instr_rows[@]} -gt 0 ]; then
+    echo
+    printf '%s\n' "${instr_rows[@]}"
+fi

@@ -1702,6 +1702,11 @@ static int check_resolve(struct diag *d, CURL *e, CURLcode code, const char *why
         report(d, "resolve", HERALD_CHECK_FAIL, ms, HERALD_ERR_HOST_NOT_FOUND,
                "check the host in proxy, and this machine's DNS",
                "cannot resolve the proxy's host: %s", why);
+    } else if (code == CURLE_OPERATION_TIMEDOUT && strstr(why, "Resolving")) {
+        report(d, "resolve", HERALD_CHECK_FAIL, ms_of(e, CURLINFO_TOTAL_TIME),
+               HERALD_ERR_TIMEOUT, "check this machine's DNS servers "
+               "(/etc/resolv.conf): they did not answer; or raise timeout",
+               "no answer for %s from DNS: %s", c->host_name, why);
     } else if (code == CURLE_COULDNT_RESOLVE_HOST) {
         /* the host comes from base_url, or from the driver (and its region) */
         const char *region = c->custom_base ? NULL
@@ -1726,7 +1731,8 @@ static int check_resolve(struct diag *d, CURL *e, CURLcode code, const char *why
                c->host_name, found && strchr(found, ',') ? "addresses" : "address",
                found ? found : "(resolved by libcurl)");
     }
-    return code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY;
+    return code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
+           (code == CURLE_OPERATION_TIMEDOUT && strstr(why, "Resolving"));
 }
 
 /* Step "connect": TCP to the host's port (or the proxy's): connected,

@@ -3,12 +3,13 @@
  *
  * A provider driver is a translation table: it fills an hh_provider with
  * three functions (message -> request, 2xx answer -> result, error answer ->
- * provider code and text), plus the authenticated call that `herald doctor`
- * makes, and lets this helper do the rest: one libcurl easy
- * handle per channel instance (kept alive between sends), TLS verification,
- * timeouts, proxy, User-Agent, JSON and multipart bodies, base64, the one
- * mapping from HTTP status to herald error class, the dry-run rendering with
- * secrets as "***", and the driver descriptor's send/render/check/teardown.
+ * provider code and text) and the authenticated call `herald doctor` makes,
+ * and lets this helper do the rest: one libcurl easy handle per channel
+ * instance (kept alive between sends), TLS verification, timeouts, proxy,
+ * User-Agent, JSON and multipart bodies, base64, the one mapping from HTTP
+ * status to herald error class, the dry-run rendering with secrets as
+ * "***", the diagnosis, and the driver descriptor's send/render/check/
+ * teardown.
  *
  *     static const herald_option opts[] = {
  *         {"api_key", HERALD_OPT_STRING, HERALD_OPT_REQUIRED | HERALD_OPT_SECRET,
@@ -226,8 +227,8 @@ json_t *hh_response_json(const hh_response *resp);
 /* Top-level member @key of the body's JSON object as text, cut to fit
  * @buf: a string's value or a number as written.  NULL when there is no
  * such member or it is of another type.  For the hot path of a 2xx answer:
- * it reads the member without building jansson's tree (which costs more
- * than the rest of a send), falling back to hh_response_json(). */
+ * it reads the member without building jansson's tree (a sixth of a small
+ * send's cost), falling back to hh_response_json() for what it cannot. */
 const char *hh_response_member(const hh_response *resp, const char *key,
                                char *buf, size_t size);
 /* The value of response header @name (case-insensitive), trimmed and cut

@@ -930,6 +930,136 @@ char *hh_mailbox_list(hh_request *req, const herald_msg *msg, herald_list list)
     return b.data;
 }
 
+void hh_jmailbox(hh_request *req, json_t *obj, const char *key, const char *mailbox)
+{
+    char *addr, *name;
+    if (!mailbox || hh_split_mailbox(req, mailbox, &addr, &name) != 0)
+        return;
+    hh_jset(req, obj, key, hh_jaddress(req, addr, name));
+    free(addr);
+    free(name);
+}
+
+json_t *hh_jaddresses(hh_request *req, const herald_msg *msg, herald_list list,
+                      hh_mailbox_fn fmt)
+{
+    const herald_host *host = req->c->host;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
+        const char *name = NULL;
+        const char *addr = host->msg_address(msg, list, i, &name);
+        if (!fmt) {
+            hh_jpush(req, arr, hh_jaddress(req, addr, name));
+            continue;
+        }
+        char *mb = fmt(req, addr, name);
+        if (mb)
+            hh_jpush_str(req, arr, mb);
+        free(mb);
+    }
+    return arr;
+}
+
+void hh_jrecipients(hh_request *req, json_t *obj, const herald_msg *msg,
+                    const char *const keys[3], hh_mailbox_fn fmt)
+{
+    static const herald_list lists[] = {HERALD_LIST_TO, HERALD_LIST_CC,
+                                        HERALD_LIST_BCC};
+    for (size_t i = 0; i < 3; i++)
+        if (req->c->host->msg_count(msg, lists[i]))
+            hh_jset(req, obj, keys[i], hh_jaddresses(req, msg, lists[i], fmt));
+}
+
+/* Each pair of @list into @obj (as its own member when @name_key is NULL,
+ * else appended to the array @obj as {name_key, value_key}). */
+static void put_pairs(hh_request *req, json_t *obj, const herald_msg *msg,
+                      herald_list list, const char *name_key, const char *value_key)
+{
+    const herald_host *host = req->c->host;
+    for (size_t i = 0; obj && i < host->msg_count(msg, list); i++) {
+        const char *k, *v;
+        host->msg_pair(msg, list, i, &k, &v);
+        if (!name_key) {
+            hh_jstr(req, obj, k, v);
+            continue;
+        }
+        json_t *o = json_object();
+        hh_jstr(req, o, name_key, k);
+        hh_jstr(req, o, value_key, v);
+        hh_jpush(req, obj, o);
+    }
+}
+
+void hh_jpairs(hh_request *req, json_t *obj, const char *key,
+               const herald_msg *msg, herald_list list)
+{
+    if (!req->c->host->msg_count(msg, list))
+        return;
+    json_t *o = json_object();
+    put_pairs(req, o, msg, list, NULL, NULL);
+    hh_jset(req, obj, key, o);
+}
+
+void hh_jpairs_array(hh_request *req, json_t *obj, const char *key,
+                     const herald_msg *msg, herald_list list,
+                     const char *name_key, const char *value_key)
+{
+    if (!req->c->host->msg_count(msg, list))
+        return;
+    json_t *arr = json_array();
+    put_pairs(req, arr, msg, list, name_key, value_key);
+    hh_jset(req, obj, key, arr);
+}
+
+void hh_jattachments(hh_request *req, json_t *obj, const char *key,
+                     const herald_msg *msg, const struct hh_attachment_keys *k)
+{
+    const herald_host *host = req->c->host;
+    size_t n = host->msg_count(msg, HERALD_LIST_ATTACHMENTS);
+    json_t *arr = n ? json_array() : NULL;
+    for (size_t i = 0; arr && i < n; i++) {
+        const char *name, *type;
+        const unsigned char *data;
+        size_t len;
+        host->msg_attachment(msg, i, &name, &type, &data, &len);
+        json_t *a = json_object();
+        if (a) {
+            hh_jstr(req, a, k->name, name);
+            hh_jbase64(req, a, k->content, data, len);
+            hh_jstr(req, a, k->type, type);
+            if (k->disposition_key)
+                hh_jstr(req, a, k->disposition_key, k->disposition);
+        }
+        hh_jpush(req, arr, a);
+    }
+    if (n)
+        hh_jset(req, obj, key, arr);
+}
+
+void hh_jnamed_tags(hh_request *req, json_t *obj, const char *key,
+                    const herald_msg *msg, size_t max, const char *provider,
+                    const char *name_key, const char *value_key)
+{
+    const herald_host *host = req->c->host;
+    if (!host->msg_count(msg, HERALD_LIST_TAGS))
+        return;
+    size_t n = hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), max);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        const char *t = host->msg_item(msg, HERALD_LIST_TAGS, i);
+        if (strlen(t) > 256 || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-") != strlen(t))
+            hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
+                            "tag \"%s\": %s tags may hold only ASCII letters, digits, "
+                            "'_' and '-' (at most 256); rename the tag", t, provider);
+        json_t *o = json_object();
+        hh_jstr(req, o, name_key, t);
+        hh_jstr(req, o, value_key, "true");
+        hh_jpush(req, arr, o);
+    }
+    hh_jset(req, obj, key, arr);
+}
+
 const char *hh_json_string(const json_t *obj, const char *key)
 {
     return json_is_object(obj) ? json_string_value(json_object_get(obj, key)) : NULL;

@@ -17,9 +17,9 @@
  *         HERALD_HTTP_OPTIONS,
  *         {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
  *     };
- *     HERALD_PLUGIN_DEFINE(example, ..., .options = opts, .init = ex_init,
- *         .send = hh_plugin_send, .render = hh_plugin_render,
- *         .check = hh_plugin_check, .teardown = hh_plugin_teardown);
+ *     static const hh_provider ex_provider = {HH_PROVIDER_FIELDS(ex),
+ *                                             .credential = "api_key"};
+ *     HH_PLUGIN_DEFINE(example, "Example API", caps, opts, ex_init);
  *
  * Linked (as a libtool convenience library) into each HTTP driver only;
  * libherald never links libcurl.  Nothing here is exported from a driver.
@@ -110,6 +110,12 @@ typedef struct hh_provider {
     int (*check_answer)(hh_client *c, void *priv, const hh_response *resp,
                         hh_verdict *v);
 } hh_provider;
+
+/* The members every driver fills by naming convention: .name = "p" and
+ * the callbacks p_build, p_accepted, p_problem and p_check_request. */
+#define HH_PROVIDER_FIELDS(p)                                                \
+    .name = #p, .build = p##_build, .accepted = p##_accepted,               \
+    .problem = p##_problem, .check_request = p##_check_request
 
 /* ---- the instance ------------------------------------------------ */
 
@@ -205,6 +211,9 @@ void hh_jbase64(hh_request *req, json_t *obj, const char *key,
                 const unsigned char *data, size_t len);
 /* {"email": addr, "name": name} (name left out when NULL). */
 json_t *hh_jaddress(hh_request *req, const char *addr, const char *name);
+/* Set @key of @obj to @mailbox ("Name <addr>", as the core writes it) as
+ * an {"email", "name"} object; nothing when @mailbox is NULL. */
+void hh_jmailbox(hh_request *req, json_t *obj, const char *key, const char *mailbox);
 /* "Name <addr>" (the name quoted when it is not plain), or "addr" when
  * @name is NULL: for providers that take a mailbox as one string.
  * Malloc'd; failures are recorded on @req and give NULL. */
@@ -217,6 +226,38 @@ int hh_split_mailbox(hh_request *req, const char *mailbox, char **addr_r,
 /* Every address of @list as mailboxes joined by ", " (Postmark style);
  * NULL when the list is empty.  Malloc'd. */
 char *hh_mailbox_list(hh_request *req, const herald_msg *msg, herald_list list);
+/* Mailbox formatter for hh_jaddresses: "Name <addr>" style strings. */
+typedef char *(*hh_mailbox_fn)(hh_request *req, const char *addr, const char *name);
+/* The addresses of @list as a JSON array: {"email", "name"} objects when
+ * @fmt is NULL, else the strings @fmt gives (e.g. hh_mailbox). */
+json_t *hh_jaddresses(hh_request *req, const herald_msg *msg, herald_list list,
+                      hh_mailbox_fn fmt);
+/* Set keys[0..2] of @obj to the To, Cc and Bcc addresses (hh_jaddresses),
+ * each only when that list is not empty. */
+void hh_jrecipients(hh_request *req, json_t *obj, const herald_msg *msg,
+                    const char *const keys[3], hh_mailbox_fn fmt);
+/* The name/value pairs of @list (headers, metadata) as one JSON object;
+ * set as @key of @obj only when the list is not empty. */
+void hh_jpairs(hh_request *req, json_t *obj, const char *key,
+               const herald_msg *msg, herald_list list);
+/* The same as an array of {name_key: name, value_key: value} objects. */
+void hh_jpairs_array(hh_request *req, json_t *obj, const char *key,
+                     const herald_msg *msg, herald_list list,
+                     const char *name_key, const char *value_key);
+/* The attachments as an array of objects with the file name, base64
+ * content and type under the given keys, plus @disposition_key:
+ * @disposition when both are non-NULL; set as @key only when any. */
+struct hh_attachment_keys {
+    const char *name, *content, *type, *disposition_key, *disposition;
+};
+void hh_jattachments(hh_request *req, json_t *obj, const char *key,
+                     const herald_msg *msg, const struct hh_attachment_keys *k);
+/* The tags (at most @max, see hh_fit) as an array of {name_key: tag,
+ * value_key: "true"}; a tag that is not ASCII letters, digits, '_' or '-'
+ * (at most 256) fails the request naming @provider.  Set as @key when any. */
+void hh_jnamed_tags(hh_request *req, json_t *obj, const char *key,
+                    const herald_msg *msg, size_t max, const char *provider,
+                    const char *name_key, const char *value_key);
 /* A string member of a JSON object, or NULL. */
 const char *hh_json_string(const json_t *obj, const char *key);
 
@@ -252,5 +293,15 @@ herald_class hh_status_class(long status);
 
 /* Standard base64 with padding, NUL-terminated, malloc'd (NULL on OOM). */
 char *hh_base64(const unsigned char *data, size_t len, size_t *out_len_r);
+
+/* The plugin definition every HTTP driver shares: @name's getter with the
+ * helper's send, render, check and teardown. */
+#define HH_PLUGIN_DEFINE(name, desc, capabilities, opts, init_fn)            \
+    HERALD_PLUGIN_DEFINE(name, .version = PACKAGE_VERSION,                   \
+                         .description = (desc), .caps = (capabilities),      \
+                         .options = (opts), .init = (init_fn),               \
+                         .send = hh_plugin_send, .render = hh_plugin_render, \
+                         .check = hh_plugin_check,                           \
+                         .teardown = hh_plugin_teardown)
 
 #endif /* HERALD_PLUGINS_HTTP_H */

@@ -188,12 +188,8 @@ static int mailgun_check_answer(hh_client *c, void *priv, const hh_response *res
 }
 
 static const hh_provider mailgun_provider = {
-    .name = "mailgun",
+    HH_PROVIDER_FIELDS(mailgun),
     .credential = "api_key (and region)",
-    .build = mailgun_build,
-    .accepted = mailgun_accepted,
-    .problem = mailgun_problem,
-    .check_request = mailgun_check_request,
     .check_answer = mailgun_check_answer,
 };
 
@@ -211,15 +207,8 @@ static herald_class mailgun_init(const herald_host *host, herald_channel *ch,
     return hh_client_new(host, ch, &mailgun_provider, base, mg, state_r, err_r);
 }
 
-HERALD_PLUGIN_DEFINE(mailgun,
-    .version = PACKAGE_VERSION,
-    .description = "Mailgun HTTP API (US and EU regions)",
-    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
-            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
-            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
-    .options = mailgun_options,
-    .init = mailgun_init,
-    .send = hh_plugin_send,
-    .render = hh_plugin_render,
-    .check = hh_plugin_check,
-    .teardown = hh_plugin_teardown)
+HH_PLUGIN_DEFINE(mailgun, "Mailgun HTTP API (US and EU regions)",
+    HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+    HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+    HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
+    mailgun_options, mailgun_init)

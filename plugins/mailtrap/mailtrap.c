@@ -33,49 +33,6 @@ static const herald_option mailtrap_options[] = {
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
-static json_t *address_list(const herald_host *host, const herald_msg *msg,
-                            hh_request *req, herald_list list)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
-        const char *name = NULL;
-        const char *addr = host->msg_address(msg, list, i, &name);
-        hh_jpush(req, arr, hh_jaddress(req, addr, name));
-    }
-    return arr;
-}
-
-static json_t *pairs_object(const herald_host *host, const herald_msg *msg,
-                            hh_request *req, herald_list list)
-{
-    json_t *obj = json_object();
-    for (size_t i = 0; obj && i < host->msg_count(msg, list); i++) {
-        const char *k, *v;
-        host->msg_pair(msg, list, i, &k, &v);
-        hh_jstr(req, obj, k, v);
-    }
-    return obj;
-}
-
-static json_t *attachments(const herald_host *host, const herald_msg *msg,
-                           hh_request *req)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
-        const char *name, *type;
-        const unsigned char *data;
-        size_t len;
-        host->msg_attachment(msg, i, &name, &type, &data, &len);
-        json_t *a = json_object();
-        hh_jbase64(req, a, "content", data, len);
-        hh_jstr(req, a, "filename", name);
-        hh_jstr(req, a, "type", type);
-        hh_jstr(req, a, "disposition", "attachment");
-        hh_jpush(req, arr, a);
-    }
-    return arr;
-}
-
 static herald_class mailtrap_build(hh_client *c, void *priv, const herald_msg *msg,
                                    hh_request *req, herald_error **err_r)
 {
@@ -91,30 +48,19 @@ static herald_class mailtrap_build(hh_client *c, void *priv, const herald_msg *m
     json_t *root = json_object();
     hh_jset(req, root, "from", hh_jaddress(req, host->msg_get(msg, HERALD_FIELD_FROM_ADDRESS),
                                            host->msg_get(msg, HERALD_FIELD_FROM_NAME)));
-    static const struct { herald_list list; const char *key; } lists[] = {
-        {HERALD_LIST_TO, "to"}, {HERALD_LIST_CC, "cc"}, {HERALD_LIST_BCC, "bcc"}};
-    for (size_t i = 0; i < 3; i++)
-        if (host->msg_count(msg, lists[i].list))
-            hh_jset(req, root, lists[i].key, address_list(host, msg, req, lists[i].list));
-    const char *reply = host->msg_get(msg, HERALD_FIELD_REPLY_TO);
-    char *raddr, *rname;
-    if (reply && hh_split_mailbox(req, reply, &raddr, &rname) == 0) {
-        hh_jset(req, root, "reply_to", hh_jaddress(req, raddr, rname));
-        free(raddr);
-        free(rname);
-    }
+    static const char *const lists[3] = {"to", "cc", "bcc"};
+    hh_jrecipients(req, root, msg, lists, NULL);
+    hh_jmailbox(req, root, "reply_to", host->msg_get(msg, HERALD_FIELD_REPLY_TO));
     hh_jstr(req, root, "subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
     hh_jstr(req, root, "text", host->msg_get(msg, HERALD_FIELD_TEXT));
     hh_jstr(req, root, "html", host->msg_get(msg, HERALD_FIELD_HTML));
-    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
-        hh_jset(req, root, "attachments", attachments(host, msg, req));
+    static const struct hh_attachment_keys att = {"filename", "content", "type",
+                                                  "disposition", "attachment"};
+    hh_jattachments(req, root, "attachments", msg, &att);
     if (hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), MAILTRAP_MAX_TAGS))
         hh_jstr(req, root, "category", host->msg_item(msg, HERALD_LIST_TAGS, 0));
-    if (host->msg_count(msg, HERALD_LIST_METADATA))
-        hh_jset(req, root, "custom_variables",
-                pairs_object(host, msg, req, HERALD_LIST_METADATA));
-    if (host->msg_count(msg, HERALD_LIST_HEADERS))
-        hh_jset(req, root, "headers", pairs_object(host, msg, req, HERALD_LIST_HEADERS));
+    hh_jpairs(req, root, "custom_variables", msg, HERALD_LIST_METADATA);
+    hh_jpairs(req, root, "headers", msg, HERALD_LIST_HEADERS);
     hh_body_json(req, root);
     return HERALD_OK;
 }
@@ -187,12 +133,8 @@ static void mailtrap_check_request(hh_client *c, void *priv, hh_request *req)
 }
 
 static const hh_provider mailtrap_provider = {
-    .name = "mailtrap",
+    HH_PROVIDER_FIELDS(mailtrap),
     .credential = "api_token (and mode: sandbox and production tokens differ)",
-    .build = mailtrap_build,
-    .accepted = mailtrap_accepted,
-    .problem = mailtrap_problem,
-    .check_request = mailtrap_check_request,
 };
 
 static herald_class mailtrap_init(const herald_host *host, herald_channel *ch,
@@ -219,15 +161,8 @@ static herald_class mailtrap_init(const herald_host *host, herald_channel *ch,
                          mt, state_r, err_r);
 }
 
-HERALD_PLUGIN_DEFINE(mailtrap,
-    .version = PACKAGE_VERSION,
-    .description = "Mailtrap email sending and sandbox API",
-    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
-            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
-            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
-    .options = mailtrap_options,
-    .init = mailtrap_init,
-    .send = hh_plugin_send,
-    .render = hh_plugin_render,
-    .check = hh_plugin_check,
-    .teardown = hh_plugin_teardown)
+HH_PLUGIN_DEFINE(mailtrap, "Mailtrap email sending and sandbox API",
+    HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+    HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+    HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
+    mailtrap_options, mailtrap_init)

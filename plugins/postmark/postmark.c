@@ -29,49 +29,6 @@ static const herald_option postmark_options[] = {
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
-static json_t *headers(const herald_host *host, const herald_msg *msg, hh_request *req)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_HEADERS); i++) {
-        const char *k, *v;
-        host->msg_pair(msg, HERALD_LIST_HEADERS, i, &k, &v);
-        json_t *h = json_object();
-        hh_jstr(req, h, "Name", k);
-        hh_jstr(req, h, "Value", v);
-        hh_jpush(req, arr, h);
-    }
-    return arr;
-}
-
-static json_t *metadata(const herald_host *host, const herald_msg *msg, hh_request *req)
-{
-    json_t *obj = json_object();
-    for (size_t i = 0; obj && i < host->msg_count(msg, HERALD_LIST_METADATA); i++) {
-        const char *k, *v;
-        host->msg_pair(msg, HERALD_LIST_METADATA, i, &k, &v);
-        hh_jstr(req, obj, k, v);
-    }
-    return obj;
-}
-
-static json_t *attachments(const herald_host *host, const herald_msg *msg,
-                           hh_request *req)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
-        const char *name, *type;
-        const unsigned char *data;
-        size_t len;
-        host->msg_attachment(msg, i, &name, &type, &data, &len);
-        json_t *a = json_object();
-        hh_jstr(req, a, "Name", name);
-        hh_jbase64(req, a, "Content", data, len);
-        hh_jstr(req, a, "ContentType", type);
-        hh_jpush(req, arr, a);
-    }
-    return arr;
-}
-
 static herald_class postmark_build(hh_client *c, void *priv, const herald_msg *msg,
                                    hh_request *req, herald_error **err_r)
 {
@@ -102,14 +59,13 @@ static herald_class postmark_build(hh_client *c, void *priv, const herald_msg *m
     hh_jstr(req, root, "Subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
     hh_jstr(req, root, "TextBody", host->msg_get(msg, HERALD_FIELD_TEXT));
     hh_jstr(req, root, "HtmlBody", host->msg_get(msg, HERALD_FIELD_HTML));
-    if (host->msg_count(msg, HERALD_LIST_HEADERS))
-        hh_jset(req, root, "Headers", headers(host, msg, req));
+    hh_jpairs_array(req, root, "Headers", msg, HERALD_LIST_HEADERS, "Name", "Value");
     if (hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), POSTMARK_MAX_TAGS))
         hh_jstr(req, root, "Tag", host->msg_item(msg, HERALD_LIST_TAGS, 0));
-    if (host->msg_count(msg, HERALD_LIST_METADATA))
-        hh_jset(req, root, "Metadata", metadata(host, msg, req));
-    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
-        hh_jset(req, root, "Attachments", attachments(host, msg, req));
+    hh_jpairs(req, root, "Metadata", msg, HERALD_LIST_METADATA);
+    static const struct hh_attachment_keys att = {"Name", "Content", "ContentType",
+                                                  NULL, NULL};
+    hh_jattachments(req, root, "Attachments", msg, &att);
     hh_jstr(req, root, "MessageStream", pm->stream);
     hh_body_json(req, root);
     return HERALD_OK;
@@ -183,12 +139,8 @@ static void postmark_check_request(hh_client *c, void *priv, hh_request *req)
 }
 
 static const hh_provider postmark_provider = {
-    .name = "postmark",
+    HH_PROVIDER_FIELDS(postmark),
     .credential = "server_token",
-    .build = postmark_build,
-    .accepted = postmark_accepted,
-    .problem = postmark_problem,
-    .check_request = postmark_check_request,
 };
 
 static herald_class postmark_init(const herald_host *host, herald_channel *ch,
@@ -203,15 +155,8 @@ static herald_class postmark_init(const herald_host *host, herald_channel *ch,
                          state_r, err_r);
 }
 
-HERALD_PLUGIN_DEFINE(postmark,
-    .version = PACKAGE_VERSION,
-    .description = "Postmark email API",
-    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
-            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
-            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
-    .options = postmark_options,
-    .init = postmark_init,
-    .send = hh_plugin_send,
-    .render = hh_plugin_render,
-    .check = hh_plugin_check,
-    .teardown = hh_plugin_teardown)
+HH_PLUGIN_DEFINE(postmark, "Postmark email API",
+    HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+    HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+    HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
+    postmark_options, postmark_init)

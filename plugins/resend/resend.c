@@ -27,59 +27,6 @@ static const herald_option resend_options[] = {
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
-static json_t *mailboxes(const herald_host *host, const herald_msg *msg,
-                         hh_request *req, herald_list list)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
-        const char *name = NULL;
-        const char *addr = host->msg_address(msg, list, i, &name);
-        char *mb = hh_mailbox(req, addr, name);
-        if (mb)
-            hh_jpush_str(req, arr, mb);
-        free(mb);
-    }
-    return arr;
-}
-
-static json_t *attachments(const herald_host *host, const herald_msg *msg,
-                           hh_request *req)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
-        const char *name, *type;
-        const unsigned char *data;
-        size_t len;
-        host->msg_attachment(msg, i, &name, &type, &data, &len);
-        json_t *a = json_object();
-        hh_jstr(req, a, "filename", name);
-        hh_jbase64(req, a, "content", data, len);
-        hh_jstr(req, a, "content_type", type);
-        hh_jpush(req, arr, a);
-    }
-    return arr;
-}
-
-/* tags: each herald tag becomes {name: tag, value: "true"}. */
-static json_t *tags(const herald_host *host, const herald_msg *msg, hh_request *req)
-{
-    size_t n = hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), RESEND_MAX_TAGS);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        const char *t = host->msg_item(msg, HERALD_LIST_TAGS, i);
-        if (strlen(t) > 256 || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789_-") != strlen(t))
-            hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                            "tag \"%s\": Resend tags may hold only ASCII letters, digits, "
-                            "'_' and '-' (at most 256); rename the tag", t);
-        json_t *o = json_object();
-        hh_jstr(req, o, "name", t);
-        hh_jstr(req, o, "value", "true");
-        hh_jpush(req, arr, o);
-    }
-    return arr;
-}
-
 static herald_class resend_build(hh_client *c, void *priv, const herald_msg *msg,
                                  hh_request *req, herald_error **err_r)
 {
@@ -106,29 +53,17 @@ static herald_class resend_build(hh_client *c, void *priv, const herald_msg *msg
 
     json_t *root = json_object();
     hh_jstr(req, root, "from", host->msg_get(msg, HERALD_FIELD_FROM));
-    hh_jset(req, root, "to", mailboxes(host, msg, req, HERALD_LIST_TO));
-    if (host->msg_count(msg, HERALD_LIST_CC))
-        hh_jset(req, root, "cc", mailboxes(host, msg, req, HERALD_LIST_CC));
-    if (host->msg_count(msg, HERALD_LIST_BCC))
-        hh_jset(req, root, "bcc", mailboxes(host, msg, req, HERALD_LIST_BCC));
+    static const char *const lists[3] = {"to", "cc", "bcc"};
+    hh_jrecipients(req, root, msg, lists, hh_mailbox);
     hh_jstr(req, root, "reply_to", host->msg_get(msg, HERALD_FIELD_REPLY_TO));
     hh_jstr(req, root, "subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
     hh_jstr(req, root, "text", host->msg_get(msg, HERALD_FIELD_TEXT));
     hh_jstr(req, root, "html", host->msg_get(msg, HERALD_FIELD_HTML));
-    size_t nh = host->msg_count(msg, HERALD_LIST_HEADERS);
-    if (nh) {
-        json_t *h = json_object();
-        for (size_t i = 0; h && i < nh; i++) {
-            const char *k, *v;
-            host->msg_pair(msg, HERALD_LIST_HEADERS, i, &k, &v);
-            hh_jstr(req, h, k, v);
-        }
-        hh_jset(req, root, "headers", h);
-    }
-    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
-        hh_jset(req, root, "attachments", attachments(host, msg, req));
-    if (host->msg_count(msg, HERALD_LIST_TAGS))
-        hh_jset(req, root, "tags", tags(host, msg, req));
+    hh_jpairs(req, root, "headers", msg, HERALD_LIST_HEADERS);
+    static const struct hh_attachment_keys att = {"filename", "content", "content_type",
+                                                  NULL, NULL};
+    hh_jattachments(req, root, "attachments", msg, &att);
+    hh_jnamed_tags(req, root, "tags", msg, RESEND_MAX_TAGS, "Resend", "name", "value");
     hh_body_json(req, root);
     return HERALD_OK;
 }
@@ -257,12 +192,8 @@ static int resend_check_answer(hh_client *c, void *priv, const hh_response *resp
 }
 
 static const hh_provider resend_provider = {
-    .name = "resend",
+    HH_PROVIDER_FIELDS(resend),
     .credential = "api_key",
-    .build = resend_build,
-    .accepted = resend_accepted,
-    .problem = resend_problem,
-    .check_request = resend_check_request,
     .check_answer = resend_check_answer,
 };
 
@@ -276,15 +207,8 @@ static herald_class resend_init(const herald_host *host, herald_channel *ch,
                          state_r, err_r);
 }
 
-HERALD_PLUGIN_DEFINE(resend,
-    .version = PACKAGE_VERSION,
-    .description = "Resend email API",
-    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
-            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
-            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_IDEMPOTENCY,
-    .options = resend_options,
-    .init = resend_init,
-    .send = hh_plugin_send,
-    .render = hh_plugin_render,
-    .check = hh_plugin_check,
-    .teardown = hh_plugin_teardown)
+HH_PLUGIN_DEFINE(resend, "Resend email API",
+    HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+    HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+    HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_IDEMPOTENCY,
+    resend_options, resend_init)

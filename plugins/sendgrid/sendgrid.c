@@ -28,33 +28,6 @@ static const herald_option sendgrid_options[] = {
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
-static json_t *address_list(hh_client *c, const herald_msg *msg, hh_request *req,
-                            herald_list list)
-{
-    const herald_host *host = hh_host(c);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
-        const char *name = NULL;
-        const char *addr = host->msg_address(msg, list, i, &name);
-        hh_jpush(req, arr, hh_jaddress(req, addr, name));
-    }
-    return arr;
-}
-
-/* A JSON object of the name/value pairs of @list (headers, metadata). */
-static json_t *pairs_object(hh_client *c, const herald_msg *msg, hh_request *req,
-                            herald_list list)
-{
-    const herald_host *host = hh_host(c);
-    json_t *obj = json_object();
-    for (size_t i = 0; obj && i < host->msg_count(msg, list); i++) {
-        const char *k, *v;
-        host->msg_pair(msg, list, i, &k, &v);
-        hh_jstr(req, obj, k, v);
-    }
-    return obj;
-}
-
 static json_t *content(hh_client *c, const herald_msg *msg, hh_request *req)
 {
     static const struct { herald_field field; const char *type; } parts[] = {
@@ -67,27 +40,6 @@ static json_t *content(hh_client *c, const herald_msg *msg, hh_request *req)
         json_t *o = json_object();
         hh_jstr(req, o, "type", parts[i].type);
         hh_jstr(req, o, "value", v);
-        hh_jpush(req, arr, o);
-    }
-    return arr;
-}
-
-static json_t *attachments(hh_client *c, const herald_msg *msg, hh_request *req)
-{
-    const herald_host *host = hh_host(c);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, HERALD_LIST_ATTACHMENTS); i++) {
-        const char *name, *type;
-        const unsigned char *data;
-        size_t len;
-        host->msg_attachment(msg, i, &name, &type, &data, &len);
-        json_t *o = json_object();
-        if (o) {
-            hh_jbase64(req, o, "content", data, len);
-            hh_jstr(req, o, "filename", name);
-            hh_jstr(req, o, "type", type);
-            hh_jstr(req, o, "disposition", "attachment");
-        }
         hh_jpush(req, arr, o);
     }
     return arr;
@@ -106,26 +58,18 @@ static herald_class sendgrid_build(hh_client *c, void *priv, const herald_msg *m
                         "SendGrid needs at least one To recipient; add one");
 
     json_t *root = json_object(), *pers = json_object(), *plist = json_array();
-    hh_jset(req, pers, "to", address_list(c, msg, req, HERALD_LIST_TO));
-    if (host->msg_count(msg, HERALD_LIST_CC))
-        hh_jset(req, pers, "cc", address_list(c, msg, req, HERALD_LIST_CC));
-    if (host->msg_count(msg, HERALD_LIST_BCC))
-        hh_jset(req, pers, "bcc", address_list(c, msg, req, HERALD_LIST_BCC));
+    static const char *const lists[3] = {"to", "cc", "bcc"};
+    hh_jrecipients(req, pers, msg, lists, NULL);
     hh_jpush(req, plist, pers);
     hh_jset(req, root, "personalizations", plist);
     hh_jset(req, root, "from", hh_jaddress(req, host->msg_get(msg, HERALD_FIELD_FROM_ADDRESS),
                                            host->msg_get(msg, HERALD_FIELD_FROM_NAME)));
-    const char *reply = host->msg_get(msg, HERALD_FIELD_REPLY_TO);
-    char *raddr, *rname;
-    if (reply && hh_split_mailbox(req, reply, &raddr, &rname) == 0) {
-        hh_jset(req, root, "reply_to", hh_jaddress(req, raddr, rname));
-        free(raddr);
-        free(rname);
-    }
+    hh_jmailbox(req, root, "reply_to", host->msg_get(msg, HERALD_FIELD_REPLY_TO));
     hh_jstr(req, root, "subject", host->msg_get(msg, HERALD_FIELD_SUBJECT));
     hh_jset(req, root, "content", content(c, msg, req));
-    if (host->msg_count(msg, HERALD_LIST_ATTACHMENTS))
-        hh_jset(req, root, "attachments", attachments(c, msg, req));
+    static const struct hh_attachment_keys att = {"filename", "content", "type",
+                                                  "disposition", "attachment"};
+    hh_jattachments(req, root, "attachments", msg, &att);
     size_t ntags = hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS),
                           SENDGRID_MAX_CATEGORIES);
     if (ntags) {
@@ -134,10 +78,8 @@ static herald_class sendgrid_build(hh_client *c, void *priv, const herald_msg *m
             hh_jpush_str(req, cats, host->msg_item(msg, HERALD_LIST_TAGS, i));
         hh_jset(req, root, "categories", cats);
     }
-    if (host->msg_count(msg, HERALD_LIST_METADATA))
-        hh_jset(req, root, "custom_args", pairs_object(c, msg, req, HERALD_LIST_METADATA));
-    if (host->msg_count(msg, HERALD_LIST_HEADERS))
-        hh_jset(req, root, "headers", pairs_object(c, msg, req, HERALD_LIST_HEADERS));
+    hh_jpairs(req, root, "custom_args", msg, HERALD_LIST_METADATA);
+    hh_jpairs(req, root, "headers", msg, HERALD_LIST_HEADERS);
     if (sg->sandbox)
         hh_jset(req, root, "mail_settings",
                 json_pack("{s:{s:b}}", "sandbox_mode", "enable", 1));
@@ -224,12 +166,8 @@ static int sendgrid_check_answer(hh_client *c, void *priv, const hh_response *re
 }
 
 static const hh_provider sendgrid_provider = {
-    .name = "sendgrid",
+    HH_PROVIDER_FIELDS(sendgrid),
     .credential = "api_key (it needs the Mail Send permission)",
-    .build = sendgrid_build,
-    .accepted = sendgrid_accepted,
-    .problem = sendgrid_problem,
-    .check_request = sendgrid_check_request,
     .check_answer = sendgrid_check_answer,
 };
 
@@ -245,15 +183,8 @@ static herald_class sendgrid_init(const herald_host *host, herald_channel *ch,
                          sg, state_r, err_r);
 }
 
-HERALD_PLUGIN_DEFINE(sendgrid,
-    .version = PACKAGE_VERSION,
-    .description = "SendGrid v3 Mail Send API",
-    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
-            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
-            HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
-    .options = sendgrid_options,
-    .init = sendgrid_init,
-    .send = hh_plugin_send,
-    .render = hh_plugin_render,
-    .check = hh_plugin_check,
-    .teardown = hh_plugin_teardown)
+HH_PLUGIN_DEFINE(sendgrid, "SendGrid v3 Mail Send API",
+    HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+    HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+    HERALD_CAP_HEADERS | HERALD_CAP_TAGS | HERALD_CAP_METADATA,
+    sendgrid_options, sendgrid_init)

@@ -83,21 +83,6 @@ static char *encoded_mailbox(hh_request *req, const char *addr, const char *name
     return out;
 }
 
-static json_t *address_list(const herald_host *host, const herald_msg *msg,
-                            hh_request *req, herald_list list)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < host->msg_count(msg, list); i++) {
-        const char *name = NULL;
-        const char *addr = host->msg_address(msg, list, i, &name);
-        char *mb = encoded_mailbox(req, addr, name);
-        if (mb)
-            hh_jpush_str(req, arr, mb);
-        free(mb);
-    }
-    return arr;
-}
-
 static void set_address(hh_request *req, json_t *obj, const char *key,
                         const char *mailbox, int as_list)
 {
@@ -140,34 +125,11 @@ static json_t *simple_content(const herald_host *host, const herald_msg *msg,
     if (host->msg_get(msg, HERALD_FIELD_HTML))
         hh_jset(req, body, "Html", text_part(req, host->msg_get(msg, HERALD_FIELD_HTML)));
     hh_jset(req, simple, "Body", body);
-    size_t n = host->msg_count(msg, HERALD_LIST_HEADERS);
-    json_t *headers = n ? json_array() : NULL;
-    for (size_t i = 0; headers && i < n; i++) {
-        const char *k, *v;
-        host->msg_pair(msg, HERALD_LIST_HEADERS, i, &k, &v);
-        json_t *h = json_object();
-        hh_jstr(req, h, "Name", k);
-        hh_jstr(req, h, "Value", v);
-        hh_jpush(req, headers, h);
-    }
-    if (n)
-        hh_jset(req, simple, "Headers", headers);
-    n = host->msg_count(msg, HERALD_LIST_ATTACHMENTS);
-    json_t *atts = n ? json_array() : NULL;
-    for (size_t i = 0; atts && i < n; i++) {
-        const char *name, *type;
-        const unsigned char *data;
-        size_t len;
-        host->msg_attachment(msg, i, &name, &type, &data, &len);
-        json_t *a = json_object();
-        hh_jstr(req, a, "FileName", name);
-        hh_jbase64(req, a, "RawContent", data, len);
-        hh_jstr(req, a, "ContentType", type);
-        hh_jstr(req, a, "ContentDisposition", "ATTACHMENT");
-        hh_jpush(req, atts, a);
-    }
-    if (n)
-        hh_jset(req, simple, "Attachments", atts);
+    hh_jpairs_array(req, simple, "Headers", msg, HERALD_LIST_HEADERS, "Name", "Value");
+    static const struct hh_attachment_keys att = {"FileName", "RawContent",
+                                                  "ContentType", "ContentDisposition",
+                                                  "ATTACHMENT"};
+    hh_jattachments(req, simple, "Attachments", msg, &att);
     return simple;
 }
 
@@ -186,27 +148,6 @@ static herald_class raw_content(const herald_host *host, const herald_msg *msg,
     host->free(mime);
     *raw_r = raw;
     return HERALD_OK;
-}
-
-/* EmailTags: each herald tag becomes {Name: tag, Value: "true"}. */
-static json_t *email_tags(const herald_host *host, const herald_msg *msg,
-                          hh_request *req)
-{
-    size_t n = hh_fit(req, "tags", host->msg_count(msg, HERALD_LIST_TAGS), SES_MAX_TAGS);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        const char *t = host->msg_item(msg, HERALD_LIST_TAGS, i);
-        if (strlen(t) > 256 || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789_-") != strlen(t))
-            hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                            "tag \"%s\": SES tags may hold only ASCII letters, digits, "
-                            "'_' and '-' (at most 256); rename the tag", t);
-        json_t *o = json_object();
-        hh_jstr(req, o, "Name", t);
-        hh_jstr(req, o, "Value", "true");
-        hh_jpush(req, arr, o);
-    }
-    return arr;
 }
 
 /* ---------------------------------------------------------------- signing */
@@ -255,12 +196,8 @@ static herald_class ses_build(hh_client *c, void *priv, const herald_msg *msg,
     hh_set_path(req, "POST", "/v2/email/outbound-emails");
     json_t *root = json_object(), *dest = json_object(), *content = NULL;
     set_address(req, root, "FromEmailAddress", host->msg_get(msg, HERALD_FIELD_FROM), 0);
-    static const struct { herald_list list; const char *key; } lists[] = {
-        {HERALD_LIST_TO, "ToAddresses"}, {HERALD_LIST_CC, "CcAddresses"},
-        {HERALD_LIST_BCC, "BccAddresses"}};
-    for (size_t i = 0; i < 3; i++)
-        if (host->msg_count(msg, lists[i].list))
-            hh_jset(req, dest, lists[i].key, address_list(host, msg, req, lists[i].list));
+    static const char *const lists[3] = {"ToAddresses", "CcAddresses", "BccAddresses"};
+    hh_jrecipients(req, dest, msg, lists, encoded_mailbox);
     hh_jset(req, root, "Destination", dest);
     set_address(req, root, "ReplyToAddresses", host->msg_get(msg, HERALD_FIELD_REPLY_TO), 1);
     if (s->raw) {
@@ -276,8 +213,8 @@ static herald_class ses_build(hh_client *c, void *priv, const herald_msg *msg,
     }
     hh_jset(req, root, "Content", content);
     hh_jstr(req, root, "ConfigurationSetName", s->configuration_set);
-    if (host->msg_count(msg, HERALD_LIST_TAGS))
-        hh_jset(req, root, "EmailTags", email_tags(host, msg, req));
+    /* EmailTags: each herald tag becomes {Name: tag, Value: "true"}. */
+    hh_jnamed_tags(req, root, "EmailTags", msg, SES_MAX_TAGS, "SES", "Name", "Value");
     hh_body_json(req, root);
     sign(c, s, req);
     return HERALD_OK;
@@ -382,12 +319,8 @@ static int ses_check_answer(hh_client *c, void *priv, const hh_response *resp,
 }
 
 static const hh_provider ses_provider = {
-    .name = "ses",
+    HH_PROVIDER_FIELDS(ses),
     .credential = "access_key_id, secret_access_key, session_token and region",
-    .build = ses_build,
-    .accepted = ses_accepted,
-    .problem = ses_problem,
-    .check_request = ses_check_request,
     .check_answer = ses_check_answer,
 };
 
@@ -418,15 +351,8 @@ static herald_class ses_init(const herald_host *host, herald_channel *ch,
     return hh_client_new(host, ch, &ses_provider, base, s, state_r, err_r);
 }
 
-HERALD_PLUGIN_DEFINE(ses,
-    .version = PACKAGE_VERSION,
-    .description = "Amazon SES API v2 (SigV4-signed HTTPS)",
-    .caps = HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
-            HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
-            HERALD_CAP_HEADERS | HERALD_CAP_TAGS,
-    .options = ses_options,
-    .init = ses_init,
-    .send = hh_plugin_send,
-    .render = hh_plugin_render,
-    .check = hh_plugin_check,
-    .teardown = hh_plugin_teardown)
+HH_PLUGIN_DEFINE(ses, "Amazon SES API v2 (SigV4-signed HTTPS)",
+    HERALD_CAP_EMAIL | HERALD_CAP_TEXT | HERALD_CAP_HTML |
+    HERALD_CAP_ATTACHMENTS | HERALD_CAP_CC_BCC | HERALD_CAP_REPLY_TO |
+    HERALD_CAP_HEADERS | HERALD_CAP_TAGS,
+    ses_options, ses_init)

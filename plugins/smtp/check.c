@@ -80,6 +80,15 @@ static void report(struct ck *k, const char *step, herald_check_status st,
     k->s->host->report_step(k->chk, step, st, ms < 0 ? 0 : ms, detail, fix);
 }
 
+/* Report a step whose detail is printf-formatted into @detail. */
+static void vsay(struct ck *k, const char *step, herald_check_status st,
+                 const char *fix, char *detail, size_t size, const char *fmt,
+                 va_list ap)
+{
+    vsnprintf(detail, size, fmt, ap);
+    report(k, step, st, detail, fix);
+}
+
 static void say(struct ck *k, const char *step, herald_check_status st,
                 const char *fix, const char *fmt, ...) HERALD_PRINTF(5, 6);
 static void say(struct ck *k, const char *step, herald_check_status st,
@@ -88,9 +97,8 @@ static void say(struct ck *k, const char *step, herald_check_status st,
     char detail[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsay(k, step, st, fix, detail, sizeof detail, fmt, ap);
     va_end(ap);
-    report(k, step, st, detail, fix);
 }
 
 /* A failed step with its own text; recorded as the check's error too. */
@@ -102,9 +110,8 @@ static herald_class fail(struct ck *k, const char *step, herald_class cls,
     char detail[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsay(k, step, HERALD_CHECK_FAIL, fix, detail, sizeof detail, fmt, ap);
     va_end(ap);
-    report(k, step, HERALD_CHECK_FAIL, detail, fix);
     return smtp_fail(k->s, cls, NULL, "%s; %s", detail, fix);
 }
 

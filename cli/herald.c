@@ -243,27 +243,13 @@ static void json_kv(FILE *f, const char *key, const char *value)
     json_str(f, value);
 }
 
-/* Machine names of the error classes, for --json. */
-static const char *class_name(herald_class cls)
-{
-    static const char *const names[] = {
-        "ok", "usage", "config", "invalid_message", "host_not_found",
-        "connect", "timeout", "tls", "protocol", "auth", "sender_rejected",
-        "recipient_rejected", "rate_limited", "temporary", "permanent",
-        "internal",
-    };
-    if ((unsigned)cls < sizeof names / sizeof names[0])
-        return names[cls];
-    return "unknown";
-}
-
 /* {"error":{...}} on stdout, one line. */
 static void json_error(herald_class cls, const char *message, const char *code,
                        const char *provider_text, long retry_after,
-                       const char *channel)
+                       const char *channel, int retryable)
 {
     printf("{\"error\":{");
-    json_kv(stdout, "class", class_name(cls));
+    json_kv(stdout, "class", herald_class_name(cls));
     putchar(',');
     json_kv(stdout, "code", code);
     putchar(',');
@@ -273,7 +259,7 @@ static void json_error(herald_class cls, const char *message, const char *code,
     putchar(',');
     json_kv(stdout, "channel", channel);
     printf(",\"retryable\":%s,\"exit_status\":%d,\"retry_after\":",
-           herald_class_retryable(cls) ? "true" : "false",
+           retryable ? "true" : "false",
            herald_sysexit(cls));
     if (retry_after >= 0)
         printf("%ld", retry_after);
@@ -297,7 +283,8 @@ static int fail_err(const struct cli *cli, herald_class cls, herald_error *err)
     if (cli->json)
         json_error(cls, msg, herald_error_code(err),
                    herald_error_provider_text(err),
-                   herald_error_retry_after(err), herald_error_channel(err));
+                   herald_error_retry_after(err), herald_error_channel(err),
+                   err ? herald_error_retryable(err) : herald_class_retryable(cls));
     herald_error_free(err);
     return herald_sysexit(cls);
 }
@@ -318,7 +305,7 @@ static int fail(const struct cli *cli, herald_class cls, const char *fmt, ...)
         fprintf(stderr, "try 'herald %s%s--help'\n", cli->cmd ? cli->cmd : "",
                 cli->cmd ? " " : "");
     if (cli->json)
-        json_error(cls, msg, NULL, NULL, -1, NULL);
+        json_error(cls, msg, NULL, NULL, -1, NULL, herald_class_retryable(cls));
     free(msg);
     return herald_sysexit(cls);
 }

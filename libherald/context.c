@@ -733,6 +733,11 @@ herald_class herald_send(herald_ctx *ctx, const char *channel,
         if (!err)
             hx_error(&err, rc, "the %s driver failed (%s) without saying why",
                      ch->drv->desc->name, herald_strerror(rc));
+        /* A lost answer is safe to repeat only when the request carried an
+         * idempotency key that this driver sends and its provider honours. */
+        if (rc == HERALD_ERR_DELIVERY_UNKNOWN && view.idempotency_key &&
+            (ch->drv->desc->caps & HERALD_CAP_IDEMPOTENCY))
+            hx_error_set_idempotent(err);
         hx_error_set_channel(err, ch->name);
         host_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
         hand_back(rc, err, ch->name, err_r);

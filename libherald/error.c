@@ -6,7 +6,7 @@
 
 /* Handed out when even the error cannot be allocated. */
 static herald_error oom_error = {
-    HERALD_ERR_INTERNAL, (char *)"out of memory", NULL, NULL, NULL, -1
+    HERALD_ERR_INTERNAL, (char *)"out of memory", NULL, NULL, NULL, -1, 0
 };
 
 herald_class hx_error_full(herald_error **err_r, herald_class cls,
@@ -66,6 +66,12 @@ void hx_error_tag_channel(herald_error *err, const char *channel)
     err->channel = hx_strdup(channel);
 }
 
+void hx_error_set_idempotent(herald_error *err)
+{
+    if (err && err != &oom_error)
+        err->idempotent = 1;
+}
+
 herald_error *hx_error_copy(const herald_error *err)
 {
     if (!err || err == &oom_error)
@@ -79,6 +85,7 @@ herald_error *hx_error_copy(const herald_error *err)
     e->provider_text = hx_strdup(err->provider_text);
     e->channel = hx_strdup(err->channel);
     e->retry_after = err->retry_after;
+    e->idempotent = err->idempotent;
     if (!e->message) {
         herald_error_free(e);
         return &oom_error;
@@ -89,6 +96,15 @@ herald_error *hx_error_copy(const herald_error *err)
 herald_class herald_error_class(const herald_error *err)
 {
     return err ? err->cls : HERALD_ERR_INTERNAL;
+}
+
+int herald_error_retryable(const herald_error *err)
+{
+    if (!err)
+        return 0;
+    if (err->cls == HERALD_ERR_DELIVERY_UNKNOWN)
+        return err->idempotent;
+    return herald_class_retryable(err->cls);
 }
 
 const char *herald_error_message(const herald_error *err)
@@ -128,26 +144,15 @@ void herald_error_free(herald_error *err)
 }
 
 static const struct {
+    const char *name;
     const char *text;
     int retryable;
     int sysexit;
 } class_info[] = {
-    [HERALD_OK] = {"success", 0, 0},
-    [HERALD_ERR_USAGE] = {"invalid use of the API", 0, 64},
-    [HERALD_ERR_CONFIG] = {"configuration error", 0, 78},
-    [HERALD_ERR_INVALID_MESSAGE] = {"invalid message", 0, 65},
-    [HERALD_ERR_HOST_NOT_FOUND] = {"host not found", 0, 68},
-    [HERALD_ERR_CONNECT] = {"connection failed", 1, 75},
-    [HERALD_ERR_TIMEOUT] = {"connection timed out", 1, 75},
-    [HERALD_ERR_TLS] = {"TLS failure", 0, 76},
-    [HERALD_ERR_PROTOCOL] = {"protocol error", 0, 76},
-    [HERALD_ERR_AUTH] = {"authentication failed", 0, 77},
-    [HERALD_ERR_SENDER_REJECTED] = {"sender rejected", 0, 69},
-    [HERALD_ERR_RECIPIENT_REJECTED] = {"recipient rejected", 0, 69},
-    [HERALD_ERR_RATE_LIMITED] = {"rate limited", 1, 75},
-    [HERALD_ERR_TEMPORARY] = {"temporary failure", 1, 75},
-    [HERALD_ERR_PERMANENT] = {"permanent failure", 0, 69},
-    [HERALD_ERR_INTERNAL] = {"internal error", 0, 70},
+#define HERALD_CLASS(cls, name, text, retryable, sysexit) \
+    [cls] = {name, text, retryable, sysexit},
+#include "classes.def"
+#undef HERALD_CLASS
 };
 
 static int class_known(herald_class cls)
@@ -158,6 +163,11 @@ static int class_known(herald_class cls)
 const char *herald_strerror(herald_class cls)
 {
     return class_known(cls) ? class_info[cls].text : "unknown error";
+}
+
+const char *herald_class_name(herald_class cls)
+{
+    return class_known(cls) ? class_info[cls].name : "unknown";
 }
 
 int herald_class_retryable(herald_class cls)

@@ -55,6 +55,8 @@ struct herald_error {
     char *provider_text;  /* provider's text or NULL */
     char *channel;        /* NULL when not about a channel */
     long retry_after;     /* seconds or -1 */
+    int idempotent;       /* DELIVERY_UNKNOWN only: the request carried an
+                             idempotency key the provider honours */
 };
 
 /* Set *err_r (when err_r is not NULL and *err_r is NULL) to a new error;
@@ -69,6 +71,8 @@ void hx_error_set_channel(herald_error *err, const char *channel);
 /* Record the channel without touching the message. */
 void hx_error_tag_channel(herald_error *err, const char *channel);
 herald_error *hx_error_copy(const herald_error *err);
+/* Mark a DELIVERY_UNKNOWN error safe to retry (see herald_error_retryable). */
+void hx_error_set_idempotent(herald_error *err);
 
 struct hx_rcpt {
     char *address;

@@ -73,8 +73,24 @@ typedef enum herald_class {
     HERALD_ERR_RATE_LIMITED = 12,  /* retryable; see herald_error_retry_after() */
     HERALD_ERR_TEMPORARY = 13,     /* provider 4xx-style / 5xx: retryable */
     HERALD_ERR_PERMANENT = 14,     /* provider refused for good */
-    HERALD_ERR_INTERNAL = 15       /* out of memory, local I/O, a bug */
+    HERALD_ERR_INTERNAL = 15,      /* out of memory, local I/O, a bug */
+    HERALD_ERR_DELIVERY_UNKNOWN = 16 /* request sent, answer lost: maybe delivered */
 } herald_class;
+
+/*
+ * HERALD_ERR_DELIVERY_UNKNOWN: the whole message reached the provider (the
+ * SMTP final dot was written, the HTTP request body was sent) but its answer
+ * was lost, cut short, too long or not the provider's success shape.  The
+ * message may or may not have been delivered.  It is not retryable
+ * (herald_class_retryable() gives 0), because a retry may deliver it twice,
+ * unless the message carried an idempotency key that the channel's driver
+ * sends and the provider honours (see herald_error_retryable()).
+ *
+ * The delivery promise: a message handed to herald_send() is delivered, or
+ * handed back to the caller as an error whose class says whether sending it
+ * again is safe; never lost silently, never sent twice where the provider
+ * lets us prevent it.
+ */
 
 /** Opaque types.  Each has a matching _free / _close function. */
 typedef struct herald_ctx herald_ctx;
@@ -104,6 +120,13 @@ const char *herald_version(void);
 const char *herald_strerror(herald_class cls);
 
 /**
+ * herald_class_name - the class's machine name, as the CLI's --json output
+ * writes it: "ok", "config", "timeout", "delivery_unknown", ...  Returns a
+ * static string ("unknown" for a value outside the enum).  Thread-safe.
+ */
+const char *herald_class_name(herald_class cls);
+
+/**
  * herald_class_retryable - 1 when a failure of this class may succeed if
  * the same message is sent again later (timeout, refused connection, rate
  * limit, temporary provider failure), 0 otherwise.  Thread-safe.
@@ -114,7 +137,7 @@ int herald_class_retryable(herald_class cls);
  * herald_sysexit - the sysexits.h exit status the herald command uses for
  * this class: 0 for HERALD_OK, 64 usage, 65 invalid message, 68 host not
  * found, 69 permanent failure or rejection, 70 internal, 75 retryable,
- * 76 TLS or protocol, 77 auth, 78 config.  Thread-safe.
+ * 76 TLS, protocol or delivery unknown, 77 auth, 78 config.  Thread-safe.
  */
 int herald_sysexit(herald_class cls);
 
@@ -122,6 +145,14 @@ int herald_sysexit(herald_class cls);
  * herald_error_class - the class of @err (HERALD_ERR_INTERNAL for NULL).
  */
 herald_class herald_error_class(const herald_error *err);
+
+/**
+ * herald_error_retryable - 1 when sending the same message again is safe and
+ * may succeed: the class is retryable, or it is HERALD_ERR_DELIVERY_UNKNOWN
+ * and the failed request carried an idempotency key the provider honours
+ * (so a repeat cannot deliver twice).  0 otherwise, and for NULL.
+ */
+int herald_error_retryable(const herald_error *err);
 
 /**
  * herald_error_message - the full human message: what went wrong, on which

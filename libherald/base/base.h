@@ -33,6 +33,12 @@
 int hb_read_file(const char *path, size_t limit, const char *limit_name,
                  int allow_stdin, char **data_r, size_t *len_r, char **why_r);
 
+/* hb_read_file, and *mode_r (may be NULL) gets the file's st_mode (0 for
+ * standard input), e.g. to warn about a secret others may read. */
+int hb_read_file_mode(const char *path, size_t limit, const char *limit_name,
+                      int allow_stdin, char **data_r, size_t *len_r,
+                      char **why_r, unsigned *mode_r);
+
 /* "FIFO", "character device", ... for an st_mode; "special file" else. */
 const char *hb_file_kind(unsigned mode);
 

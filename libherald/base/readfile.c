@@ -36,21 +36,19 @@ const char *hb_file_kind(unsigned mode)
     }
 }
 
-/* Read at most limit + 1 bytes from @fd so that "over the limit" shows. */
+/* Read from @fd until end of file, keeping at most @limit bytes: reading
+ * byte limit + 1 is what shows the input is over the limit. */
 static int read_bounded(int fd, size_t limit, char **data_r, size_t *len_r)
 {
     size_t cap = 0, len = 0;
     char *buf = NULL;
     for (;;) {
-        if (len == cap) {
+        /* Room for one byte past the limit and the final NUL. */
+        if (cap - len < 2) {
+            size_t most = limit < (size_t)-1 - 2 ? limit + 2 : (size_t)-1;
             size_t ncap = cap ? cap * 2 : 8192;
-            if (ncap > limit + 2)
-                ncap = limit + 2;
-            if (ncap <= cap) { /* limit + 1 bytes read: over the limit */
-                free(buf);
-                errno = EFBIG;
-                return -1;
-            }
+            if (ncap < cap || ncap > most)
+                ncap = most;
             char *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
@@ -60,14 +58,7 @@ static int read_bounded(int fd, size_t limit, char **data_r, size_t *len_r)
             buf = nb;
             cap = ncap;
         }
-        /* Keep one byte for the NUL; read one past the limit at most. */
-        size_t want = cap - len - 1;
-        if (want == 0) {
-            free(buf);
-            errno = EFBIG;
-            return -1;
-        }
-        ssize_t n = read(fd, buf + len, want);
+        ssize_t n = read(fd, buf + len, cap - len - 1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -99,6 +90,16 @@ static int read_bounded(int fd, size_t limit, char **data_r, size_t *len_r)
 int hb_read_file(const char *path, size_t limit, const char *limit_name,
                  int allow_stdin, char **data_r, size_t *len_r, char **why_r)
 {
+    return hb_read_file_mode(path, limit, limit_name, allow_stdin, data_r,
+                             len_r, why_r, NULL);
+}
+
+int hb_read_file_mode(const char *path, size_t limit, const char *limit_name,
+                      int allow_stdin, char **data_r, size_t *len_r,
+                      char **why_r, unsigned *mode_r)
+{
+    if (mode_r)
+        *mode_r = 0;
     *data_r = NULL;
     if (why_r)
         *why_r = NULL;
@@ -139,6 +140,8 @@ int hb_read_file(const char *path, size_t limit, const char *limit_name,
             errno = EFBIG;
             return -1;
         }
+        if (mode_r)
+            *mode_r = (unsigned)st.st_mode;
         /* Regular files never block; reads below are ordinary. */
         int fl = fcntl(fd, F_GETFL);
         if (fl >= 0)

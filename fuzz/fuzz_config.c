@@ -275,7 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct hconf *conf = NULL;
     herald_error *err = NULL;
-    herald_class rc = hconf_parse(text, FILE_NAME, &conf, &err);
+    herald_class rc = hconf_parse(text, size, FILE_NAME, &conf, &err);
     if (rc != HERALD_OK) {
         check_error(rc, err, 1);
         if (conf)

@@ -1,11 +1,13 @@
 /* libherald/config.c - the herald.conf INI reader and typed channel options.
  *
  * Our own small reader: no line-length limit, a line number on every error,
- * LF or CRLF, an optional UTF-8 BOM.  A value is one line of text: a
- * control character other than TAB in a value, or a line break (or NUL) in
- * a secret read from X_env or X_file, is an error.  Every error reads
- * "FILE:LINE: what is wrong; how to fix it" and never quotes a secret. */
+ * LF or CRLF, an optional UTF-8 BOM.  The file is text: a NUL or another
+ * control character other than TAB anywhere (comments too) is an error, as
+ * is a line break (or NUL) in a secret read from X_env or X_file, or an
+ * empty secret.  Every error reads "FILE:LINE: what is wrong; how to fix
+ * it" and never quotes a secret. */
 #include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* Longest piece of user text echoed back in a message. */
 #define ECHO_MAX 64
@@ -188,13 +191,58 @@ static int scan_value(const char *s, char **out_r)
     return *out_r ? 0 : -2;
 }
 
-/* The first control character in @s (C0 other than TAB, or DEL), or -1. */
-static int control_char(const char *s)
+/* The offset of the first byte in [s, s+n) a config file may not hold (a
+ * C0 control other than TAB, NUL included, or DEL), or n when none. */
+static size_t control_at(const char *s, size_t n)
 {
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-        if ((*c < 0x20 && *c != '\t') || *c == 0x7F)
-            return *c;
-    return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7F)
+            return i;
+    }
+    return n;
+}
+
+/* The error for the control byte at offset @at of line [s, s+n): about the
+ * value of KEY when it is in one, else about the line.  Never echoes the
+ * line (it may hold a secret). */
+static herald_class control_error(struct parser *p, const char *s, size_t n,
+                                  size_t at)
+{
+    unsigned char c = (unsigned char)s[at];
+    const char *eq = memchr(s, '=', at);
+    size_t k = 0;
+    while (k < n && is_blank(s[k]))
+        k++;
+    char *key = NULL;
+    if (eq && s[k] != '[' && s[k] != ';' && s[k] != '#') {
+        key = hx_strndup(s + k, (size_t)(eq - s) - k);
+        if (!key)
+            return oom(p->err_r);
+        char *t = trim(key);
+        memmove(key, t, strlen(t) + 1);
+    }
+    char *what = key && *key ? hx_printf("the value of '%.*s%s'", ECHO(key))
+                             : hx_printf("the line");
+    free(key);
+    if (!what)
+        return oom(p->err_r);
+    herald_class rc;
+    if (c == '\r')
+        rc = PERR(p, "%s contains a carriage return (\\r) at column %zu; "
+                  "remove it: a config line is one line of text (the file may "
+                  "mix line endings; save it with LF or CRLF line endings)",
+                  what, at + 1);
+    else if (c == 0)
+        rc = PERR(p, "%s contains a NUL byte at column %zu; remove it: a "
+                  "config file is text, and nothing after a NUL would be "
+                  "read", what, at + 1);
+    else
+        rc = PERR(p, "%s contains the control character 0x%02X at column "
+                  "%zu; remove it: a config file is text (TAB is the only "
+                  "control character allowed)", what, (unsigned)c, at + 1);
+    free(what);
+    return rc;
 }
 
 static herald_class add_section(struct parser *p, const char *kind,
@@ -312,18 +360,6 @@ static herald_class parse_pair(struct parser *p, char *t)
         return PERR(p, "the value of '%s' has an opening '\"' without a "
                     "closing one; close the quote (write \\\" for a quote "
                     "inside quotes)", key);
-    int cc = r == 0 ? control_char(value) : -1;
-    if (cc >= 0) {
-        wipe_free(value);
-        if (cc == '\r')
-            return PERR(p, "the value of '%s' contains a carriage return "
-                        "(\\r); remove it: a value is one line of text (the "
-                        "file may mix line endings; save it with LF or CRLF "
-                        "line endings)", key);
-        return PERR(p, "the value of '%s' contains the control character "
-                    "0x%02X; remove it: a value is one line of text", key,
-                    (unsigned)cc);
-    }
     void *arr = r < 0 ? NULL : grow(sec->kv, sec->n_kv, sizeof *sec->kv);
     if (!arr) {
         wipe_free(value);
@@ -349,7 +385,7 @@ static herald_class parse_line(struct parser *p, char *ln)
 }
 
 /* Parse INI text into sections; see internal.h. */
-herald_class hconf_parse(const char *text, const char *file,
+herald_class hconf_parse(const char *text, size_t len, const char *file,
                          struct hconf **conf_r, herald_error **err_r)
 {
     if (conf_r)
@@ -363,21 +399,26 @@ herald_class hconf_parse(const char *text, const char *file,
         return oom(err_r);
     }
     struct parser p = { conf, 0, err_r };
-    const char *s = text;
-    if (strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+    const char *s = text, *end = text + len;
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
         s += 3;
     herald_class rc = HERALD_OK;
-    while (*s && rc == HERALD_OK) {
+    while (s < end && rc == HERALD_OK) {
         p.line++;
-        const char *nl = strchr(s, '\n');
-        size_t len = nl ? (size_t)(nl - s) : strlen(s);
-        size_t body = len;
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        size_t body = n;
         if (body && s[body - 1] == '\r')
             body--;
+        size_t at = control_at(s, body);
+        if (at < body) {
+            rc = control_error(&p, s, body, at);
+            break;
+        }
         char *ln = hx_strndup(s, body);
         rc = ln ? parse_line(&p, ln) : oom(err_r);
         wipe_free_n(ln, body);
-        s += len + (nl ? 1 : 0);
+        s += n + (nl ? 1 : 0);
     }
     if (rc) {
         hconf_free(conf);
@@ -556,6 +597,71 @@ static herald_class unknown_key(struct resolver *r, const struct hconf_kv *kv)
     return rc;
 }
 
+/* Remember a warning about the section for the caller to log. */
+static void add_warning(struct resolver *r, char *w)
+{
+    struct hopts *o = r->out;
+    void *arr = w ? grow(o->warnings, o->n_warnings, sizeof *o->warnings)
+                  : NULL;
+    if (!arr) {
+        free(w);
+        return;
+    }
+    o->warnings = arr;
+    o->warnings[o->n_warnings++] = w;
+}
+
+/* The text of secret @opt from the file named by @kv (X_file). */
+static herald_class read_secret_file(struct resolver *r,
+                                     const struct hconf_kv *kv,
+                                     const herald_option *opt, char **text_r)
+{
+    size_t len = 0;
+    char *data = NULL, *why = NULL;
+    unsigned mode = 0;
+    if (hb_read_file_mode(kv->value, HB_SECRET_LIMIT, "the secret size limit",
+                          0, &data, &len, &why, &mode) != 0) {
+        int e = errno;
+        herald_class rc = !why ? oom(r->err_r)
+            : RERR(r, kv->line, "cannot read %s in " LABEL_FMT ": %s%s",
+                   kv->key, LABEL(r->sec), why, e == ENOENT || e == EACCES
+                   ? "; check the path and that this user may read the file"
+                   : e == EFBIG ? "; a secret file holds the secret alone"
+                   : "");
+        free(why);
+        return rc;
+    }
+    size_t size = len;
+    if (len && data[len - 1] == '\n') {
+        data[--len] = '\0';
+        if (len && data[len - 1] == '\r')
+            data[--len] = '\0';
+    }
+    const char *bad = !len ? "is empty"
+                      : memchr(data, '\0', len) ? "contains a NUL byte"
+                      : memchr(data, '\n', len) || memchr(data, '\r', len)
+                      ? "has more than one line" : NULL;
+    if (bad) {
+        wipe_free_n(data, size);
+        return RERR(r, kv->line, "%s '%s' in " LABEL_FMT " %s; a secret "
+                    "file holds the secret '%s' alone as text on one line "
+                    "(one final newline is fine)", kv->key, kv->value,
+                    LABEL(r->sec), bad, opt->name);
+    }
+    if (mode & (S_IRGRP | S_IROTH))
+        add_warning(r, hx_printf("%s:%u: secret file '%s' (%s in "
+                                 LABEL_FMT ") is readable by %s (mode %04o); "
+                                 "run chmod 600 '%s'", r->file, kv->line,
+                                 kv->value, kv->key, LABEL(r->sec),
+                                 (mode & S_IROTH) && (mode & S_IRGRP)
+                                     ? "its group and by others"
+                                     : mode & S_IROTH ? "others"
+                                                      : "its group",
+                                 mode & 07777, kv->value));
+    *text_r = data;
+    return HERALD_OK;
+}
+
 /* The text of a secret given as X_env or X_file, or of a plain X. */
 static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
                                const herald_option *opt, enum source how,
@@ -563,6 +669,10 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
 {
     *text_r = NULL;
     if (how == SRC_DIRECT) {
+        if (!*kv->value && (opt->flags & HERALD_OPT_SECRET))
+            return RERR(r, kv->line, "%s in " LABEL_FMT " is empty; give the "
+                        "secret, use %s_env or %s_file, or remove the line",
+                        kv->key, LABEL(r->sec), opt->name, opt->name);
         *text_r = hx_strdup(kv->value);
         return *text_r ? HERALD_OK : oom(r->err_r);
     }
@@ -573,49 +683,22 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
                     LABEL(r->sec), how == SRC_ENV ? "name of an environment "
                     "variable" : "path of a file", opt->name, opt->name,
                     other, opt->name);
-    if (how == SRC_ENV) {
-        const char *val = hx_getenv(kv->value);
-        if (!val || !*val)
-            return RERR(r, kv->line, "environment variable '%.*s%s' named by "
-                        "%s in " LABEL_FMT " is %s; set it in the environment "
-                        "that runs herald, or use %s_file instead",
-                        ECHO(kv->value), kv->key, LABEL(r->sec),
-                        val ? "empty" : "not set", opt->name);
-        if (strpbrk(val, "\r\n"))
-            return RERR(r, kv->line, "environment variable '%.*s%s' named by "
-                        "%s in " LABEL_FMT " contains a line break; set it "
-                        "to the secret alone, on one line", ECHO(kv->value),
-                        kv->key, LABEL(r->sec));
-        *text_r = hx_strdup(val);
-        return *text_r ? HERALD_OK : oom(r->err_r);
-    }
-    size_t len = 0;
-    errno = 0;
-    char *data = hx_read_file(kv->value, &len);
-    if (!data) {
-        int e = errno ? errno : EIO;
-        return RERR(r, kv->line, "cannot read %s '%s' in " LABEL_FMT ": %s; "
-                    "check the path and that this user may read the file",
-                    kv->key, kv->value, LABEL(r->sec), strerror(e));
-    }
-    size_t size = len;
-    if (len && data[len - 1] == '\n') {
-        data[--len] = '\0';
-        if (len && data[len - 1] == '\r')
-            data[--len] = '\0';
-    }
-    const char *bad = memchr(data, '\0', len) ? "contains a NUL byte"
-                      : memchr(data, '\n', len) || memchr(data, '\r', len)
-                      ? "has more than one line" : NULL;
-    if (bad) {
-        wipe_free_n(data, size);
-        return RERR(r, kv->line, "%s '%s' in " LABEL_FMT " %s; a secret "
-                    "file holds the secret alone as text on one line (one "
-                    "final newline is fine)", kv->key, kv->value,
-                    LABEL(r->sec), bad);
-    }
-    *text_r = data;
-    return HERALD_OK;
+    if (how == SRC_FILE)
+        return read_secret_file(r, kv, opt, text_r);
+    const char *val = hx_getenv(kv->value);
+    if (!val || !*val)
+        return RERR(r, kv->line, "environment variable '%.*s%s' named by "
+                    "%s in " LABEL_FMT " is %s; set it in the environment "
+                    "that runs herald, or use %s_file instead",
+                    ECHO(kv->value), kv->key, LABEL(r->sec),
+                    val ? "empty" : "not set", opt->name);
+    if (strpbrk(val, "\r\n"))
+        return RERR(r, kv->line, "environment variable '%.*s%s' named by "
+                    "%s in " LABEL_FMT " contains a line break; set it "
+                    "to the secret alone, on one line", ECHO(kv->value),
+                    kv->key, LABEL(r->sec));
+    *text_r = hx_strdup(val);
+    return *text_r ? HERALD_OK : oom(r->err_r);
 }
 
 /* How an error names the value: never the value itself for a secret. */
@@ -928,6 +1011,8 @@ herald_class hopts_resolve(const struct hconf *conf,
                         "hopts_resolve: out must not be NULL");
     out->v = NULL;
     out->n = 0;
+    out->warnings = NULL;
+    out->n_warnings = 0;
     struct resolver r = { conf && conf->file ? conf->file : "<config>", sec,
                           tables, skip, out, NULL, err_r };
     herald_class rc = alloc_values(&r);
@@ -957,6 +1042,11 @@ void hopts_free(struct hopts *o)
     free(o->v);
     o->v = NULL;
     o->n = 0;
+    for (size_t i = 0; i < o->n_warnings; i++)
+        free(o->warnings[i]);
+    free(o->warnings);
+    o->warnings = NULL;
+    o->n_warnings = 0;
 }
 
 /* The resolved value of option @name, or NULL when no table has it. */

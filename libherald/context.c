@@ -1,5 +1,6 @@
 /* libherald/context.c - contexts, channels, the host table, send/render/check. */
 #include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -399,6 +400,8 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     rc = hopts_resolve(ctx->conf, sec, tables, NULL, &ch->opts, err_r);
     if (rc != HERALD_OK)
         return rc;
+    for (size_t i = 0; i < ch->opts.n_warnings; i++)
+        ctx_log(ctx, HERALD_LOG_WARNING, ch->name, "%s", ch->opts.warnings[i]);
     const struct hopt_value *from = hopts_find(&ch->opts, "from");
     if (from && from->set) {
         const char *why = NULL;
@@ -483,7 +486,7 @@ static herald_class open_channels(herald_ctx *ctx, unsigned flags,
     return HERALD_OK;
 }
 
-static herald_class open_text(const char *text, const char *name,
+static herald_class open_text(const char *text, size_t len, const char *name,
                               const char *path, unsigned flags,
                               herald_ctx **ctx_r, herald_error **err_r)
 {
@@ -498,7 +501,8 @@ static herald_class open_text(const char *text, const char *name,
     if (!ctx)
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     ctx->log_level = HERALD_LOG_WARNING;
-    herald_class rc = hconf_parse(text, name ? name : "<string>", &ctx->conf, err_r);
+    herald_class rc = hconf_parse(text, len, name ? name : "<string>", &ctx->conf,
+                                  err_r);
     if (rc == HERALD_OK)
         rc = read_globals(ctx, path, err_r);
     if (rc == HERALD_OK)
@@ -516,13 +520,22 @@ herald_class herald_open(const char *path, unsigned flags, herald_ctx **ctx_r,
 {
     if (!path)
         return hx_error(err_r, HERALD_ERR_USAGE, "herald_open: path is NULL");
-    char *text = hx_read_file(path, NULL);
-    if (!text)
-        return hx_error(err_r, HERALD_ERR_CONFIG,
-                        "cannot read config file %s: %s; create it (see herald.conf(5)) "
-                        "or name another one",
-                        path, strerror(errno));
-    herald_class rc = open_text(text, path, path, flags, ctx_r, err_r);
+    char *text = NULL, *why = NULL;
+    size_t len = 0;
+    if (hb_read_file(path, HB_CONFIG_LIMIT, "the config file size limit", 0,
+                     &text, &len, &why) != 0) {
+        int e = errno;
+        herald_class rc = !why
+            ? hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory")
+            : hx_error(err_r, HERALD_ERR_CONFIG, "cannot read the config "
+                       "file: %s; %s", why, e == ENOENT
+                       ? "create it (see herald.conf(5)) or name another one"
+                       : "name a regular file of at most 4 MiB (see "
+                         "herald.conf(5))");
+        free(why);
+        return rc;
+    }
+    herald_class rc = open_text(text, len, path, path, flags, ctx_r, err_r);
     free(text);
     return rc;
 }
@@ -531,7 +544,8 @@ herald_class herald_open_string(const char *text, const char *name,
                                 unsigned flags, herald_ctx **ctx_r,
                                 herald_error **err_r)
 {
-    return open_text(text, name, NULL, flags, ctx_r, err_r);
+    return open_text(text, text ? strlen(text) : 0, name, NULL, flags, ctx_r,
+                     err_r);
 }
 
 void herald_close(herald_ctx *ctx)

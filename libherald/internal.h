@@ -37,8 +37,6 @@ char *hx_strdup(const char *s);            /* NULL in -> NULL out */
 char *hx_strndup(const char *s, size_t n);
 char *hx_printf(const char *fmt, ...) HERALD_PRINTF(1, 2);
 char *hx_vprintf(const char *fmt, va_list ap);
-/* Read a whole file; NUL-terminated; NULL with errno set on failure. */
-char *hx_read_file(const char *path, size_t *len_r);
 /* Environment lookup that ignores the environment in setuid programs. */
 const char *hx_getenv(const char *name);
 /* Levenshtein distance, capped at 255. */
@@ -183,8 +181,10 @@ struct hconf {
     size_t n_sec;
 };
 
-/* Parse INI text.  Errors are HERALD_ERR_CONFIG naming "file:line". */
-herald_class hconf_parse(const char *text, const char *file,
+/* Parse @len bytes of INI text (a NUL or another control byte other than
+ * TAB is an error, so @len must cover the whole file).  Errors are
+ * HERALD_ERR_CONFIG naming "file:line". */
+herald_class hconf_parse(const char *text, size_t len, const char *file,
                          struct hconf **conf_r, herald_error **err_r);
 void hconf_free(struct hconf *conf);
 const struct hconf_kv *hconf_find(const struct hconf_section *sec,
@@ -201,6 +201,9 @@ struct hopt_value {
 struct hopts {
     struct hopt_value *v;
     size_t n;
+    char **warnings;      /* "FILE:LINE: ..." lines for the caller to log,
+                             e.g. a secret file others may read */
+    size_t n_warnings;
 };
 
 /* Resolve section @sec against @tables (a NULL-terminated list of option

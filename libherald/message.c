@@ -1,6 +1,7 @@
 /* libherald/message.c - herald_msg: setters that validate and copy, message
  * validation before a driver sees it, and the host-table accessors. */
 #include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -610,18 +611,22 @@ herald_class herald_msg_attach_file(herald_msg *msg, const char *path,
         filename = slash ? slash + 1 : path;
     }
     size_t len = 0;
-    char *data = hx_read_file(path, &len);
-    if (!data) {
+    char *data = NULL, *why = NULL;
+    /* A message has no context, so the limit is the default
+     * max_message_size; herald_send checks the context's own limit. */
+    if (hb_read_file(path, HM_DEFAULT_MAX_SIZE, "the default "
+                     "max_message_size", 0, &data, &len, &why) != 0) {
         int e = errno;
-        herald_class cls = e == ENOMEM ? HERALD_ERR_INTERNAL
-                                       : HERALD_ERR_INVALID_MESSAGE;
-        char *p = show(path);
+        herald_class cls = e == ENOMEM || !why ? HERALD_ERR_INTERNAL
+                                               : HERALD_ERR_INVALID_MESSAGE;
+        char *p = why && has_control(why) ? show(why) : NULL;
         /* The first failure wins in bad_what, but the caller always gets
          * this one. */
-        fail(msg, cls,
-             "attachment '%s': cannot read the file: %s; check the path "
-             "and its permissions", p ? p : "?", strerror(e));
+        fail(msg, cls, "attachment: %s%s", p ? p : why ? why : "out of memory",
+             e == ENOENT || e == EACCES ? "; check the path and its "
+             "permissions" : e == EFBIG ? "; send a smaller file" : "");
         free(p);
+        free(why);
         return cls;
     }
     herald_class rc = herald_msg_attach_data(msg, data, len, filename,

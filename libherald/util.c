@@ -1,7 +1,6 @@
 /* libherald/util.c - buffers and small string helpers used across the core. */
 #include "internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,27 +120,6 @@ char *hx_printf(const char *fmt, ...)
     char *s = hx_vprintf(fmt, ap);
     va_end(ap);
     return s;
-}
-
-char *hx_read_file(const char *path, size_t *len_r)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct hbuf b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        hbuf_add(&b, chunk, n);
-    int failed = ferror(f);
-    int saved = errno;
-    fclose(f);
-    if (failed || b.oom) {
-        hbuf_free(&b);
-        errno = failed ? saved : ENOMEM;
-        return NULL;
-    }
-    return hbuf_steal(&b, len_r);
 }
 
 const char *hx_getenv(const char *name)

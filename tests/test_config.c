@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -12,7 +14,7 @@ static struct hconf *parse_ok(const char *text)
 {
     struct hconf *conf = NULL;
     herald_error *err = NULL;
-    herald_class rc = hconf_parse(text, "test.conf", &conf, &err);
+    herald_class rc = hconf_parse(text, strlen(text), "test.conf", &conf, &err);
     cr_assert_eq(rc, HERALD_OK, "parse failed: %s",
                  err ? herald_error_message(err) : "(no error)");
     cr_assert_null(err);
@@ -25,7 +27,7 @@ static char *parse_err(const char *text)
 {
     struct hconf *conf = (struct hconf *)1;
     herald_error *err = NULL;
-    herald_class rc = hconf_parse(text, "test.conf", &conf, &err);
+    herald_class rc = hconf_parse(text, strlen(text), "test.conf", &conf, &err);
     cr_assert_eq(rc, HERALD_ERR_CONFIG, "expected a config error, got %d", rc);
     cr_assert_null(conf, "conf must be NULL after an error");
     cr_assert_not_null(err);
@@ -206,11 +208,11 @@ Test(config_parse, sections_keys_and_lines)
 Test(config_parse, file_name_defaults_to_string)
 {
     struct hconf *c = NULL;
-    cr_assert_eq(hconf_parse("[herald]\n", NULL, &c, NULL), HERALD_OK);
+    cr_assert_eq(hconf_parse("[herald]\n", 9, NULL, &c, NULL), HERALD_OK);
     cr_assert_str_eq(c->file, "<string>");
     hconf_free(c);
     herald_error *err = NULL;
-    cr_assert_eq(hconf_parse("junk\n", NULL, &c, &err), HERALD_ERR_CONFIG);
+    cr_assert_eq(hconf_parse("junk\n", 5, NULL, &c, &err), HERALD_ERR_CONFIG);
     assert_prefix(herald_error_message(err), "<string>:1:");
     herald_error_free(err);
 }
@@ -871,8 +873,8 @@ Test(config_parse, control_character_in_value_is_an_error)
     msg = parse_err("[channel x]\npassword = hunter2\rhunter3\n");
     assert_lacks(msg, "hunter");
     free(msg);
-    /* TAB stays allowed, and a control character in a comment is fine. */
-    struct hconf *c = parse_ok("[herald]\na = x\ty\n; \r\001 note\n");
+    /* TAB stays allowed. */
+    struct hconf *c = parse_ok("[herald]\na = x\ty\n;\tnote\n");
     cr_assert_str_eq(val(c, NULL, "a"), "x\ty");
     hconf_free(c);
 }
@@ -928,8 +930,9 @@ Test(config_opts, secret_file_missing_names_path)
 {
     char *msg = resolve_err(HEAD "password_file = /nonexistent/herald/pw\n",
                             "test.conf:4:");
-    assert_has(msg, "'/nonexistent/herald/pw'");
-    assert_has(msg, "No such file or directory");
+    assert_has(msg, "password_file in [channel alerts]: "
+               "/nonexistent/herald/pw: cannot open: No such file or "
+               "directory; check the path");
     free(msg);
 }
 
@@ -1035,4 +1038,194 @@ Test(config_opts, quoted_default_follows_config_rules)
     cr_assert_eq(opt(&o, "mode")->set, 0);
     hopts_free(&o);
     hconf_free(c);
+}
+
+/* ---- hardening: whole-file text, empty and unreadable secrets -------- */
+
+/* Parse @len bytes (NULs included). */
+static char *parse_err_n(const char *text, size_t len)
+{
+    struct hconf *conf = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(hconf_parse(text, len, "test.conf", &conf, &err),
+                 HERALD_ERR_CONFIG);
+    cr_assert_null(conf);
+    char *msg = strdup(herald_error_message(err));
+    herald_error_free(err);
+    return msg;
+}
+
+/* A NUL used to end the text: the channels after it vanished silently. */
+Test(config_parse, nul_byte_is_an_error_naming_the_line)
+{
+    static const char text[] = "[channel a]\ndriver = x\n\n; more\0"
+                               "\n[channel b]\ndriver = y\n";
+    char *msg = parse_err_n(text, sizeof text - 1);
+    assert_prefix(msg, "test.conf:4:");
+    assert_has(msg, "NUL byte at column 7");
+    free(msg);
+    static const char in_value[] = "[herald]\nlog_level = in\0fo\n";
+    msg = parse_err_n(in_value, sizeof in_value - 1);
+    assert_prefix(msg, "test.conf:2:");
+    assert_has(msg, "the value of 'log_level' contains a NUL byte");
+    free(msg);
+    /* The same text without the NUL parses, both channels present. */
+    struct hconf *c = parse_ok("[channel a]\ndriver = x\n\n; more\n"
+                               "[channel b]\ndriver = y\n");
+    cr_assert_eq(c->n_sec, 2);
+    hconf_free(c);
+}
+
+Test(config_parse, control_byte_anywhere_is_an_error)
+{
+    /* In a comment, a section header, a key, after a value. */
+    expect_parse_error("[herald]\n; note \001 here\n", "test.conf:2:",
+                       "the line contains the control character 0x01 at "
+                       "column 8");
+    expect_parse_error("[herald]\n\n[channel \033x]\n", "test.conf:3:",
+                       "0x1B");
+    expect_parse_error("[herald]\nlog\010_level = info\n", "test.conf:2:",
+                       "the line contains the control character 0x08");
+    expect_parse_error("[herald]\n# a\rb\n", "test.conf:2:",
+                       "carriage return (\\r) at column 4");
+    expect_parse_error("[herald]\n;\x7f\n", "test.conf:2:", "0x7F");
+    expect_parse_error("\xEF\xBB\xBF\f[herald]\n", "test.conf:1:", "0x0C");
+}
+
+Test(config_parse, crlf_and_final_cr_stay_accepted)
+{
+    struct hconf *c = parse_ok("; comment\r\n[herald]\r\na = 1\r\n"
+                               "[channel x]\r\nb = \"two\"\r");
+    cr_assert_str_eq(val(c, NULL, "a"), "1");
+    cr_assert_str_eq(val(c, "x", "b"), "two");
+    hconf_free(c);
+}
+
+static char *secret_file(const char *dir, const char *name,
+                         const char *content, mode_t mode)
+{
+    char *path = tu_write_file(dir, name, content);
+    cr_assert_eq(chmod(path, mode), 0);
+    return path;
+}
+
+/* Empty secrets used to be accepted and sent as empty credentials. */
+Test(config_opts, empty_secret_is_refused_naming_the_option)
+{
+    expect_resolve_error(HEAD "password =\n", "test.conf:4:",
+                         "password in [channel alerts] is empty");
+    expect_resolve_error(HEAD "password = \"\"\n", "test.conf:4:",
+                         "password in [channel alerts] is empty");
+    expect_resolve_error(HEAD "pin = \n", "test.conf:4:", "pin in");
+    char *dir = tu_mkdtemp();
+    const char *contents[] = { "", "\n", "\r\n" };
+    for (size_t i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "empty%zu", i);
+        char *path = secret_file(dir, name, contents[i], 0600);
+        char *text = tu_printf(HEAD "password_file = %s\n", path);
+        char *msg = resolve_err(text, "test.conf:4:");
+        assert_has(msg, path);
+        assert_has(msg, "is empty");
+        assert_has(msg, "'password'");
+        free(msg);
+        free(text);
+        free(path);
+    }
+    /* A non-secret may still be empty. */
+    struct hopts o;
+    resolve_ok(HEAD "from =\n", &o);
+    hopts_free(&o);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* The file kinds hb_read_file refuses, through X_file.  A FIFO used to
+ * block forever and /dev/zero to fill memory: the suite timeout catches
+ * both. */
+Test(config_opts, secret_file_must_be_a_small_regular_file, .timeout = 20)
+{
+    char *dir = tu_mkdtemp();
+    char *fifo = tu_printf("%s/fifo", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char *big = tu_printf("%s/big", dir);
+    FILE *f = fopen(big, "w");
+    cr_assert(f);
+    for (int i = 0; i < 65537; i++)
+        fputc('k', f);
+    fclose(f);
+    cr_assert_eq(chmod(big, 0600), 0);
+    struct { const char *path, *why; } cases[] = {
+        { fifo, "is a FIFO, not a regular file" },
+        { "/dev/zero", "is a character device, not a regular file" },
+        { dir, "is a directory, not a regular file" },
+        { big, "is 65537 bytes, larger than the secret size limit "
+               "(65536 bytes)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *text = tu_printf(HEAD "password_file = %s\n", cases[i].path);
+        char *msg = resolve_err(text, "test.conf:4:");
+        assert_has(msg, "cannot read password_file in [channel alerts]");
+        assert_has(msg, cases[i].path);
+        assert_has(msg, cases[i].why);
+        assert_lacks(msg, "kkkk");
+        free(msg);
+        free(text);
+    }
+    /* Exactly the limit (the secret is one long line) is fine. */
+    cr_assert_eq(truncate(big, 65536), 0);
+    char *text = tu_printf(HEAD "password_file = %s\n", big);
+    struct hopts o;
+    resolve_ok(text, &o);
+    cr_assert_eq(strlen(opt(&o, "password")->str), 65536);
+    cr_assert_eq(o.n_warnings, 0);
+    hopts_free(&o);
+    free(text);
+    tu_rmrf(dir);
+    free(fifo);
+    free(big);
+    free(dir);
+}
+
+Test(config_opts, readable_secret_file_gives_a_warning)
+{
+    char *dir = tu_mkdtemp();
+    static const struct { mode_t mode; const char *who; } cases[] = {
+        { 0644, "readable by its group and by others (mode 0644)" },
+        { 0640, "readable by its group (mode 0640)" },
+        { 0604, "readable by others (mode 0604)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "pw%zu", i);
+        char *path = secret_file(dir, name, "warned-secret\n", cases[i].mode);
+        char *text = tu_printf(HEAD "password_file = %s\n", path);
+        struct hopts o;
+        resolve_ok(text, &o);
+        cr_assert_str_eq(opt(&o, "password")->str, "warned-secret");
+        cr_assert_eq(o.n_warnings, 1);
+        const char *w = o.warnings[0];
+        assert_prefix(w, "test.conf:4: secret file '");
+        assert_has(w, path);
+        assert_has(w, "(password_file in [channel alerts])");
+        assert_has(w, cases[i].who);
+        char *fix = tu_printf("run chmod 600 '%s'", path);
+        assert_has(w, fix);
+        assert_lacks(w, "warned-secret");
+        free(fix);
+        hopts_free(&o);
+        free(text);
+        free(path);
+    }
+    char *path = secret_file(dir, "private", "quiet-secret\n", 0600);
+    char *text = tu_printf(HEAD "password_file = %s\n", path);
+    struct hopts o;
+    resolve_ok(text, &o);
+    cr_assert_eq(o.n_warnings, 0);
+    cr_assert_null(o.warnings);
+    hopts_free(&o);
+    free(text);
+    free(path);
+    tu_rmrf(dir);
+    free(dir);
 }

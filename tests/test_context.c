@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <herald/herald.h>
 #include "testutil.h"
@@ -525,6 +527,138 @@ Test(context, api_misuse_is_usage_error_not_crash)
     herald_result_free(NULL);
     herald_msg_free(NULL);
     cr_assert_str_eq(herald_error_message(NULL), "");
+}
+
+/* ---- reading the config file ------------------------------------------- */
+
+static char *write_bytes(const char *name, const char *data, size_t len,
+                         mode_t mode)
+{
+    char *path = tu_printf("%s/%s", tmp, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chmod(path, mode), 0);
+    return path;
+}
+
+/* herald_open(@path) must fail with a config error holding @part. */
+static void open_fails(const char *path, const char *part)
+{
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open(path, 0, &ctx, &err), HERALD_ERR_CONFIG,
+                 "%s opened", path);
+    cr_assert_null(ctx);
+    const char *m = herald_error_message(err);
+    cr_assert(strstr(m, path), "'%s' lacks the path %s", m, path);
+    cr_assert(strstr(m, part), "'%s' lacks '%s'", m, part);
+    herald_error_free(err);
+}
+
+/* A NUL used to end the file: the channels after it vanished and the
+ * open (and `config check`) said OK. */
+Test(context, nul_byte_in_config_file_is_an_error)
+{
+    char *head = tu_printf("[channel a]\ndriver = maildir\npath = %s/A\n", tmp);
+    char *text = tu_printf("%s;\n[channel b]\ndriver = maildir\npath = %s/B\n",
+                           head, tmp);
+    size_t n = strlen(text), nul = strlen(head);
+    text[nul] = '\0';   /* the ';' starting line 4 */
+    char *path = write_bytes("nul.conf", text, n, 0600);
+    char *where = tu_printf("%s:4:", path);
+    open_fails(path, where);
+    open_fails(path, "NUL byte at column 1");
+    text[nul] = ';';
+    char *good = write_bytes("good.conf", text, n, 0600);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open(good, 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    cr_assert_eq(herald_channel_count(ctx), 2);
+    herald_close(ctx);
+    free(good);
+    free(where);
+    free(path);
+    free(text);
+    free(head);
+}
+
+/* A FIFO used to block forever, /dev/zero to fill memory: the suite
+ * timeout catches both. */
+Test(context, config_file_must_be_a_regular_file_of_at_most_4_mib,
+     .timeout = 30)
+{
+    char *fifo = tu_printf("%s/fifo.conf", tmp);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    open_fails(fifo, "is a FIFO, not a regular file");
+    open_fails("/dev/zero", "is a character device, not a regular file");
+    open_fails(tmp, "is a directory, not a regular file");
+    /* 4 MiB of comment lines, then one byte more. */
+    size_t limit = 4u * 1024u * 1024u;
+    char *big = malloc(limit + 1);
+    cr_assert(big);
+    memset(big, '#', limit + 1);
+    for (size_t i = 99; i < limit; i += 100)
+        big[i] = '\n';
+    char *over = write_bytes("over.conf", big, limit + 1, 0600);
+    open_fails(over, "is 4194305 bytes, larger than the config file size "
+               "limit (4194304 bytes)");
+    char *at = write_bytes("at.conf", big, limit, 0600);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open(at, 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    herald_close(ctx);
+    free(big);
+    free(at);
+    free(over);
+    free(fifo);
+}
+
+/* Open @conf_text with stderr (where open-time log lines go) captured;
+ * returns what was written there. */
+static char *open_stderr(const char *conf_text)
+{
+    char *errfile = tu_printf("%s/stderr", tmp);
+    fflush(stderr);
+    int saved = dup(fileno(stderr));
+    cr_assert(saved >= 0);
+    cr_assert(freopen(errfile, "w", stderr));
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    herald_class rc = herald_open_string(conf_text, "t.conf", 0, &ctx, &err);
+    fflush(stderr);
+    cr_assert_eq(dup2(saved, fileno(stderr)), fileno(stderr));
+    close(saved);
+    cr_assert_eq(rc, HERALD_OK, "%s", herald_error_message(err));
+    herald_close(ctx);
+    char *out = tu_read_file(errfile, NULL);
+    cr_assert(out);
+    free(errfile);
+    return out;
+}
+
+Test(context, readable_secret_file_is_warned_about_at_open)
+{
+    char *pw = write_bytes("token", "group-readable-token\n", 21, 0640);
+    char *conf = tu_printf("[channel p]\ndriver = probe\ntoken_file = %s\n", pw);
+    char *out = open_stderr(conf);
+    char *want = tu_printf("herald: warning: [p] t.conf:3: secret file '%s' "
+                           "(token_file in [channel p]) is readable by its "
+                           "group (mode 0640); run chmod 600 '%s'\n", pw, pw);
+    cr_assert(strstr(out, want), "got: %s", out);
+    cr_assert_null(strstr(out, "group-readable-token"));
+    free(out);
+    /* Private again: no warning. */
+    cr_assert_eq(chmod(pw, 0600), 0);
+    out = open_stderr(conf);
+    cr_assert_null(strstr(out, "secret file"), "got: %s", out);
+    free(out);
+    free(want);
+    free(conf);
+    free(pw);
 }
 
 /* ---- the shared library itself ------------------------------------------ */

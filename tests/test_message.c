@@ -1,10 +1,13 @@
 /* tests/test_message.c - mailbox parsing, message setters, header
  * injection, validation and the host accessors. */
+#include "config.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "testutil.h"
@@ -727,6 +730,48 @@ Test(attach, unreadable_file)
     expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
                    "/nonexistent/dir/file.pdf", strerror(ENOENT), NULL);
     herald_msg_free(m);
+}
+
+/* herald_msg_attach_file(@path) must fail at once, change nothing and
+ * record a reason holding @part. */
+static void attach_refused(const char *path, const char *part)
+{
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_file(m, path, "a.bin", NULL),
+                 HERALD_ERR_INVALID_MESSAGE, "%s attached", path);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 0);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "attachment: ",
+                   path, part, NULL);
+    herald_msg_free(m);
+}
+
+/* A FIFO used to block forever and /dev/zero to grow without bound (3.2 GB
+ * in 7 s): the timeout catches both. */
+Test(attach, file_must_be_a_regular_file_within_the_size_limit,
+     .timeout = 30)
+{
+    char *dir = tu_mkdtemp();
+    char *fifo = tu_printf("%s/fifo", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    attach_refused(fifo, "is a FIFO, not a regular file");
+    attach_refused("/dev/zero", "is a character device, not a regular file");
+    attach_refused(dir, "is a directory, not a regular file");
+    /* One byte over the default max_message_size (a sparse file). */
+    char *big = tu_write_file(dir, "big.bin", "");
+    cr_assert_eq(truncate(big, HM_DEFAULT_MAX_SIZE + 1), 0);
+    attach_refused(big, "is 26214401 bytes, larger than the default "
+                   "max_message_size (26214400 bytes); send a smaller file");
+    /* A small regular file still attaches. */
+    char *small = tu_write_file(dir, "small.bin", "0123456789");
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_file(m, small, NULL, NULL), HERALD_OK);
+    cr_assert_eq(hm_count(m, HERALD_LIST_ATTACHMENTS), 1);
+    herald_msg_free(m);
+    tu_rmrf(dir);
+    free(small);
+    free(big);
+    free(fifo);
+    free(dir);
 }
 
 Test(attach, guess_type)

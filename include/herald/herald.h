@@ -210,6 +210,8 @@ enum {
  * channel and initialise one instance per channel.
  *
  * @flags: 0 or HERALD_OPEN_KEEP_BROKEN.
+ * The file must be a regular file of at most 4 MiB and text: a NUL or
+ * another control character other than TAB is an error naming the line.
  * On success *ctx_r receives a context to release with herald_close().
  * Config errors name the file and line.  Diagnostics raised while opening
  * go to stderr at warning level and above; see herald_set_log_handler().
@@ -219,9 +221,10 @@ herald_class herald_open(const char *path, unsigned flags,
 
 /**
  * herald_open_string - like herald_open(), from config text in memory.
- * @name is used in error messages in place of a file name (NULL gives
- * "<string>").  Relative paths in the text are relative to the working
- * directory.
+ * @text ends at its first NUL byte (herald_open() reads a file whole, so a
+ * NUL there is an error naming the line).  @name is used in error messages
+ * in place of a file name (NULL gives "<string>").  Relative paths in the
+ * text are relative to the working directory.
  */
 herald_class herald_open_string(const char *text, const char *name,
                                 unsigned flags, herald_ctx **ctx_r,
@@ -339,8 +342,15 @@ herald_class herald_msg_attach_data(herald_msg *msg, const void *data,
 /**
  * herald_msg_attach_file - read the file at @path now and attach its
  * contents (copied).  @filename NULL means the path's base name;
- * @content_type NULL means guess.  A file that cannot be read gives
- * HERALD_ERR_INVALID_MESSAGE naming the path and errno text.
+ * @content_type NULL means guess.  Only a regular file is read: a FIFO, a
+ * device such as /dev/zero, a directory or a socket is refused at once
+ * (it is never read, so this never blocks).  A message has no context, so
+ * the file may be at most the default max_message_size (25 MiB,
+ * HM_DEFAULT_MAX_SIZE); herald_send() then checks the channel context's
+ * own max_message_size against the encoded message.  A file that cannot be
+ * read, is not regular or is too large gives HERALD_ERR_INVALID_MESSAGE
+ * naming the path and the reason (errno text, the kind of file, or the
+ * limit and the file's size).
  */
 herald_class herald_msg_attach_file(herald_msg *msg, const char *path,
                                     const char *filename,

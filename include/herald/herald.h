@@ -210,8 +210,6 @@ enum {
  * channel and initialise one instance per channel.
  *
  * @flags: 0 or HERALD_OPEN_KEEP_BROKEN.
- * The file must be a regular file of at most 4 MiB and text: a NUL or
- * another control character other than TAB is an error naming the line.
  * On success *ctx_r receives a context to release with herald_close().
  * Config errors name the file and line.  Diagnostics raised while opening
  * go to stderr at warning level and above; see herald_set_log_handler().

@@ -97,15 +97,6 @@ static char *trim(char *s)
     return s;
 }
 
-/* Make room for entry @n of an array whose capacity follows from its count
- * (4, 8, 16, ...).  Returns the (maybe moved) array, or NULL on OOM. */
-static void *grow(void *arr, size_t n, size_t size)
-{
-    if (n && (n < 4 || (n & (n - 1))))
-        return arr;
-    return realloc(arr, (n ? n * 2 : 4) * size);
-}
-
 /* ---- the INI reader -------------------------------------------------- */
 
 struct parser {
@@ -260,7 +251,7 @@ static herald_class add_section(struct parser *p, const char *kind,
             return PERR(p, "[channel %s] is defined twice (first at line %u); "
                         "merge the two sections or rename one", name, s->line);
     }
-    void *arr = grow(conf->sec, conf->n_sec, sizeof *conf->sec);
+    void *arr = hx_grow(conf->sec, conf->n_sec, sizeof *conf->sec);
     if (!arr)
         return oom(p->err_r);
     conf->sec = arr;
@@ -360,7 +351,7 @@ static herald_class parse_pair(struct parser *p, char *t)
         return PERR(p, "the value of '%s' has an opening '\"' without a "
                     "closing one; close the quote (write \\\" for a quote "
                     "inside quotes)", key);
-    void *arr = r < 0 ? NULL : grow(sec->kv, sec->n_kv, sizeof *sec->kv);
+    void *arr = r < 0 ? NULL : hx_grow(sec->kv, sec->n_kv, sizeof *sec->kv);
     if (!arr) {
         wipe_free(value);
         return oom(p->err_r);
@@ -537,7 +528,7 @@ static void add_key(struct hbuf *list, const char ***keys, size_t *n,
             free(key);
             return;
         }
-    void *arr = grow(*keys, *n, sizeof **keys);
+    void *arr = hx_grow(*keys, *n, sizeof **keys);
     if (!arr) {
         free(key);
         return;
@@ -601,7 +592,7 @@ static herald_class unknown_key(struct resolver *r, const struct hconf_kv *kv)
 static void add_warning(struct resolver *r, char *w)
 {
     struct hopts *o = r->out;
-    void *arr = w ? grow(o->warnings, o->n_warnings, sizeof *o->warnings)
+    void *arr = w ? hx_grow(o->warnings, o->n_warnings, sizeof *o->warnings)
                   : NULL;
     if (!arr) {
         free(w);

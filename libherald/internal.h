@@ -33,6 +33,10 @@ void hbuf_printf(struct hbuf *b, const char *fmt, ...) HERALD_PRINTF(2, 3);
 char *hbuf_steal(struct hbuf *b, size_t *len_r);
 void hbuf_free(struct hbuf *b);
 
+/* Make room for entry @n of an array that only grows one entry at a time
+ * (its capacity follows from its count: 4, 8, 16, ...).  Returns the
+ * (maybe moved) array, or NULL on overflow or OOM (@arr is still valid). */
+void *hx_grow(void *arr, size_t n, size_t size);
 char *hx_strdup(const char *s);            /* NULL in -> NULL out */
 char *hx_strndup(const char *s, size_t n);
 char *hx_printf(const char *fmt, ...) HERALD_PRINTF(1, 2);
@@ -113,6 +117,8 @@ struct herald_msg {
     char *subject, *text, *html, *idempotency_key;
     struct hm_pair *headers;  size_t n_headers;
     struct hm_pair *metadata; size_t n_metadata;
+    size_t *meta_index;       /* hash of metadata keys: slot -> index + 1 */
+    size_t meta_slots;        /* 0 or a power of two > 2 * n_metadata */
     char **tags;              size_t n_tags;
     struct hm_attachment *att; size_t n_att;
     /* First setter failure, reported by validation. */

@@ -195,8 +195,8 @@ static herald_class add_rcpt(herald_msg *msg, int kind, const char *label,
     herald_class rc = new_mailbox(msg, label, mailbox, &mb);
     if (rc != HERALD_OK)
         return rc;
-    struct hm_mailbox *v = realloc(msg->rcpt[kind],
-                                   (msg->n_rcpt[kind] + 1) * sizeof *v);
+    struct hm_mailbox *v = hx_grow(msg->rcpt[kind], msg->n_rcpt[kind],
+                                   sizeof *v);
     if (!v) {
         hm_mailbox_clear(&mb);
         return oom(msg, label);
@@ -247,6 +247,7 @@ void herald_msg_free(herald_msg *msg)
     free(msg->idempotency_key);
     free_pairs(msg->headers, msg->n_headers);
     free_pairs(msg->metadata, msg->n_metadata);
+    free(msg->meta_index);
     for (size_t i = 0; i < msg->n_tags; i++)
         free(msg->tags[i]);
     free(msg->tags);
@@ -340,8 +341,7 @@ static int push_pair(struct hm_pair **v, size_t *n, const char *key,
                      const char *value)
 {
     char *k = hx_strdup(key), *val = hx_strdup(value);
-    struct hm_pair *nv = k && val ? realloc(*v, (*n + 1) * sizeof **v)
-                                  : NULL;
+    struct hm_pair *nv = k && val ? hx_grow(*v, *n, sizeof **v) : NULL;
     if (!nv) {
         free(k);
         free(val);
@@ -452,8 +452,7 @@ herald_class herald_msg_add_tag(herald_msg *msg, const char *tag)
     if (why)
         return fail_value(msg, HERALD_ERR_INVALID_MESSAGE, "tag", tag, why);
     char *copy = hx_strdup(tag);
-    char **v = copy ? realloc(msg->tags, (msg->n_tags + 1) * sizeof *v)
-                    : NULL;
+    char **v = copy ? hx_grow(msg->tags, msg->n_tags, sizeof *v) : NULL;
     if (!v) {
         free(copy);
         return oom(msg, "tag");
@@ -475,6 +474,41 @@ static int meta_key_ok(const char *k)
     return 1;
 }
 
+/* FNV-1a of a metadata key. */
+static size_t meta_hash(const char *k)
+{
+    unsigned long long h = 14695981039346656037ull;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* The index slot holding @key, or the empty slot where it would go. */
+static size_t meta_slot(const herald_msg *msg, const char *key)
+{
+    size_t mask = msg->meta_slots - 1;
+    for (size_t i = meta_hash(key) & mask;; i = (i + 1) & mask) {
+        size_t e = msg->meta_index[i];
+        if (!e || strcmp(msg->metadata[e - 1].key, key) == 0)
+            return i;
+    }
+}
+
+/* Rebuild the key index with @slots slots (a power of two). */
+static int meta_reindex(herald_msg *msg, size_t slots)
+{
+    size_t *idx = slots < ((size_t)-1) / sizeof *idx
+        ? calloc(slots, sizeof *idx) : NULL;
+    if (!idx)
+        return -1;
+    free(msg->meta_index);
+    msg->meta_index = idx;
+    msg->meta_slots = slots;
+    for (size_t i = 0; i < msg->n_metadata; i++)
+        idx[meta_slot(msg, msg->metadata[i].key)] = i + 1;
+    return 0;
+}
+
 herald_class herald_msg_set_metadata(herald_msg *msg, const char *key,
                                      const char *value)
 {
@@ -492,18 +526,22 @@ herald_class herald_msg_set_metadata(herald_msg *msg, const char *key,
              why);
         return HERALD_ERR_INVALID_MESSAGE;
     }
-    for (size_t i = 0; i < msg->n_metadata; i++) {
-        if (strcmp(msg->metadata[i].key, key) == 0) {
-            char *copy = hx_strdup(value);
-            if (!copy)
-                return oom(msg, "metadata");
-            free(msg->metadata[i].value);
-            msg->metadata[i].value = copy;
-            return HERALD_OK;
-        }
+    if (msg->meta_slots <= 2 * (msg->n_metadata + 1) &&
+        meta_reindex(msg, msg->meta_slots ? msg->meta_slots * 2 : 16) < 0)
+        return oom(msg, "metadata");
+    size_t slot = meta_slot(msg, key);
+    if (msg->meta_index[slot]) {
+        struct hm_pair *p = &msg->metadata[msg->meta_index[slot] - 1];
+        char *copy = hx_strdup(value);
+        if (!copy)
+            return oom(msg, "metadata");
+        free(p->value);
+        p->value = copy;
+        return HERALD_OK;
     }
     if (push_pair(&msg->metadata, &msg->n_metadata, key, value) < 0)
         return oom(msg, "metadata");
+    msg->meta_index[slot] = msg->n_metadata;
     return HERALD_OK;
 }
 
@@ -583,7 +621,7 @@ herald_class herald_msg_attach_data(herald_msg *msg, const void *data,
     a.type = hx_strdup(content_type);
     a.data = malloc(len ? len : 1);
     struct hm_attachment *v = a.filename && a.type && a.data
-        ? realloc(msg->att, (msg->n_att + 1) * sizeof *v) : NULL;
+        ? hx_grow(msg->att, msg->n_att, sizeof *v) : NULL;
     if (!v) {
         free(a.filename);
         free(a.type);

@@ -89,6 +89,16 @@ void hbuf_free(struct hbuf *b)
     b->oom = 0;
 }
 
+void *hx_grow(void *arr, size_t n, size_t size)
+{
+    if (n && (n < 4 || (n & (n - 1))))
+        return arr;
+    size_t cap = n ? n * 2 : 4;
+    if (cap < n || (size && cap > ((size_t)-1) / size))
+        return NULL;
+    return realloc(arr, cap * size);
+}
+
 char *hx_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;

@@ -19,11 +19,14 @@
 /* ---- util.c: growable buffer and string helpers ------------------- */
 
 /* A growable byte buffer, always NUL-terminated when data != NULL.  After an
- * allocation failure `oom` is set and further appends do nothing. */
+ * allocation failure `oom` is set and further appends do nothing.  A buffer
+ * with `count` set stores nothing: appends only add to `len` (to measure
+ * what would be written). */
 struct hbuf {
     char *data;
     size_t len, cap;
     int oom;
+    int count;
 };
 void hbuf_add(struct hbuf *b, const void *p, size_t n);
 void hbuf_adds(struct hbuf *b, const char *s);
@@ -163,6 +166,11 @@ const char *hm_guess_type(const char *filename);
 /* RFC 5322 / MIME rendering; see herald_host.render_mime. */
 herald_class hmime_render(const herald_msg *msg, unsigned flags,
                           char **out_r, size_t *len_r, herald_error **err_r);
+/* The length hmime_render would give (headers, encoded bodies and
+ * attachments), computed without encoding anything: what
+ * max_message_size is compared with. */
+herald_class hmime_size(const herald_msg *msg, unsigned flags, size_t *size_r,
+                        herald_error **err_r);
 void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
                   int wrap76);
 /* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */

@@ -685,7 +685,8 @@ static size_t slen(const char *s)
     return s ? strlen(s) : 0;
 }
 
-/* Everything that ends up in the message: headers, bodies, attachments. */
+/* Everything that ends up in the message before encoding: header values,
+ * bodies, attachments. */
 static size_t message_size(const herald_msg *msg)
 {
     size_t n = slen(msg->subject) + slen(msg->text) + slen(msg->html) +
@@ -777,13 +778,20 @@ herald_class hm_validate(const herald_msg *msg, const struct hm_limits *lim,
                         "of %zu: split it into several messages or raise "
                         "`max_recipients` in the [herald] section",
                         n_rcpt, max_rcpt);
-    size_t size = message_size(msg);
+    /* The size on the wire: base64 attachments and quoted-printable
+     * bodies grow by a third or more, so the raw size is not enough. */
+    size_t raw = message_size(msg), size = 0;
+    herald_class rc = hmime_size(msg, 0, &size, err_r);
+    if (rc != HERALD_OK)
+        return rc;
     if (size > max_size)
         return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
-                        "the message is %zu bytes, more than the limit of "
-                        "%zu bytes: send smaller attachments or raise "
-                        "`max_message_size` in the [herald] section",
-                        size, max_size);
+                        "the message is %zu bytes as sent (encoded: "
+                        "attachments in base64, bodies in quoted-printable "
+                        "where needed; %zu bytes before encoding), more than "
+                        "the limit of %zu bytes (max_message_size): send "
+                        "smaller attachments or raise `max_message_size` in "
+                        "the [herald] section", size, raw, max_size);
     return HERALD_OK;
 }
 

@@ -26,6 +26,11 @@ static const char b64_alphabet[] =
 void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
                   int wrap76)
 {
+    if (b->count) {
+        size_t chars = (n / 3 + (n % 3 != 0)) * 4;
+        b->len += chars + (wrap76 ? (chars + 75) / 76 * 2 : 0);
+        return;
+    }
     char line[80];
     size_t col = 0;
     for (size_t i = 0; i < n; i += 3) {
@@ -384,11 +389,21 @@ static const char *id_domain(const herald_msg *msg)
     return at + 1;
 }
 
+/* Like random_hex, but only the length matters when measuring. */
+static int fresh_hex(char *out, size_t nbytes, int count)
+{
+    if (!count)
+        return random_hex(out, nbytes);
+    memset(out, '0', 2 * nbytes);
+    out[2 * nbytes] = '\0';
+    return 0;
+}
+
 static herald_class add_headers(struct hbuf *b, const herald_msg *msg,
                                 unsigned flags, herald_error **err_r)
 {
     char id[33];
-    if (random_hex(id, 16) < 0)
+    if (fresh_hex(id, 16, b->count) < 0)
         return hx_error(err_r, HERALD_ERR_INTERNAL,
                         "cannot make a Message-ID: getrandom failed: %s",
                         strerror(errno));
@@ -436,60 +451,65 @@ struct part {
     struct hbuf head, body;
 };
 
+/* An empty part; with @count set it only measures. */
+static void part_init(struct part *p, int count)
+{
+    memset(p, 0, sizeof *p);
+    p->head.count = p->body.count = count;
+}
+
 static void part_free(struct part *p)
 {
     hbuf_free(&p->head);
     hbuf_free(&p->body);
 }
 
-/* @s with every CRLF, bare LF and bare CR turned into CRLF, and a final
- * CRLF added when missing (an empty body stays empty). */
-static void normalize_crlf(struct hbuf *out, const char *s)
+/* Bodies are taken line by line: a line ends at CRLF, a bare LF or a bare
+ * CR, and each is written with CRLF (a final one too; an empty body stays
+ * empty).  Returns the length of the line at *pos and moves *pos past
+ * its line break. */
+static size_t next_line(const char *s, size_t *pos)
 {
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        if (*p != '\r' && *p != '\n')
-            continue;
-        hbuf_add(out, run, (size_t)(p - run));
-        hbuf_adds(out, "\r\n");
-        if (p[0] == '\r' && p[1] == '\n')
-            p++;
-        run = p + 1;
-    }
-    hbuf_adds(out, run);
-    if (out->len && (out->len < 2 || out->data[out->len - 1] != '\n'))
-        hbuf_adds(out, "\r\n");
+    const char *line = s + *pos;
+    size_t n = strcspn(line, "\r\n");
+    *pos += n;
+    if (s[*pos] == '\r' && s[*pos + 1] == '\n')
+        *pos += 2;
+    else if (s[*pos])
+        *pos += 1;
+    return n;
 }
 
-/* 1 when CRLF-normalized @s (length @n) can go as 7bit: ASCII only and
- * every line at most 998 octets. */
-static int is_7bit(const char *s, size_t n)
+/* 1 when @s can go as 7bit: ASCII only and every line at most 998
+ * octets. */
+static int is_7bit(const char *s)
 {
-    size_t line = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80 || c == 0)
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x80)
             return 0;
-        if (c == '\r' || c == '\n') {
-            line = 0;
-            continue;
-        }
-        if (++line > MAX_LINE)
+    for (size_t pos = 0; s[pos];)
+        if (next_line(s, &pos) > MAX_LINE)
             return 0;
-    }
     return 1;
 }
 
-/* RFC 2045 quoted-printable of CRLF-normalized @s: CRLF stays a hard line
- * break, encoded lines are at most 76 characters with '=' soft breaks. */
-static void qp_encode(struct hbuf *b, const char *s, size_t n)
+/* @s with CRLF line breaks. */
+static void add_crlf_lines(struct hbuf *b, const char *s)
 {
-    size_t i = 0;
-    while (i < n) {
-        const char *eol = memmem(s + i, n - i, "\r\n", 2);
-        size_t end = eol ? (size_t)(eol - s) : n;
-        size_t col = 0;
-        for (size_t j = i; j < end; j++) {
+    for (size_t pos = 0; s[pos];) {
+        size_t start = pos, n = next_line(s, &pos);
+        hbuf_add(b, s + start, n);
+        hbuf_adds(b, "\r\n");
+    }
+}
+
+/* RFC 2045 quoted-printable of @s: each line break is a hard CRLF, encoded
+ * lines are at most 76 characters with '=' soft breaks. */
+static void qp_encode(struct hbuf *b, const char *s)
+{
+    for (size_t pos = 0; s[pos];) {
+        size_t start = pos, end = start + next_line(s, &pos), col = 0;
+        for (size_t j = start; j < end; j++) {
             unsigned char c = (unsigned char)s[j];
             int last = j + 1 == end;
             char tok[3];
@@ -510,29 +530,22 @@ static void qp_encode(struct hbuf *b, const char *s, size_t n)
             hbuf_add(b, tok, tl);
             col += tl;
         }
-        if (eol)
-            hbuf_adds(b, "\r\n");
-        i = eol ? end + 2 : end;
+        hbuf_adds(b, "\r\n");
     }
 }
 
 static void text_part(struct part *p, const char *text, const char *type)
 {
-    struct hbuf norm = {0};
-    normalize_crlf(&norm, text);
     hbuf_printf(&p->head, "Content-Type: %s; charset=utf-8\r\n", type);
-    if (is_7bit(norm.data ? norm.data : "", norm.len)) {
+    if (is_7bit(text)) {
         hbuf_adds(&p->head, "Content-Transfer-Encoding: 7bit\r\n");
-        hbuf_add(&p->body, norm.data ? norm.data : "", norm.len);
+        add_crlf_lines(&p->body, text);
     } else {
         hbuf_adds(&p->head,
                   "Content-Transfer-Encoding: quoted-printable\r\n");
-        qp_encode(&p->body, norm.data, norm.len);
-        hbuf_add(&p->body, "", 0);
+        qp_encode(&p->body, text);
     }
-    if (norm.oom)
-        p->body.oom = 1;
-    hbuf_free(&norm);
+    hbuf_add(&p->body, "", 0);
 }
 
 /* RFC 2231 attribute-char. */
@@ -615,7 +628,7 @@ static herald_class multipart(struct part *out, const char *sub,
     char boundary[64], hex[33];
     int found = 0;
     for (int tries = 0; tries < 8 && !found; tries++) {
-        if (random_hex(hex, 16) < 0)
+        if (fresh_hex(hex, 16, out->body.count) < 0)
             break;
         snprintf(boundary, sizeof boundary, "=_herald_%s", hex);
         found = 1;
@@ -661,7 +674,9 @@ static herald_class body_part(const herald_msg *msg, struct part *out,
                               herald_error **err_r)
 {
     if (msg->text && msg->html) {
-        struct part alt[2] = {{{0}, {0}}, {{0}, {0}}};
+        struct part alt[2];
+        part_init(&alt[0], out->body.count);
+        part_init(&alt[1], out->body.count);
         text_part(&alt[0], msg->text, "text/plain");
         text_part(&alt[1], msg->html, "text/html");
         return multipart(out, "alternative", alt, 2, err_r);
@@ -685,6 +700,8 @@ static herald_class root_part(const herald_msg *msg, struct part *out,
     if (!parts)
         return hx_error(err_r, HERALD_ERR_INTERNAL,
                         "out of memory rendering the message");
+    for (size_t i = 0; i < n; i++)
+        part_init(&parts[i], out->body.count);
     herald_class rc = HERALD_OK;
     if (has_body)
         rc = body_part(msg, &parts[0], err_r);
@@ -716,7 +733,31 @@ static int output_ok(const char *s, size_t n)
     return 1;
 }
 
-/* The whole message, headers then body; see herald_host.render_mime. */
+/* The whole message, headers then body, into @b (a counting buffer when
+ * only measuring). */
+static herald_class render(const herald_msg *msg, unsigned flags,
+                           struct hbuf *b, herald_error **err_r)
+{
+    if (msg->bad_what)
+        return hx_error(err_r, msg->bad_cls, "invalid message: %s",
+                        msg->bad_what);
+    struct part root;
+    part_init(&root, b->count);
+    herald_class rc = add_headers(b, msg, flags, err_r);
+    if (rc == HERALD_OK)
+        rc = root_part(msg, &root, err_r);
+    if (rc == HERALD_OK) {
+        hbuf_add(b, root.head.data, root.head.len);
+        hbuf_adds(b, "\r\n");
+        hbuf_add(b, root.body.data, root.body.len);
+        if (root.head.oom || root.body.oom)
+            b->oom = 1;
+    }
+    part_free(&root);
+    return rc;
+}
+
+/* The whole message; see herald_host.render_mime. */
 herald_class hmime_render(const herald_msg *msg, unsigned flags,
                           char **out_r, size_t *len_r, herald_error **err_r)
 {
@@ -727,25 +768,12 @@ herald_class hmime_render(const herald_msg *msg, unsigned flags,
     if (!msg || !out_r)
         return hx_error(err_r, HERALD_ERR_USAGE,
                         "hmime_render: no message or no output pointer");
-    if (msg->bad_what)
-        return hx_error(err_r, msg->bad_cls, "invalid message: %s",
-                        msg->bad_what);
     struct hbuf b = {0};
-    struct part root = {{0}, {0}};
-    herald_class rc = add_headers(&b, msg, flags, err_r);
-    if (rc == HERALD_OK)
-        rc = root_part(msg, &root, err_r);
+    herald_class rc = render(msg, flags, &b, err_r);
     if (rc != HERALD_OK) {
-        part_free(&root);
         hbuf_free(&b);
         return rc;
     }
-    hbuf_add(&b, root.head.data, root.head.len);
-    hbuf_adds(&b, "\r\n");
-    hbuf_add(&b, root.body.data, root.body.len);
-    if (root.head.oom || root.body.oom)
-        b.oom = 1;
-    part_free(&root);
     size_t len = 0;
     char *out = hbuf_steal(&b, &len);
     if (!out)
@@ -761,4 +789,22 @@ herald_class hmime_render(const herald_msg *msg, unsigned flags,
     if (len_r)
         *len_r = len;
     return HERALD_OK;
+}
+
+/* The length hmime_render would give; see internal.h. */
+herald_class hmime_size(const herald_msg *msg, unsigned flags, size_t *size_r,
+                        herald_error **err_r)
+{
+    *size_r = 0;
+    if (!msg)
+        return hx_error(err_r, HERALD_ERR_USAGE, "hmime_size: no message");
+    struct hbuf b = {0};
+    b.count = 1;
+    herald_class rc = render(msg, flags, &b, err_r);
+    if (rc == HERALD_OK && b.oom)
+        rc = hx_error(err_r, HERALD_ERR_INTERNAL,
+                      "out of memory measuring the message");
+    if (rc == HERALD_OK)
+        *size_r = b.len;
+    return rc;
 }

@@ -31,6 +31,10 @@ static int hbuf_grow(struct hbuf *b, size_t extra)
 
 void hbuf_add(struct hbuf *b, const void *p, size_t n)
 {
+    if (b->count) {
+        b->len += n;
+        return;
+    }
     if (hbuf_grow(b, n) < 0)
         return;
     if (n)
@@ -56,7 +60,9 @@ void hbuf_printf(struct hbuf *b, const char *fmt, ...)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n >= 0 && hbuf_grow(b, (size_t)n) == 0) {
+    if (n >= 0 && b->count) {
+        b->len += (size_t)n;
+    } else if (n >= 0 && hbuf_grow(b, (size_t)n) == 0) {
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
         b->len += (size_t)n;
     }

@@ -927,6 +927,16 @@ Test(validate, default_recipient_limit)
     herald_msg_free(m);
 }
 
+/* The rendered length of @m (what the limit is compared with). */
+static size_t rendered_len(const herald_msg *m)
+{
+    char *out = NULL;
+    size_t len = 0;
+    cr_assert_eq(hmime_render(m, 0, &out, &len, NULL), HERALD_OK);
+    free(out);
+    return len;
+}
+
 Test(validate, too_large)
 {
     herald_msg *m = valid_msg();
@@ -935,12 +945,84 @@ Test(validate, too_large)
     big[299] = '\0';
     cr_assert_eq(herald_msg_attach_data(m, big, 299, "big.bin", NULL),
                  HERALD_OK);
-    struct hm_limits lim = {1000, HM_DEFAULT_MAX_RECIPIENTS};
+    size_t real = rendered_len(m);
+    struct hm_limits lim = {real, HM_DEFAULT_MAX_RECIPIENTS};
     cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
     lim.max_size = 200;
     expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, "bytes",
                    "limit of 200", "max_message_size", NULL);
     herald_msg_free(m);
+}
+
+/* max_message_size used to be compared with the raw bytes: a 20 MB
+ * attachment passed a 25 MiB limit and became a 27.4 MB message. */
+Test(validate, limit_is_on_the_encoded_size)
+{
+    const size_t limit = 1u << 20, raw = 900000;
+    unsigned char *data = malloc(raw);
+    cr_assert(data);
+    for (size_t i = 0; i < raw; i++)
+        data[i] = (unsigned char)(i * 2654435761u >> 13);
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, data, raw, "big.bin", NULL),
+                 HERALD_OK);
+    size_t real = rendered_len(m);
+    cr_assert_gt(real, limit, "base64 of %zu bytes is %zu", raw, real);
+    struct hm_limits lim = {limit, HM_DEFAULT_MAX_RECIPIENTS};
+    char *size = tu_printf("the message is %zu bytes as sent", real);
+    expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, size,
+                   "base64", "bytes before encoding",
+                   "more than the limit of 1048576 bytes (max_message_size)",
+                   NULL);
+    free(size);
+    /* The measure is the rendered length itself: the limit at exactly
+     * that length passes, one byte less does not. */
+    lim.max_size = real;
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
+    lim.max_size = real - 1;
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_ERR_INVALID_MESSAGE);
+    herald_msg_free(m);
+    /* An attachment whose encoding fits passes. */
+    m = valid_msg();
+    cr_assert_eq(herald_msg_attach_data(m, data, 700000, "ok.bin", NULL),
+                 HERALD_OK);
+    cr_assert_leq(rendered_len(m), limit);
+    lim.max_size = limit;
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
+    herald_msg_free(m);
+    free(data);
+}
+
+/* Quoted-printable triples non-ASCII text; bare LF becomes CRLF. */
+Test(validate, limit_counts_body_encoding)
+{
+    const size_t limit = 1u << 20;
+    struct hm_limits lim = {limit, HM_DEFAULT_MAX_RECIPIENTS};
+    struct hbuf t = {0};
+    for (int i = 0; i < 200000; i++)
+        hbuf_adds(&t, "\xc3\xa9");   /* 400,000 bytes, 1.2 MB as QP */
+    herald_msg *m = valid_msg();
+    cr_assert_eq(herald_msg_set_text(m, t.data), HERALD_OK);
+    size_t real = rendered_len(m);
+    cr_assert_gt(real, limit);
+    char *size = tu_printf("the message is %zu bytes as sent", real);
+    expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, size,
+                   "quoted-printable", NULL);
+    free(size);
+    herald_msg_free(m);
+    hbuf_free(&t);
+    for (int i = 0; i < 400000; i++)
+        hbuf_adds(&t, "\n");   /* 400,000 bytes, 800,000 with CRLF */
+    m = valid_msg();
+    cr_assert_eq(herald_msg_set_text(m, t.data), HERALD_OK);
+    real = rendered_len(m);
+    cr_assert_gt(real, 800000);
+    lim.max_size = real - 1;
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_ERR_INVALID_MESSAGE);
+    lim.max_size = real;
+    cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
+    herald_msg_free(m);
+    hbuf_free(&t);
 }
 
 /* ---- accessors ------------------------------------------------------------ */

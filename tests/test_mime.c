@@ -1161,3 +1161,124 @@ Test(fuzz, long_content_type_refused_before_render)
     herald_error_free(err);
     herald_msg_free(m);
 }
+
+/* ---- the measured size (max_message_size) ------------------------------ */
+
+/* hmime_size counts what hmime_render writes, without encoding: it must
+ * give the rendered length exactly, whatever the message holds. */
+static void assert_size_exact(const herald_msg *m, const char *what)
+{
+    static const unsigned flag_sets[] = { 0, HERALD_MIME_NO_HERALD_HEADERS };
+    for (size_t f = 0; f < 2; f++) {
+        size_t len = 0, size = 1;
+        char *out = render(m, flag_sets[f], &len);
+        cr_assert_eq(hmime_size(m, flag_sets[f], &size, NULL), HERALD_OK);
+        cr_assert_eq(size, len, "%s (flags %u): measured %zu, rendered %zu",
+                     what, flag_sets[f], size, len);
+        free(out);
+    }
+}
+
+Test(size, measured_size_is_the_rendered_length)
+{
+    unsigned char bytes[256];
+    herald_msg *m = full_msg(bytes);
+    assert_size_exact(m, "full message");
+    herald_msg_free(m);
+
+    static const char *const texts[] = {
+        "", "x", "\n", "a\r\nb\rc\nd", "no final newline", "tab\t \n",
+        "\xc3\xa9t\xc3\xa9 \n= =\n", "trailing space \n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        m = simple_msg(texts[i]);
+        assert_size_exact(m, texts[i]);
+        cr_assert_eq(herald_msg_set_html(m, texts[i]), HERALD_OK);
+        assert_size_exact(m, texts[i]);
+        herald_msg_free(m);
+    }
+
+    /* Long lines (QP soft breaks), every attachment size mod 3 and around
+     * the 57-byte base64 line, folded headers, many metadata. */
+    struct hbuf t = {0};
+    for (int i = 0; i < 3000; i++)
+        hbuf_adds(&t, i % 3 ? "word " : "\xe2\x82\xac=");
+    m = simple_msg(t.data);
+    hbuf_free(&t);
+    unsigned char data[200];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 37);
+    static const size_t att[] = { 0, 1, 2, 3, 56, 57, 58, 114, 200 };
+    for (size_t i = 0; i < sizeof att / sizeof *att; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%zu \xc3\xa9.bin", att[i]);
+        cr_assert_eq(herald_msg_attach_data(m, data, att[i], name, NULL),
+                     HERALD_OK);
+        assert_size_exact(m, name);
+    }
+    cr_assert_eq(herald_msg_set_subject(m, SUBJECT_UTF8 " " SUBJECT_UTF8
+                                        " " SUBJECT_UTF8), HERALD_OK);
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        cr_assert_eq(herald_msg_set_metadata(m, k, SUBJECT_UTF8), HERALD_OK);
+        snprintf(k, sizeof k, "r%d@example.com", i);
+        cr_assert_eq(herald_msg_add_cc(m, k), HERALD_OK);
+    }
+    cr_assert_eq(herald_msg_add_header(m, "X-Long", SUBJECT_UTF8 SUBJECT_UTF8
+                                       SUBJECT_UTF8 SUBJECT_UTF8), HERALD_OK);
+    assert_size_exact(m, "everything");
+    herald_msg_free(m);
+}
+
+/* ---- the 998-octet line limit ------------------------------------------ */
+
+/* A body line of @n octets of @unit (1 or 2 bytes each); returns the
+ * rendered message and its Content-Transfer-Encoding. */
+static char *render_line(size_t n, const char *unit, char **cte_r,
+                         size_t *len_r)
+{
+    struct hbuf t = {0};
+    size_t u = strlen(unit);
+    for (size_t i = 0; i < n / u; i++)
+        hbuf_adds(&t, unit);
+    cr_assert_eq(t.len, n);
+    hbuf_adds(&t, "\nshort\n");
+    herald_msg *m = simple_msg(t.data);
+    char *out = render(m, 0, len_r);
+    *cte_r = header(out, "Content-Transfer-Encoding");
+    herald_msg_free(m);
+    hbuf_free(&t);
+    return out;
+}
+
+Test(body, line_of_998_octets_is_7bit_999_is_encoded)
+{
+    size_t len;
+    char *cte;
+    char *out = render_line(998, "x", &cte, &len);
+    cr_assert_str_eq(cte, "7bit");
+    assert_lines(out, len, 998);
+    const char *body = out + header_len(out);
+    cr_assert_eq(strcspn(body, "\r"), 998, "the line is sent as it is");
+    free(cte);
+    free(out);
+
+    out = render_line(999, "x", &cte, &len);
+    cr_assert_str_eq(cte, "quoted-printable");
+    assert_lines(out, len, 998);
+    body = out + header_len(out);
+    assert_lines(body, strlen(body), 76);
+    char *dec = qp_decode(body, strlen(body));
+    cr_assert_eq(strcspn(dec, "\r"), 999, "the line decodes whole");
+    free(dec);
+    free(cte);
+    free(out);
+
+    /* Non-ASCII text is always encoded, at 998 octets too. */
+    out = render_line(998, "\xc3\xa9", &cte, &len);
+    cr_assert_str_eq(cte, "quoted-printable");
+    assert_lines(out, len, 998);
+    free(cte);
+    free(out);
+}

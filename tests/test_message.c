@@ -397,6 +397,92 @@ Test(inject, every_other_field)
     }
 }
 
+/* A snapshot of every field and list a setter can change. */
+struct snap {
+    const char *from, *reply_to, *subject, *idem;
+    size_t n[7];
+};
+
+static struct snap snap_of(const herald_msg *m)
+{
+    struct snap sn = { hm_get(m, HERALD_FIELD_FROM),
+                       hm_get(m, HERALD_FIELD_REPLY_TO),
+                       hm_get(m, HERALD_FIELD_SUBJECT),
+                       hm_get(m, HERALD_FIELD_IDEMPOTENCY_KEY), {0} };
+    for (int l = 0; l < 7; l++)
+        sn.n[l] = hm_count(m, (herald_list)l);
+    return sn;
+}
+
+/* Every one-line setter refuses a bare LF, a bare CR and CRLF itself
+ * (not only later in validation) and leaves the message as it was. */
+Test(inject, every_setter_refuses_bare_lf_bare_cr_and_crlf)
+{
+    static const char *const breaks[] = { "\n", "\r", "\r\n" };
+    char *dir = tu_mkdtemp();
+    char *file = tu_write_file(dir, "a.txt", "attached");
+    for (size_t b = 0; b < 3; b++) {
+        const char *br = breaks[b];
+        char *addr = tu_printf("evil%s@example.com", br);
+        char *named = tu_printf("Eve%sBcc: x <eve@example.com>", br);
+        char *text = tu_printf("one%stwo", br);
+        char *type = tu_printf("text/plain%s", br);
+        char *hname = tu_printf("X-A%sB", br);
+        for (int i = 0; i < 17; i++) {
+            herald_msg *m = valid_msg();
+            cr_assert_eq(herald_msg_set_from(m, "a@example.com"), HERALD_OK);
+            cr_assert_eq(herald_msg_set_reply_to(m, "r@example.com"),
+                         HERALD_OK);
+            cr_assert_eq(herald_msg_set_subject(m, "subject"), HERALD_OK);
+            cr_assert_eq(herald_msg_set_idempotency_key(m, "k1"), HERALD_OK);
+            struct snap before = snap_of(m);
+            herald_class rc = HERALD_OK;
+            switch (i) {
+            case 0: rc = herald_msg_set_from(m, addr); break;
+            case 1: rc = herald_msg_set_from(m, named); break;
+            case 2: rc = herald_msg_set_reply_to(m, named); break;
+            case 3: rc = herald_msg_add_to(m, addr); break;
+            case 4: rc = herald_msg_add_cc(m, named); break;
+            case 5: rc = herald_msg_add_bcc(m, addr); break;
+            case 6: rc = herald_msg_set_subject(m, text); break;
+            case 7: rc = herald_msg_add_header(m, "X-Note", text); break;
+            case 8: rc = herald_msg_add_header(m, hname, "v"); break;
+            case 9: rc = herald_msg_add_tag(m, text); break;
+            case 10: rc = herald_msg_set_metadata(m, "k", text); break;
+            case 11: rc = herald_msg_set_metadata(m, text, "v"); break;
+            case 12: rc = herald_msg_set_idempotency_key(m, text); break;
+            case 13: rc = herald_msg_attach_data(m, "x", 1, text, NULL); break;
+            case 14: rc = herald_msg_attach_data(m, "x", 1, "a.txt", type);
+                     break;
+            case 15: rc = herald_msg_attach_file(m, file, text, NULL); break;
+            case 16: rc = herald_msg_attach_file(m, file, NULL, type); break;
+            }
+            cr_assert_eq(rc, HERALD_ERR_INVALID_MESSAGE,
+                         "setter %d accepted a line break (%zu)", i, b);
+            struct snap after = snap_of(m);
+            cr_assert_str_eq(after.from, before.from, "setter %d", i);
+            cr_assert_str_eq(after.reply_to, before.reply_to, "setter %d", i);
+            cr_assert_str_eq(after.subject, before.subject, "setter %d", i);
+            cr_assert_str_eq(after.idem, before.idem, "setter %d", i);
+            for (int l = 0; l < 7; l++)
+                cr_assert_eq(after.n[l], before.n[l], "setter %d list %d",
+                             i, l);
+            /* ... and the failure is remembered for herald_send. */
+            cr_assert_eq(herald_msg_validate(m, NULL),
+                         HERALD_ERR_INVALID_MESSAGE, "setter %d", i);
+            herald_msg_free(m);
+        }
+        free(addr);
+        free(named);
+        free(text);
+        free(type);
+        free(hname);
+    }
+    tu_rmrf(dir);
+    free(file);
+    free(dir);
+}
+
 Test(inject, first_failure_is_reported)
 {
     herald_msg *m = valid_msg();

@@ -284,10 +284,15 @@ const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i);
 /*
  * A message is built with the setters below and may be sent any number of
  * times, to any channel.  Every setter copies its arguments.  Every setter
- * rejects CR, LF and NUL in header values, names and addresses (returning
- * HERALD_ERR_INVALID_MESSAGE and changing nothing); the message remembers
+ * rejects a line break in header values, names and addresses, whether a
+ * bare LF, a bare CR or CRLF (returning HERALD_ERR_INVALID_MESSAGE and
+ * changing nothing); the message remembers
  * the first such failure and herald_send() then refuses it with an error that
  * names the field, so a caller may check each setter or only the send.
+ *
+ * Every list (recipients, headers, tags, metadata, attachments) grows in
+ * amortized constant time, and setting metadata finds an existing key
+ * through a hash index, so building a message is linear in its size.
  *
  * Mailboxes are "addr@example.com", "Display Name <addr@example.com>" or
  * "\"Quoted, Name\" <addr@example.com>"; UTF-8 is accepted in display names
@@ -370,8 +375,12 @@ herald_class herald_msg_set_idempotency_key(herald_msg *msg, const char *key);
  * herald_msg_validate - run every check herald_send() runs before a driver
  * sees the message (syntax of every address, no CR/LF/NUL anywhere, at least
  * one recipient and one body), with the default limits (25 MiB, 1,000
- * recipients).  The sender may be missing here, since a channel may supply
- * it.
+ * recipients).  The size limit is compared with the message as sent: the
+ * whole MIME message as herald_render() would give it for an email
+ * channel, headers included, attachments in base64 (4/3 of their size plus
+ * CRLF every 76 characters) and bodies in quoted-printable where needed;
+ * the error names that size, the size before encoding and the limit.  The
+ * sender may be missing here, since a channel may supply it.
  */
 herald_class herald_msg_validate(const herald_msg *msg, herald_error **err_r);
 

@@ -204,6 +204,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("render: bad output pointer, length or error", out, len);
         check_lines(out, len);
         check_headers(out, len, memmem(data, size, "hidden-bcc", 10) != NULL);
+        size_t measured = 0;
+        if (hmime_size(m, flags & 1 ? HERALD_MIME_NO_HERALD_HEADERS : 0,
+                       &measured, NULL) != HERALD_OK || measured != len)
+            fail("hmime_size differs from the rendered length", out, len);
     } else {
         if (out || !err)
             fail("render failed without an error, or with output", NULL, 0);

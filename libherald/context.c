@@ -528,10 +528,11 @@ herald_class herald_open(const char *path, unsigned flags, herald_ctx **ctx_r,
         herald_class rc = !why
             ? hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory")
             : hx_error(err_r, HERALD_ERR_CONFIG, "cannot read the config "
-                       "file: %s; %s", why, e == ENOENT
-                       ? "create it (see herald.conf(5)) or name another one"
-                       : "name a regular file of at most 4 MiB (see "
-                         "herald.conf(5))");
+                       "file: %s%s", why, e == ENOENT
+                       ? "; create it (see herald.conf(5)) or name another one"
+                       : e == EACCES ? "; check its permissions"
+                       : e == EFBIG ? "; a config file may be at most 4 MiB "
+                                      "(see herald.conf(5))" : "");
         free(why);
         return rc;
     }

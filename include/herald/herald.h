@@ -348,9 +348,9 @@ herald_class herald_msg_attach_data(herald_msg *msg, const void *data,
  * @content_type NULL means guess.  Only a regular file is read: a FIFO, a
  * device such as /dev/zero, a directory or a socket is refused at once
  * (it is never read, so this never blocks).  A message has no context, so
- * the file may be at most the default max_message_size (25 MiB,
- * HM_DEFAULT_MAX_SIZE); herald_send() then checks the channel context's
- * own max_message_size against the encoded message.  A file that cannot be
+ * the file may be at most the default max_message_size (25 MiB, 26214400
+ * bytes) before encoding; herald_send() then checks the context's own
+ * max_message_size against the encoded message.  A file that cannot be
  * read, is not regular or is too large gives HERALD_ERR_INVALID_MESSAGE
  * naming the path and the reason (errno text, the kind of file, or the
  * limit and the file's size).

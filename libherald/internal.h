@@ -136,7 +136,7 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
 void hm_mailbox_clear(struct hm_mailbox *mb);
 
 struct hm_limits {
-    size_t max_size;        /* bytes of bodies + attachments + headers; default 25 MiB */
+    size_t max_size;        /* bytes of the message as rendered (hmime_size); default 25 MiB */
     size_t max_recipients;  /* to + cc + bcc; default 1000 */
 };
 #define HM_DEFAULT_MAX_SIZE (25u * 1024u * 1024u)

@@ -301,8 +301,11 @@ static const char *file_kind(mode_t m)
  * and sudo do, every entry on the way to it must be owned by root or the
  * effective user, the file must not be group- or world-writable, and no
  * directory on the way may be writable by others -- except a sticky one
- * such as /tmp, as a parent: there others cannot rename or replace an
- * entry owned by root or the caller.  The path is walked as given (its
+ * such as /tmp, as a parent of a directory owned by root or the caller
+ * (others cannot rename or replace that entry).  The directory holding
+ * the file itself may not be writable by others even when sticky: others
+ * could add files there (a hard link to any file, say).  The path is
+ * walked as given (its
  * symbolic links are entries others might repoint) and as realpath()
  * resolves it; the resolved path is what gets opened, so nothing that was
  * checked can be swapped before dlopen(). */
@@ -366,6 +369,14 @@ static char *check_entry(const char *p, int last, const char *what,
                              strerror(errno));
     }
     const char *kind = last ? what : "directory";
+    if (last && *shared) {
+        const char *slash = strrchr(p, '/');
+        int n = slash && slash != p ? (int)(slash - p) : 1;
+        return hx_printf("%s %s is in %.*s, which others can write to (it "
+                         "is sticky, so they cannot replace the file, but "
+                         "they can add their own); move it into a directory "
+                         "only root or you can write", kind, p, n, p);
+    }
     if (!owner_ok(st.st_uid))
         return owner_problem(kind, p, st.st_uid, "");
     mode_t others = st.st_mode & (S_IWGRP | S_IWOTH);

@@ -599,20 +599,25 @@ Test(loader, world_writable_parent_directory_refused)
 
 Test(loader, sticky_parent_with_own_entries_accepted)
 {
-    /* like /tmp: others can create entries but not replace ours */
+    /* like /tmp: others can create entries but not replace ours, so a
+     * directory of ours in it is fine ... */
     cr_assert_eq(chmod(dir_a, 01777), 0);
     char *sub = tu_printf("%s/plugins", dir_a);
     cr_assert_eq(mkdir(sub, 0755), 0);
     char *p1 = install(sub, "good", "good");
-    char *p2 = install(dir_a, "variant", "variant");
     struct hl_driver *drv = NULL;
     herald_error *err = NULL;
     cr_assert_eq(hl_open(sub, "good", &drv, NULL, &err), HERALD_OK,
                  "%s", herald_error_message(err));
     hl_close(drv);
-    cr_assert_eq(hl_open(dir_a, "variant", &drv, NULL, &err), HERALD_OK,
-                 "%s", herald_error_message(err));
-    hl_close(drv);
+    /* ... but not as the plugin directory: others could add drivers */
+    char *p2 = install(dir_a, "variant", "variant");
+    char *want = tu_printf("file %s is in %s, which others can write to (it "
+                           "is sticky, so they cannot replace the file, but "
+                           "they can add their own); move it into a "
+                           "directory only root or you can write", p2, dir_a);
+    free(expect_open_error(dir_a, "variant", FRAGS(want)));
+    free(want);
     free(p1);
     free(p2);
     free(sub);
@@ -636,18 +641,20 @@ Test(loader, sticky_parent_with_another_users_entry_refused)
     free(path);
 
     /* a symbolic link there that another user owns: they can point it
-     * at any file, even though the file itself is trusted */
+     * at any directory, even though the one it names now is trusted */
     char *target = install(dir_b, "good", "good");
-    char *link = tu_printf("%s/good.so", dir_a);
-    cr_assert_eq(symlink(target, link), 0);
+    char *link = tu_printf("%s/linked", dir_a);
+    cr_assert_eq(symlink(dir_b, link), 0);
     cr_assert_eq(lchown(link, NOBODY, (gid_t)-1), 0, "%s", strerror(errno));
+    path = tu_printf("%s/good.so", link);
     want = tu_printf("symbolic link %s is owned by uid %d", link, NOBODY);
     hint = tu_printf("run chown -h root %s", link);
     fix = tu_printf("chown -h root '%s'", link);
-    expect_untrusted(dir_a, link, FRAGS(want, hint), fix);
+    expect_untrusted(link, path, FRAGS(want, hint), fix);
     free(fix);
     free(hint);
     free(want);
+    free(path);
     free(link);
     free(target);
     free(sub);

@@ -14,8 +14,10 @@
  *
  * Drivers are loaded by name only: <dir>/<name>.so, absolute, from the
  * search path (config plugin_dir, then HERALD_PLUGIN_PATH, then the
- * compiled-in HERALD_PLUGINDIR).  A driver that fails any check is closed
- * before we return, so nothing is ever left half-loaded.
+ * compiled-in HERALD_PLUGINDIR), and only when nobody but root and the
+ * caller can change the file or a directory on its path (see "trust"
+ * below).  A driver that fails any check is closed before we return, so
+ * nothing is ever left half-loaded.
  */
 #include "internal.h"
 
@@ -305,10 +307,9 @@ static const char *file_kind(mode_t m)
  * (others cannot rename or replace that entry).  The directory holding
  * the file itself may not be writable by others even when sticky: others
  * could add files there (a hard link to any file, say).  The path is
- * walked as given (its
- * symbolic links are entries others might repoint) and as realpath()
- * resolves it; the resolved path is what gets opened, so nothing that was
- * checked can be swapped before dlopen(). */
+ * walked as given (its symbolic links are entries others might repoint)
+ * and as realpath() resolves it; the resolved path is what gets opened, so
+ * nothing that was checked can be swapped before dlopen(). */
 
 static int owner_ok(uid_t uid)
 {

@@ -334,6 +334,8 @@ static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
     if (rc != HERALD_OK)
         return rc;
     const char *pd = hopts_find(&ctx->globals, "plugin_dir")->str;
+    if (pd && *pd && conf_path && hl_trust_config(conf_path, err_r) != HERALD_OK)
+        return HERALD_ERR_CONFIG;
     if (pd && *pd && !(ctx->plugin_dir = absolute_dir(pd, conf_path)))
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     ctx->limits.max_size = (size_t)hopts_find(&ctx->globals, "max_message_size")->num;

@@ -249,6 +249,10 @@ herald_class hl_open(const char *config_dir, const char *name,
                      struct hl_driver **drv_r, char **warning_r,
                      herald_error **err_r);
 void hl_close(struct hl_driver *drv);
+/* The config file @conf_path sets plugin_dir: HERALD_OK when only root and
+ * the caller can change it (file and every directory above it), else a
+ * config error naming the file, the problem and the chmod/chown fix. */
+herald_class hl_trust_config(const char *conf_path, herald_error **err_r);
 /* See herald_drivers_foreach(). */
 herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
                      void *user_data, herald_error **err_r);

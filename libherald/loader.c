@@ -14,8 +14,10 @@
  *
  * Drivers are loaded by name only: <dir>/<name>.so, absolute, from the
  * search path (config plugin_dir, then HERALD_PLUGIN_PATH, then the
- * compiled-in HERALD_PLUGINDIR).  A driver that fails any check is closed
- * before we return, so nothing is ever left half-loaded.
+ * compiled-in HERALD_PLUGINDIR), and only when nobody but root and the
+ * caller can change the file or a directory on its path (see "trust"
+ * below).  A driver that fails any check is closed before we return, so
+ * nothing is ever left half-loaded.
  */
 #include "internal.h"
 
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <ltdl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -168,24 +171,29 @@ static herald_class name_error(const char *name, herald_error **err_r)
 
 struct search {
     char **dir;
+    const char **from;   /* where each entry came from, for messages */
     size_t n;
     int oom;
 };
 
 /* Append @dir (absolute) unless it is already on the list, by name or, for
  * existing directories, by identity. */
-static void search_add(struct search *s, const char *dir, size_t len)
+static void search_add(struct search *s, const char *dir, size_t len,
+                       const char *from)
 {
     while (len > 1 && dir[len - 1] == '/')
         len--;
     char *d = hx_strndup(dir, len);
     char **nd = d ? realloc(s->dir, (s->n + 1) * sizeof *nd) : NULL;
-    if (!nd) {
+    if (nd)
+        s->dir = nd;
+    const char **nf = nd ? realloc(s->from, (s->n + 1) * sizeof *nf) : NULL;
+    if (!nf) {
         free(d);
         s->oom = 1;
         return;
     }
-    s->dir = nd;
+    s->from = nf;
     struct stat a, b;
     int have_a = stat(d, &a) == 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -196,6 +204,7 @@ static void search_add(struct search *s, const char *dir, size_t len)
             return;
         }
     }
+    s->from[s->n] = from;
     s->dir[s->n++] = d;
 }
 
@@ -204,7 +213,9 @@ static void search_free(struct search *s)
     for (size_t i = 0; i < s->n; i++)
         free(s->dir[i]);
     free(s->dir);
+    free(s->from);
     s->dir = NULL;
+    s->from = NULL;
     s->n = 0;
 }
 
@@ -213,21 +224,22 @@ static void search_add_config_dir(struct search *s, const char *config_dir)
     if (!config_dir || !*config_dir)
         return;
     if (config_dir[0] == '/') {
-        search_add(s, config_dir, strlen(config_dir));
+        search_add(s, config_dir, strlen(config_dir), "plugin_dir");
         return;
     }
     char *cwd = getcwd(NULL, 0);
     char *abs = cwd ? hx_printf("%s/%s", cwd, config_dir) : NULL;
     if (abs)
-        search_add(s, abs, strlen(abs));
+        search_add(s, abs, strlen(abs), "plugin_dir");
     else
         s->oom = 1;
     free(cwd);
     free(abs);
 }
 
-/* config_dir, then HERALD_PLUGIN_PATH (absolute entries), then the
- * compiled-in plugin directory. */
+/* config_dir (one directory, never split: it may contain ':'), then
+ * HERALD_PLUGIN_PATH (a ':'-separated list, absolute entries only), then
+ * the compiled-in plugin directory. */
 static herald_class search_build(const char *config_dir, struct search *s,
                                  herald_error **err_r)
 {
@@ -238,10 +250,10 @@ static herald_class search_build(const char *config_dir, struct search *s,
         const char *colon = strchr(env, ':');
         size_t len = colon ? (size_t)(colon - env) : strlen(env);
         if (len > 0 && env[0] == '/')
-            search_add(s, env, len);
+            search_add(s, env, len, "HERALD_PLUGIN_PATH");
         env = colon ? colon + 1 : NULL;
     }
-    search_add(s, HERALD_PLUGINDIR, strlen(HERALD_PLUGINDIR));
+    search_add(s, HERALD_PLUGINDIR, strlen(HERALD_PLUGINDIR), "built in");
     if (s->oom) {
         search_free(s);
         return hx_error(err_r, HERALD_ERR_INTERNAL,
@@ -250,14 +262,22 @@ static herald_class search_build(const char *config_dir, struct search *s,
     return HERALD_OK;
 }
 
-/* "A, B and C" for messages. */
+/* "A" (plugin_dir), "B" (HERALD_PLUGIN_PATH) and "C" (built in): each
+ * directory quoted (\" and \\ escaped), so a ':' or ", " inside one
+ * never reads as a separator. */
 static char *search_list(const struct search *s)
 {
     struct hbuf b = {0};
     for (size_t i = 0; i < s->n; i++) {
         if (i > 0)
             hbuf_adds(&b, i + 1 == s->n ? " and " : ", ");
-        hbuf_adds(&b, s->dir[i]);
+        hbuf_addc(&b, '"');
+        for (const char *c = s->dir[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                hbuf_addc(&b, '\\');
+            hbuf_addc(&b, *c);
+        }
+        hbuf_printf(&b, "\" (%s)", s->from[i]);
     }
     return hbuf_steal(&b, NULL);
 }
@@ -277,11 +297,158 @@ static const char *file_kind(mode_t m)
     return "not a regular file";
 }
 
-/* What stat() found at @path must be a regular file in a directory that
- * not everyone can write to. */
-static herald_class check_placement(const char *dir, const char *name,
-                                    const char *path, const struct stat *st,
-                                    herald_error **err_r)
+/* ---- trust: nobody but root and the caller may change what we run ----
+ *
+ * A driver runs with the caller's privileges, so, as OpenSSH's StrictModes
+ * and sudo do, every entry on the way to it must be owned by root or the
+ * effective user, the file must not be group- or world-writable, and no
+ * directory on the way may be writable by others -- except a sticky one
+ * such as /tmp, as a parent of a directory owned by root or the caller
+ * (others cannot rename or replace that entry).  The directory holding
+ * the file itself may not be writable by others even when sticky: others
+ * could add files there (a hard link to any file, say).  The path is
+ * walked as given (its symbolic links are entries others might repoint)
+ * and as realpath() resolves it; the resolved path is what gets opened, so
+ * nothing that was checked can be swapped before dlopen(). */
+
+static int owner_ok(uid_t uid)
+{
+    return uid == 0 || uid == geteuid();
+}
+
+/* "uid 65534 (nobody)" */
+static char *user_desc(uid_t uid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+        return hx_printf("uid %u (%s)", (unsigned)uid, res->pw_name);
+    return hx_printf("uid %u", (unsigned)uid);
+}
+
+/* "run chown NAME PATH": the caller's name (root when running as root). */
+static char *owner_problem(const char *kind, const char *path, uid_t uid,
+                           const char *flag)
+{
+    char *who = user_desc(uid);
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    char *me = getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res
+                   ? hx_strdup(res->pw_name)
+                   : hx_printf("%u", (unsigned)geteuid());
+    char *why = hx_printf("%s %s is owned by %s, not by root or you, so that "
+                          "user can change it; run chown %s%s %s",
+                          kind, path, who ? who : "another user", flag,
+                          me ? me : "root", path);
+    free(who);
+    free(me);
+    return why;
+}
+
+static char *writable_problem(const char *kind, const char *path, mode_t m)
+{
+    int g = (m & S_IWGRP) != 0, o = (m & S_IWOTH) != 0;
+    return hx_printf("%s %s is %s-writable; run chmod %s %s", kind, path,
+                     g && o ? "group- and world" : g ? "group" : "world",
+                     g && o ? "go-w" : g ? "g-w" : "o-w", path);
+}
+
+/* One entry of the walk; *shared says the directory above it is writable
+ * by others (sticky) and is updated for the next entry.  NULL when fine. */
+static char *check_entry(const char *p, int last, const char *what,
+                         int *shared)
+{
+    struct stat l, st;
+    if (lstat(p, &l) != 0)
+        return hx_printf("cannot check %s: %s", p, strerror(errno));
+    st = l;
+    if (S_ISLNK(l.st_mode)) {
+        if (*shared && !owner_ok(l.st_uid))
+            return owner_problem("symbolic link", p, l.st_uid, "-h ");
+        if (stat(p, &st) != 0)
+            return hx_printf("cannot follow the symbolic link %s: %s", p,
+                             strerror(errno));
+    }
+    const char *kind = last ? what : "directory";
+    if (last && *shared) {
+        const char *slash = strrchr(p, '/');
+        int n = slash && slash != p ? (int)(slash - p) : 1;
+        return hx_printf("%s %s is in %.*s, which others can write to (it "
+                         "is sticky, so they cannot replace the file, but "
+                         "they can add their own); move it into a directory "
+                         "only root or you can write", kind, p, n, p);
+    }
+    if (!owner_ok(st.st_uid))
+        return owner_problem(kind, p, st.st_uid, "");
+    mode_t others = st.st_mode & (S_IWGRP | S_IWOTH);
+    if (last)
+        return others ? writable_problem(kind, p, st.st_mode) : NULL;
+    if (!S_ISDIR(st.st_mode))
+        return hx_printf("%s is not a directory", p);
+    if (others && !(st.st_mode & S_ISVTX))
+        return writable_problem(kind, p, st.st_mode);
+    *shared = others != 0;
+    return NULL;
+}
+
+/* Every entry of absolute @path from / down; NULL when all are fine. */
+static char *walk_path(const char *path, const char *what)
+{
+    char *p = hx_strdup(path);
+    if (!p)
+        return NULL;
+    int shared = 0;
+    char *why = check_entry("/", 0, what, &shared);
+    for (char *q = p; !why;) {
+        q += strspn(q, "/");
+        if (!*q)
+            break;
+        char *slash = q + strcspn(q, "/");
+        int last = slash[strspn(slash, "/")] == '\0';
+        char save = *slash;
+        *slash = '\0';
+        why = check_entry(p, last, what, &shared);
+        *slash = save;
+        q = slash;
+    }
+    free(p);
+    return why;
+}
+
+/* 0 when nobody but root and the caller can change the file at @path
+ * (@what names it in messages: "file", "config file"), with its resolved
+ * path in *real_r (may be NULL); else -1 and *why_r = what is wrong and
+ * the fix (NULL when out of memory). */
+static int untrusted(const char *path, const char *what, char **real_r,
+                     char **why_r)
+{
+    char *cwd = path[0] == '/' ? NULL : getcwd(NULL, 0);
+    char *abs = path[0] == '/' ? hx_strdup(path)
+                : cwd          ? hx_printf("%s/%s", cwd, path) : NULL;
+    free(cwd);
+    char *real = NULL, *why = abs ? walk_path(abs, what) : NULL;
+    if (abs && !why) {
+        real = realpath(abs, NULL);
+        if (!real)
+            why = hx_printf("cannot resolve %s: %s", abs, strerror(errno));
+        else if (strcmp(real, abs) != 0)
+            why = walk_path(real, what);
+    }
+    int bad = !abs || !real || why;
+    free(abs);
+    if (bad || !real_r)
+        free(real);
+    else
+        *real_r = real;
+    *why_r = why;
+    return bad ? -1 : 0;
+}
+
+/* The candidate at @path (stat() in @st) must be a regular file that only
+ * root and the caller can change; *real_r receives the path to open. */
+static herald_class vet_driver(const char *name, const char *path,
+                               const struct stat *st, char **real_r,
+                               herald_error **err_r)
 {
     if (!S_ISREG(st->st_mode))
         return hx_error(err_r, HERALD_ERR_CONFIG,
@@ -289,17 +456,26 @@ static herald_class check_placement(const char *dir, const char *name,
                         "(it is %s); remove it or replace it with the "
                         "driver's shared object",
                         name, path, file_kind(st->st_mode));
-    struct stat dst;
-    if (stat(dir, &dst) != 0)
-        return hx_error(err_r, HERALD_ERR_CONFIG,
-                        "cannot load driver '%s' from %s: cannot stat its "
-                        "directory %s: %s", name, path, dir, strerror(errno));
-    if (dst.st_mode & S_IWOTH)
-        return hx_error(err_r, HERALD_ERR_CONFIG,
-                        "refusing to load driver '%s' from %s: directory %s "
-                        "is world-writable; run chmod o-w %s",
-                        name, path, dir, dir);
-    return HERALD_OK;
+    char *why = NULL;
+    if (untrusted(path, "file", real_r, &why) == 0)
+        return HERALD_OK;
+    hx_error(err_r, HERALD_ERR_CONFIG, "refusing to load driver '%s' from "
+             "%s: %s", name, path, why ? why : "out of memory");
+    free(why);
+    return HERALD_ERR_CONFIG;
+}
+
+herald_class hl_trust_config(const char *conf_path, herald_error **err_r)
+{
+    char *why = NULL;
+    if (untrusted(conf_path, "config file", NULL, &why) == 0)
+        return HERALD_OK;
+    hx_error(err_r, HERALD_ERR_CONFIG, "refusing the plugin_dir set in %s: "
+             "%s (whoever can change the config can make herald run their "
+             "own driver); fix that, or remove plugin_dir",
+             conf_path, why ? why : "out of memory");
+    free(why);
+    return HERALD_ERR_CONFIG;
 }
 
 static herald_class check_options(const char *name, const char *path,
@@ -409,17 +585,19 @@ static herald_class check_descriptor(const char *name, const char *path,
     return check_options(name, path, d->options, err_r);
 }
 
-/* Open @path and check its descriptor; the caller holds an lt reference.
- * On failure the handle is closed again (so *desc_r is only usable on
- * success); @abi_r (may be NULL) receives the descriptor's ABI numbers
- * whenever there was a descriptor to read them from. */
+/* Open @real (the vetted, resolved form of @path, which messages name) and
+ * check its descriptor; the caller holds an lt reference.  On failure the
+ * handle is closed again (so *desc_r is only usable on success); @abi_r
+ * (may be NULL) receives the descriptor's ABI numbers whenever there was a
+ * descriptor to read them from. */
 static herald_class load_checked(const char *name, const char *path,
-                                 lt_dlhandle *h_r, const herald_plugin **desc_r,
+                                 const char *real, lt_dlhandle *h_r,
+                                 const herald_plugin **desc_r,
                                  unsigned abi_r[2], herald_error **err_r)
 {
     char *why = NULL;
     *desc_r = NULL;
-    lt_dlhandle h = lt_open_path(path, &why);
+    lt_dlhandle h = lt_open_path(real, &why);
     if (!h) {
         hx_error(err_r, HERALD_ERR_CONFIG,
                  "cannot load driver '%s' from %s: %s; check its "
@@ -504,9 +682,10 @@ static herald_class not_found(const struct search *s, const char *name,
     return HERALD_ERR_CONFIG;
 }
 
-/* Find the first <dir>/<name>.so; *at_r is its index in @s. */
+/* Find the first <dir>/<name>.so and vet it; *at_r is its index in @s,
+ * *real_r the resolved path to open. */
 static herald_class find_driver(const struct search *s, const char *name,
-                                char **path_r, size_t *at_r,
+                                char **path_r, char **real_r, size_t *at_r,
                                 herald_error **err_r)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -526,7 +705,7 @@ static herald_class find_driver(const struct search *s, const char *name,
             free(path);
             return HERALD_ERR_CONFIG;
         }
-        herald_class rc = check_placement(s->dir[i], name, path, &st, err_r);
+        herald_class rc = vet_driver(name, path, &st, real_r, err_r);
         if (rc != HERALD_OK) {
             free(path);
             return rc;
@@ -538,9 +717,10 @@ static herald_class find_driver(const struct search *s, const char *name,
     return not_found(s, name, err_r);
 }
 
-/* Load and check the driver file at @path into a new hl_driver. */
+/* Load and check the driver file at @path (resolved: @real) into a new
+ * hl_driver. */
 static herald_class driver_load(const char *name, const char *path,
-                                struct hl_driver **drv_r,
+                                const char *real, struct hl_driver **drv_r,
                                 herald_error **err_r)
 {
     herald_class rc = lt_acquire(err_r);
@@ -548,7 +728,7 @@ static herald_class driver_load(const char *name, const char *path,
         return rc;
     lt_dlhandle h = NULL;
     const herald_plugin *desc = NULL;
-    rc = load_checked(name, path, &h, &desc, NULL, err_r);
+    rc = load_checked(name, path, real, &h, &desc, NULL, err_r);
     if (rc != HERALD_OK) {
         lt_release();
         return rc;
@@ -587,14 +767,15 @@ herald_class hl_open(const char *config_dir, const char *name,
     herald_class rc = search_build(config_dir, &s, err_r);
     if (rc != HERALD_OK)
         return rc;
-    char *path = NULL;
+    char *path = NULL, *real = NULL;
     size_t at = 0;
-    rc = find_driver(&s, name, &path, &at, err_r);
+    rc = find_driver(&s, name, &path, &real, &at, err_r);
     if (rc == HERALD_OK)
-        rc = driver_load(name, path, drv_r, err_r);
+        rc = driver_load(name, path, real, drv_r, err_r);
     if (rc == HERALD_OK && warning_r)
         *warning_r = shadow_warning(&s, at + 1, name, path);
     free(path);
+    free(real);
     search_free(&s);
     return rc;
 }
@@ -697,13 +878,13 @@ static char **list_so_files(const char *dir, size_t *n_r, int *oom_r)
 
 /* Report one file through @fn; *won_r = 1 when it takes the stem.  The
  * caller holds an lt reference for the whole scan. */
-static void scan_file(const char *dir, const char *stem, const char *path,
+static void scan_file(const char *stem, const char *path,
                       const struct seen *seen, herald_driver_fn fn,
                       void *user_data, int *won_r)
 {
     herald_driver_info info = { .name = stem, .path = path };
     herald_error *why = NULL;
-    char *refused = NULL;
+    char *refused = NULL, *real = NULL;
     lt_dlhandle h = NULL;
     const char *winner = seen_find(seen, stem);
     struct stat st;
@@ -720,10 +901,11 @@ static void scan_file(const char *dir, const char *stem, const char *path,
                  stem, path, strerror(errno));
     } else {
         *won_r = 1;
-        if (check_placement(dir, stem, path, &st, &why) == HERALD_OK) {
+        if (vet_driver(stem, path, &st, &real, &why) == HERALD_OK) {
             const herald_plugin *d = NULL;
             unsigned abi[2] = {0, 0};
-            if (load_checked(stem, path, &h, &d, abi, &why) == HERALD_OK) {
+            if (load_checked(stem, path, real, &h, &d, abi, &why) ==
+                HERALD_OK) {
                 info.version = d->version;
                 info.description = d->description;
                 info.caps = d->caps;
@@ -744,6 +926,7 @@ static void scan_file(const char *dir, const char *stem, const char *path,
         lt_close_handle(h);
     herald_error_free(why);
     free(refused);
+    free(real);
 }
 
 /* Every *.so in @dir, in name order; -1 on out of memory. */
@@ -758,7 +941,7 @@ static int scan_dir(const char *dir, struct seen *seen, herald_driver_fn fn,
         char *path = oom ? NULL : hx_printf("%s/%s", dir, files[j]);
         int won = 0;
         if (stem && path)
-            scan_file(dir, stem, path, seen, fn, user_data, &won);
+            scan_file(stem, path, seen, fn, user_data, &won);
         else
             oom = 1;
         if (won && seen_add(seen, stem, path) < 0)

@@ -279,6 +279,16 @@ Test(loader, wrong_abi_major_refused)
     free(want);
 }
 
+Test(loader, older_abi_major_zero_refused)
+{
+    char *want = tu_printf("was built for driver ABI 0.0 but this herald "
+                           "supports %d.0..%d.%d: rebuild it against this "
+                           "herald", HERALD_ABI_MAJOR, HERALD_ABI_MAJOR,
+                           HERALD_ABI_MINOR);
+    expect_fixture_refused("abizero", FRAGS("driver 'abizero' (", want));
+    free(want);
+}
+
 Test(loader, newer_abi_minor_refused)
 {
     char *want = tu_printf("was built for driver ABI %d.%d but this herald "
@@ -313,6 +323,22 @@ Test(loader, name_mismatch_refused)
     expect_fixture_refused("mismatch",
         FRAGS("descriptor name 'other' does not match the file name "
               "mismatch.so: rename the file or fix HERALD_PLUGIN_DEFINE"));
+}
+
+Test(loader, name_that_is_a_prefix_of_the_stem_refused)
+{
+    /* foobar.so exports foobar_LTX_herald_plugin_get, descriptor "foo" */
+    expect_fixture_refused("foobar",
+        FRAGS("driver 'foobar' (", "descriptor name 'foo' does not match "
+              "the file name foobar.so"));
+}
+
+Test(loader, stem_that_is_a_prefix_of_the_name_refused)
+{
+    /* foo.so exports foo_LTX_herald_plugin_get, descriptor "foobar" */
+    expect_fixture_refused("foo",
+        FRAGS("driver 'foo' (", "descriptor name 'foobar' does not match "
+              "the file name foo.so"));
 }
 
 Test(loader, empty_version_refused)
@@ -427,7 +453,7 @@ Test(loader, non_regular_file_refused)
 Test(loader, world_writable_directory_refused)
 {
     char *path = install(dir_a, "good", "good");
-    cr_assert_eq(chmod(dir_a, 0777), 0);
+    cr_assert_eq(chmod(dir_a, 0757), 0);
     char *want = tu_printf("refusing to load driver 'good' from %s: "
                            "directory %s is world-writable; run chmod o-w %s",
                            path, dir_a, dir_a);
@@ -439,6 +465,301 @@ Test(loader, world_writable_directory_refused)
                  "after chmod o-w the driver should load");
     hl_close(drv);
     free(want);
+    free(path);
+}
+
+/* ---- trust: only root and the caller may change what is loaded ------- */
+
+#define NOBODY 65534
+
+/* chown needs root: the "owned by another user" cases are skipped (and
+ * counted as skipped, never as passed) when the suite runs unprivileged. */
+static void need_root(void)
+{
+    if (geteuid() != 0)
+        cr_skip("needs root to chown a fixture to uid %d", NOBODY);
+}
+
+/* hl_open(@config_dir, "good") is refused with "refusing to load driver
+ * 'good' from @path: " and every fragment, nothing stays mapped, and after
+ * @fix (a shell command) the same call loads the driver. */
+static void expect_untrusted(const char *config_dir, const char *path,
+                             const char *const *frags, const char *fix)
+{
+    if (!keeper)
+        keep_libltdl_busy();
+    char *head = tu_printf("refusing to load driver 'good' from %s: ", path);
+    char *msg = expect_open_error(config_dir, "good", FRAGS(head));
+    for (size_t i = 0; frags[i]; i++)
+        cr_assert(strstr(msg, frags[i]), "message lacks \"%s\":\n  %s",
+                  frags[i], msg);
+    cr_assert_not(is_mapped(path), "refused driver %s is mapped", path);
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, "%s", fix), 0, "%s: %s", fix, out);
+    struct hl_driver *drv = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(hl_open(config_dir, "good", &drv, NULL, &err), HERALD_OK,
+                 "after '%s' the driver should load: %s", fix,
+                 herald_error_message(err));
+    hl_close(drv);
+    free(out);
+    free(msg);
+    free(head);
+}
+
+Test(loader, world_writable_driver_file_refused)
+{
+    char *path = install(dir_a, "good", "good");
+    cr_assert_eq(chmod(path, 0757), 0);
+    char *want = tu_printf("file %s is world-writable; run chmod o-w %s",
+                           path, path);
+    char *fix = tu_printf("chmod o-w '%s'", path);
+    expect_untrusted(dir_a, path, FRAGS(want), fix);
+    free(fix);
+    free(want);
+    free(path);
+}
+
+Test(loader, group_writable_driver_file_refused)
+{
+    char *path = install(dir_a, "good", "good");
+    cr_assert_eq(chmod(path, 0775), 0);
+    char *want = tu_printf("file %s is group-writable; run chmod g-w %s",
+                           path, path);
+    char *fix = tu_printf("chmod g-w '%s'", path);
+    expect_untrusted(dir_a, path, FRAGS(want), fix);
+    free(fix);
+    free(want);
+    free(path);
+}
+
+Test(loader, driver_file_owned_by_another_user_refused)
+{
+    need_root();
+    char *path = install(dir_a, "good", "good");
+    cr_assert_eq(chown(path, NOBODY, (gid_t)-1), 0, "%s", strerror(errno));
+    char *want = tu_printf("file %s is owned by uid %d", path, NOBODY);
+    char *hint = tu_printf("not by root or you, so that user can change it; "
+                           "run chown root %s", path);
+    char *fix = tu_printf("chown root '%s'", path);
+    expect_untrusted(dir_a, path, FRAGS(want, hint), fix);
+    free(fix);
+    free(hint);
+    free(want);
+    free(path);
+}
+
+Test(loader, symlink_into_world_writable_directory_refused)
+{
+    /* dir_a is fine; the file it links to is in a directory anyone can
+     * write, so anyone can replace what the link points at */
+    char *target = install(dir_b, "good", "good");
+    char *link = tu_printf("%s/good.so", dir_a);
+    cr_assert_eq(symlink(target, link), 0);
+    cr_assert_eq(chmod(dir_b, 0757), 0);
+    char *want = tu_printf("directory %s is world-writable; run chmod o-w %s",
+                           dir_b, dir_b);
+    char *fix = tu_printf("chmod o-w '%s'", dir_b);
+    expect_untrusted(dir_a, link, FRAGS(want), fix);
+    free(fix);
+    free(want);
+    free(link);
+    free(target);
+}
+
+Test(loader, group_writable_directory_refused)
+{
+    char *path = install(dir_a, "good", "good");
+    cr_assert_eq(chmod(dir_a, 0775), 0);
+    char *want = tu_printf("directory %s is group-writable; run chmod g-w %s",
+                           dir_a, dir_a);
+    char *fix = tu_printf("chmod g-w '%s'", dir_a);
+    expect_untrusted(dir_a, path, FRAGS(want), fix);
+    free(fix);
+    free(want);
+    free(path);
+}
+
+Test(loader, world_writable_parent_directory_refused)
+{
+    /* the plugin directory itself is fine, the one above it is not */
+    char *sub = tu_printf("%s/plugins", dir_a);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    char *path = install(sub, "good", "good");
+    cr_assert_eq(chmod(dir_a, 0757), 0);
+    char *want = tu_printf("directory %s is world-writable; run chmod o-w %s",
+                           dir_a, dir_a);
+    char *fix = tu_printf("chmod o-w '%s'", dir_a);
+    expect_untrusted(sub, path, FRAGS(want), fix);
+    free(fix);
+    free(want);
+    free(path);
+    free(sub);
+}
+
+Test(loader, sticky_parent_with_own_entries_accepted)
+{
+    /* like /tmp: others can create entries but not replace ours, so a
+     * directory of ours in it is fine ... */
+    cr_assert_eq(chmod(dir_a, 01777), 0);
+    char *sub = tu_printf("%s/plugins", dir_a);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    char *p1 = install(sub, "good", "good");
+    struct hl_driver *drv = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(hl_open(sub, "good", &drv, NULL, &err), HERALD_OK,
+                 "%s", herald_error_message(err));
+    hl_close(drv);
+    /* ... but not as the plugin directory: others could add drivers */
+    char *p2 = install(dir_a, "variant", "variant");
+    char *want = tu_printf("file %s is in %s, which others can write to (it "
+                           "is sticky, so they cannot replace the file, but "
+                           "they can add their own); move it into a "
+                           "directory only root or you can write", p2, dir_a);
+    free(expect_open_error(dir_a, "variant", FRAGS(want)));
+    free(want);
+    free(p1);
+    free(p2);
+    free(sub);
+}
+
+Test(loader, sticky_parent_with_another_users_entry_refused)
+{
+    need_root();
+    cr_assert_eq(chmod(dir_a, 01777), 0);
+    char *sub = tu_printf("%s/plugins", dir_a);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    char *path = install(sub, "good", "good");
+    cr_assert_eq(chown(sub, NOBODY, (gid_t)-1), 0, "%s", strerror(errno));
+    char *want = tu_printf("directory %s is owned by uid %d", sub, NOBODY);
+    char *hint = tu_printf("run chown root %s", sub);
+    char *fix = tu_printf("chown root '%s'", sub);
+    expect_untrusted(sub, path, FRAGS(want, hint), fix);
+    free(fix);
+    free(hint);
+    free(want);
+    free(path);
+
+    /* a symbolic link there that another user owns: they can point it
+     * at any directory, even though the one it names now is trusted */
+    char *target = install(dir_b, "good", "good");
+    char *link = tu_printf("%s/linked", dir_a);
+    cr_assert_eq(symlink(dir_b, link), 0);
+    cr_assert_eq(lchown(link, NOBODY, (gid_t)-1), 0, "%s", strerror(errno));
+    path = tu_printf("%s/good.so", link);
+    want = tu_printf("symbolic link %s is owned by uid %d", link, NOBODY);
+    hint = tu_printf("run chown -h root %s", link);
+    fix = tu_printf("chown -h root '%s'", link);
+    expect_untrusted(link, path, FRAGS(want, hint), fix);
+    free(fix);
+    free(hint);
+    free(want);
+    free(path);
+    free(link);
+    free(target);
+    free(sub);
+}
+
+/* A config file in @dir that sets plugin_dir = @plugin_dir and has one
+ * channel of the good driver; returns its path. */
+static char *write_config(const char *dir, const char *plugin_dir)
+{
+    char *text = tu_printf("[herald]\nplugin_dir = %s\n\n[channel c]\n"
+                           "driver = good\npath = /unused\n", plugin_dir);
+    char *conf = tu_write_file(dir, "herald.conf", text);
+    free(text);
+    return conf;
+}
+
+/* herald_open(@conf) is refused with a message naming the config file,
+ * every fragment and the fix; after @fix it opens. */
+static void expect_config_refused(const char *conf, const char *const *frags,
+                                  const char *fix)
+{
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open(conf, 0, &ctx, &err), HERALD_ERR_CONFIG,
+                 "an untrusted config's plugin_dir was used");
+    cr_assert_null(ctx);
+    const char *msg = herald_error_message(err);
+    char *head = tu_printf("refusing the plugin_dir set in %s: ", conf);
+    cr_assert(strstr(msg, head), "message lacks \"%s\":\n  %s", head, msg);
+    for (size_t i = 0; frags[i]; i++)
+        cr_assert(strstr(msg, frags[i]), "message lacks \"%s\":\n  %s",
+                  frags[i], msg);
+    herald_error_free(err);
+    err = NULL;
+    char *out = NULL;
+    cr_assert_eq(tu_run(&out, "%s", fix), 0, "%s: %s", fix, out);
+    cr_assert_eq(herald_open(conf, 0, &ctx, &err), HERALD_OK,
+                 "after '%s': %s", fix, herald_error_message(err));
+    herald_close(ctx);
+    free(out);
+    free(head);
+}
+
+Test(loader, world_writable_config_setting_plugin_dir_refused)
+{
+    char *path = install(dir_a, "good", "good");
+    char *conf = write_config(dir_b, dir_a);
+    cr_assert_eq(chmod(conf, 0666), 0);
+    char *want = tu_printf("config file %s is group- and world-writable; "
+                           "run chmod go-w %s", conf, conf);
+    char *fix = tu_printf("chmod go-w '%s'", conf);
+    expect_config_refused(conf, FRAGS(want, "or remove plugin_dir"), fix);
+    free(fix);
+    free(want);
+    free(conf);
+    free(path);
+}
+
+Test(loader, config_in_group_writable_directory_refused)
+{
+    char *path = install(dir_a, "good", "good");
+    char *conf = write_config(dir_b, dir_a);
+    cr_assert_eq(chmod(dir_b, 0775), 0);
+    char *want = tu_printf("directory %s is group-writable; run chmod g-w %s",
+                           dir_b, dir_b);
+    char *fix = tu_printf("chmod g-w '%s'", dir_b);
+    expect_config_refused(conf, FRAGS(want), fix);
+    free(fix);
+    free(want);
+    free(conf);
+    free(path);
+}
+
+Test(loader, config_owned_by_another_user_refused)
+{
+    need_root();
+    char *path = install(dir_a, "good", "good");
+    char *conf = write_config(dir_b, dir_a);
+    cr_assert_eq(chown(conf, NOBODY, (gid_t)-1), 0, "%s", strerror(errno));
+    char *want = tu_printf("config file %s is owned by uid %d", conf, NOBODY);
+    char *hint = tu_printf("run chown root %s", conf);
+    char *fix = tu_printf("chown root '%s'", conf);
+    expect_config_refused(conf, FRAGS(want, hint), fix);
+    free(fix);
+    free(hint);
+    free(want);
+    free(conf);
+    free(path);
+}
+
+Test(loader, writable_config_without_plugin_dir_still_opens)
+{
+    /* only plugin_dir chooses code to run; the driver itself still comes
+     * from the (checked) search path */
+    char *path = install(dir_a, "good", "good");
+    setenv("HERALD_PLUGIN_PATH", dir_a, 1);
+    char *conf = tu_write_file(dir_b, "herald.conf", "[channel c]\n"
+                               "driver = good\npath = /unused\n");
+    cr_assert_eq(chmod(conf, 0666), 0);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open(conf, 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    herald_close(ctx);
+    free(conf);
     free(path);
 }
 
@@ -473,8 +794,10 @@ Test(loader, not_found_lists_every_directory_and_the_fix)
 {
     char *env = tu_printf("%s:relative/dir::%s/", dir_b, dir_good);
     setenv("HERALD_PLUGIN_PATH", env, 1);
-    char *dirs = tu_printf("no nope.so in %s, %s, %s and %s", dir_a, dir_b,
-                           dir_good, HERALD_PLUGINDIR);
+    char *dirs = tu_printf("no nope.so in \"%s\" (plugin_dir), \"%s\" "
+                           "(HERALD_PLUGIN_PATH), \"%s\" (HERALD_PLUGIN_PATH) "
+                           "and \"%s\" (built in)", dir_a, dir_b, dir_good,
+                           HERALD_PLUGINDIR);
     char *msg = expect_open_error(dir_a, "nope",
         FRAGS("driver 'nope' not found", dirs, "install the package",
               "plugin_dir", "HERALD_PLUGIN_PATH"));
@@ -483,6 +806,37 @@ Test(loader, not_found_lists_every_directory_and_the_fix)
     free(msg);
     free(dirs);
     free(env);
+}
+
+Test(loader, plugin_dir_with_a_colon_is_one_directory)
+{
+    /* plugin_dir names one directory: never split on ':', and shown
+     * quoted so it cannot read as a path list */
+    char *dir = tu_printf("%s/x:y", dir_a);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    char *path = install(dir, "good", "good");
+    setenv("HERALD_PLUGIN_PATH", dir_b, 1);
+    struct hl_driver *drv = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(hl_open(dir, "good", &drv, NULL, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    cr_assert_str_eq(drv->path, path);
+    hl_close(drv);
+
+    char *want = tu_printf("no nope.so in \"%s\" (plugin_dir), \"%s\" "
+                           "(HERALD_PLUGIN_PATH) and ", dir, dir_b);
+    free(expect_open_error(dir, "nope", FRAGS(want)));
+
+    /* the same through a config file, relative to it */
+    char *conf = write_config(dir_a, "x:y");
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open(conf, 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    herald_close(ctx);
+    free(conf);
+    free(want);
+    free(path);
+    free(dir);
 }
 
 Test(loader, config_dir_beats_plugin_path)
@@ -716,7 +1070,7 @@ Test(loader, scan_reports_good_broken_and_shadowed_in_order)
 Test(loader, scan_skips_missing_dirs_and_refuses_world_writable)
 {
     char *pb = install(dir_b, "good", "good");
-    cr_assert_eq(chmod(dir_b, 0777), 0);
+    cr_assert_eq(chmod(dir_b, 0757), 0);
     char *missing = tu_printf("%s/does-not-exist", dir_a);
     setenv("HERALD_PLUGIN_PATH", dir_b, 1);
     struct scan_log log = { .only_a = dir_a, .only_b = dir_b };
@@ -735,4 +1089,31 @@ Test(loader, scan_with_nothing_installed_reports_nothing)
     struct scan_log log = { .only_a = dir_a, .only_b = dir_b };
     cr_assert_eq(hl_scan(dir_a, record, &log, NULL), HERALD_OK);
     cr_assert_eq(log.n, 0);
+}
+
+Test(loader, scan_reports_untrusted_drivers_with_the_fix)
+{
+    char *pg = install(dir_a, "good", "good");
+    cr_assert_eq(chmod(pg, 0775), 0);
+    char *target = install(dir_b, "variant", "variant");
+    char *link = tu_printf("%s/variant.so", dir_a);
+    cr_assert_eq(symlink(target, link), 0);
+    cr_assert_eq(chmod(dir_b, 0757), 0);
+    struct scan_log log = { .only_a = dir_a, .only_b = dir_b };
+    cr_assert_eq(hl_scan(dir_a, record, &log, NULL), HERALD_OK);
+    cr_assert_eq(log.n, 2, "got %zu entries", log.n);
+    char *w1 = tu_printf("file %s is group-writable; run chmod g-w %s", pg,
+                         pg);
+    expect_entry(&log, 0, dir_a, "good", w1);
+    char *w2 = tu_printf("directory %s is world-writable; run chmod o-w %s",
+                         dir_b, dir_b);
+    expect_entry(&log, 1, dir_a, "variant", w2);
+    cr_assert_not(is_mapped(pg));
+    cr_assert_not(is_mapped(target));
+    scan_log_free(&log);
+    free(w2);
+    free(w1);
+    free(link);
+    free(target);
+    free(pg);
 }

@@ -85,6 +85,22 @@ typedef struct hh_problem {
     char hint_buf[512];      /* ... and hint */
 } hh_problem;
 
+/* What a provider's success answer (2xx) looks like, from its API
+ * documentation.  A 2xx answer without it is HERALD_ERR_DELIVERY_UNKNOWN:
+ * an HTML login page of a captive portal, invalid JSON, an empty body or
+ * {"error": ...} with 200 may come from something else than the provider,
+ * and say nothing about the message.  The id found becomes the result's
+ * message id. */
+typedef struct hh_shape {
+    const char *id_member;    /* top-level string member holding the id */
+    const char *ids_member;   /* or an array of string ids (joined by ",") */
+    const char *id_header;    /* or a response header holding it */
+    const char *true_member;  /* a member that must be true ("success") */
+    const char *zero_member;  /* a member that must be 0 ("ErrorCode") */
+    int empty_body;           /* the body must be empty (else: JSON object) */
+    int id_optional;          /* a missing id is fine (id_header only) */
+} hh_shape;
+
 /* What a driver tells the helper about its provider. */
 typedef struct hh_provider {
     const char *name;          /* "sendgrid" */
@@ -93,7 +109,12 @@ typedef struct hh_provider {
      * message go through hh_fail_request() or are returned directly. */
     herald_class (*build)(hh_client *c, void *priv, const herald_msg *msg,
                           hh_request *req, herald_error **err_r);
-    /* A 2xx answer: set the message id on @res.  NULL: keep no id. */
+    /* The driver's option table: its HERALD_OPT_SECRET values (and their
+     * base64 forms) are redacted from everything the helper reports. */
+    const herald_option *options;
+    hh_shape shape;            /* the success answer */
+    /* Optional: more checks of a 2xx answer, before the shape's (which
+     * sets the message id).  NULL: the shape alone. */
     herald_class (*accepted)(hh_client *c, void *priv, const hh_response *resp,
                              herald_result *res, herald_error **err_r);
     /* A non-2xx answer: fill @p from the provider's body and headers.  The
@@ -111,10 +132,11 @@ typedef struct hh_provider {
                         hh_verdict *v);
 } hh_provider;
 
-/* The members every driver fills by naming convention: .name = "p" and
- * the callbacks p_build, p_accepted, p_problem and p_check_request. */
+/* The members every driver fills by naming convention: .name = "p", the
+ * option table p_options and the callbacks p_build, p_problem and
+ * p_check_request. */
 #define HH_PROVIDER_FIELDS(p)                                                \
-    .name = #p, .build = p##_build, .accepted = p##_accepted,               \
+    .name = #p, .options = p##_options, .build = p##_build,                  \
     .problem = p##_problem, .check_request = p##_check_request
 
 /* ---- the instance ------------------------------------------------ */
@@ -151,6 +173,17 @@ const char *hh_base(const hh_client *c);
 const char *hh_authority(const hh_client *c);
 /* 1 when base_url was set in the config. */
 int hh_custom_base(const hh_client *c);
+
+/* The host's error(), log() and result_set_id() with every secret of the
+ * channel (see hh_provider.options; also Basic credentials sent) replaced
+ * by "***" in the message, code, provider text, line and id.  Drivers use
+ * these, never the host's own. */
+herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
+                      const char *code, const char *provider_text, long retry_after,
+                      const char *fmt, ...) HERALD_PRINTF(7, 8);
+void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
+void hh_set_id(hh_client *c, herald_result *res, const char *id);
 
 /* ---- requests ---------------------------------------------------- */
 
@@ -272,6 +305,18 @@ json_t *hh_response_json(const hh_response *resp);
  * send's cost), falling back to hh_response_json() for what it cannot. */
 const char *hh_response_member(const hh_response *resp, const char *key,
                                char *buf, size_t size);
+/* A 2xx answer that is not the provider's success answer (@what: what is
+ * wrong): HERALD_ERR_DELIVERY_UNKNOWN, with the first bytes of the body
+ * (escaped) in the message and as the provider text. */
+herald_class hh_unexpected_answer(hh_client *c, const hh_response *resp,
+                                  const char *what, herald_error **err_r);
+/* Why @resp does not fit @shape (a static string), or NULL when it does;
+ * then the id (or "") is in @id, cut to fit. */
+const char *hh_shape_problem(const hh_shape *shape, const hh_response *resp,
+                             char *id, size_t size);
+/* The first @max bytes of @p as printable ASCII: '"', '\\' and control or
+ * non-ASCII bytes escaped (\" \\ \n \xNN), "..." when cut; into @out. */
+void hh_escape_bytes(const char *p, size_t n, size_t max, char *out, size_t size);
 /* The value of response header @name (case-insensitive), trimmed and cut
  * to fit @buf; NULL when absent, else @buf. */
 const char *hh_response_header(const hh_response *resp, const char *name,

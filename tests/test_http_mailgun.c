@@ -327,3 +327,33 @@ Test(mailgun, an_idempotency_key_is_refused_or_dropped)
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_OK, "%s", herald_error_message(err));
     herald_msg_free(m);
 }
+
+/* ---- answers that do not say the message was accepted ----------------- */
+
+#define MG_OK "{\"id\":\"<20260101.1@mg.example.com>\",\"message\":\"Queued. Thank you.\"}"
+
+Test(mailgun, lost_answers_are_delivery_unknown)
+{
+    ht_check_lost_answers(&h, MG_OK);
+}
+
+Test(mailgun, only_its_success_answer_counts)
+{
+    char *ok = ht_answer_fault("status", 200, MG_OK, NULL, NULL, 0);
+    ht_check_shapes(&h, ok, "<20260101.1@mg.example.com>", 1);
+    free(ok);
+}
+
+Test(mailgun, an_echoed_key_is_redacted)
+{
+    /* base64 of "api:key-test" (the Basic credentials) and of the key */
+    static const char *const forms[] = {"YXBpOmtleS10ZXN0", "a2V5LXRlc3Q", NULL};
+    char *e = ht_answer_fault("status", 401, "{\"message\":\"Invalid private key key-test "
+                              "(a2V5LXRlc3Q=); got {header:authorization}\"}", NULL, NULL, 0);
+    char *i = ht_answer_fault("status", 200, "{\"id\":\"<{header:authorization}.key-test"
+                              "@mg.example.com>\",\"message\":\"Queued. Thank you.\"}",
+                              NULL, NULL, 0);
+    ht_check_redaction(&h, "key-test", forms, e, i);
+    free(e);
+    free(i);
+}

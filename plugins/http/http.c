@@ -211,7 +211,7 @@ void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
     va_end(ap);
     char *r = hh_secrets_apply(&c->secrets, line);
     if (r)
-        hh_log(c, level, "%s", r);
+        c->host->log(c->ch, level, "%s", r);
     free(line);
     free(r);
 }

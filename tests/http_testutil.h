@@ -22,6 +22,10 @@ struct ht {
 
 /* Start the server (HTTPS with the test CA); fails the test on error. */
 void ht_start(struct ht *h);
+/* The same with the certificate @cert ("server", "wronghost", ... of
+ * tu_make_certs), more server arguments (@args: "--plain", "--bind ::1")
+ * and @url_host in h->base ("127.0.0.1", "localhost", "[::1]"). */
+void ht_start_at(struct ht *h, const char *cert, const char *args, const char *url_host);
 /* Close the context, stop the server, remove the certificates. */
 void ht_stop(struct ht *h);
 

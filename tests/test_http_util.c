@@ -12,7 +12,7 @@
 
 #include "http_testutil.h"
 
-void ht_start(struct ht *h)
+void ht_start_at(struct ht *h, const char *cert, const char *args, const char *url_host)
 {
     memset(h, 0, sizeof *h);
     h->certs = tu_mkdtemp();
@@ -21,10 +21,17 @@ void ht_start(struct ht *h)
     h->ca = tu_printf("%s/ca.pem", h->certs);
     cr_assert_eq(tu_server_start(&h->srv,
                                  "exec %s '%s/tests/servers/providers.py' --cert "
-                                 "'%s/server.pem' --key '%s/server.key'",
-                                 tu_python(), tu_srcdir(), h->certs, h->certs),
+                                 "'%s/%s.pem' --key '%s/%s.key' %s",
+                                 tu_python(), tu_srcdir(), h->certs, cert, h->certs,
+                                 cert, args),
                  0, "the provider test server did not start");
-    h->base = tu_printf("https://127.0.0.1:%d", h->srv.port);
+    h->base = tu_printf("%s://%s:%d", strstr(args, "--plain") ? "http" : "https",
+                        url_host, h->srv.port);
+}
+
+void ht_start(struct ht *h)
+{
+    ht_start_at(h, "server", "", "127.0.0.1");
 }
 
 void ht_stop(struct ht *h)
@@ -106,6 +113,7 @@ static char *control(struct ht *h, const char *path, const char *post)
     curl_easy_setopt(e, CURLOPT_CAINFO, h->ca);
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");   /* tests may set *_proxy */
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &g);

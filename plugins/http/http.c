@@ -1606,6 +1606,8 @@ static void set_method(hh_client *c, const hh_request *req, curl_mime *mime)
     c->custom_method = custom;
 }
 
+static const char *tls_fix(CURLcode code, const char *why);
+
 /* What a transport failure means and what to do about it. */
 static const char *transport_fix(herald_class cls)
 {
@@ -1680,7 +1682,8 @@ static herald_class transport_error(hh_client *c, CURLcode code,
     }
     return hh_error(c, err_r, cls, NULL, why, -1,
                     "%s request to %s failed: %s; %s", c->prov->name,
-                    c->authority, why, transport_fix(cls));
+                    c->authority, why,
+                    cls == HERALD_ERR_TLS ? tls_fix(code, why) : transport_fix(cls));
 }
 
 /* The whole request went out, then the answer was lost: the provider may

@@ -440,6 +440,19 @@ Test(sendgrid, only_its_success_answer_counts)
     char *ok = ht_answer_fault("status", 202, "", "X-Message-Id", "W9mZkZ2sQ0C8cR7gqkzY1A", 0);
     ht_check_shapes(&h, ok, "W9mZkZ2sQ0C8cR7gqkzY1A", 0);
     free(ok);
+    /* an id header, but a login page for a body: a captive portal's */
+    char *page = ht_answer_fault("status", 200, "<html>Sign in</html>", "X-Message-Id",
+                                 "abc", 0);
+    ht_fault(&h, "%s", page);
+    free(page);
+    herald_msg *p = ht_small_message();
+    herald_error *perr = NULL;
+    cr_assert_eq(ht_send(&h, p, NULL, &perr), HERALD_ERR_DELIVERY_UNKNOWN, "%s",
+                 herald_error_message(perr));
+    cr_assert(ht_has(herald_error_message(perr), "a body where none belongs"), "%s",
+              herald_error_message(perr));
+    herald_error_free(perr);
+    herald_msg_free(p);
     /* 202 and an empty body, but no id: not SendGrid's answer */
     ht_fault(&h, "{\"status\": 202, \"body\": \"\"}");
     herald_msg *m = ht_small_message();

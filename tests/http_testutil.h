@@ -58,6 +58,9 @@ unsigned char *ht_unbase64(const char *s, size_t *len_r);
 /* Send @m on channel "c"; returns the class, fills *err_r / *id_r
  * (malloc'd id or NULL). */
 herald_class ht_send(struct ht *h, herald_msg *m, char **id_r, herald_error **err_r);
+/* herald_render on channel "c" of a payload that may hold NUL bytes (a
+ * multipart form with binary attachments): malloc'd, length in *len_r. */
+char *ht_render_n(struct ht *h, herald_msg *m, size_t *len_r);
 /* herald_render on channel "c" (malloc'd payload; fails the test on error). */
 char *ht_render(struct ht *h, herald_msg *m);
 

@@ -237,6 +237,19 @@ herald_class ht_send(struct ht *h, herald_msg *m, char **id_r, herald_error **er
     return rc;
 }
 
+char *ht_render_n(struct ht *h, herald_msg *m, size_t *len_r)
+{
+    char *payload = NULL;
+    herald_error *err = NULL;
+    herald_class rc = herald_render(h->ctx, "c", m, &payload, len_r, &err);
+    cr_assert_eq(rc, HERALD_OK, "render: %s", herald_error_message(err));
+    char *copy = malloc(*len_r + 1);
+    cr_assert(copy);
+    memcpy(copy, payload, *len_r + 1);
+    herald_free(payload);
+    return copy;
+}
+
 char *ht_render(struct ht *h, herald_msg *m)
 {
     char *payload = NULL;

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -28,7 +29,6 @@
 
 #define HH_MAX_BODY (1024 * 1024)      /* of an answer: a longer one is cut off */
 #define HH_CONNECT_TIMEOUT_MS 10000L
-#define HH_DRY_RUN_BOUNDARY "------------------------herald-dry-run"
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -1500,27 +1500,6 @@ fail:
     return NULL;
 }
 
-static curl_mime *build_mime(hh_client *c, const hh_request *req)
-{
-    curl_mime *mime = curl_mime_init(c->easy);
-    for (size_t i = 0; mime && i < req->n_parts; i++) {
-        const struct hh_part *p = &req->parts[i];
-        curl_mimepart *part = curl_mime_addpart(mime);
-        int bad = !part || curl_mime_name(part, p->name) != CURLE_OK;
-        if (!bad && p->filename)
-            bad = curl_mime_data(part, (const char *)p->data, p->len) != CURLE_OK ||
-                  curl_mime_filename(part, p->filename) != CURLE_OK ||
-                  curl_mime_type(part, p->type) != CURLE_OK;
-        else if (!bad)
-            bad = curl_mime_data(part, p->value, p->len) != CURLE_OK;
-        if (bad) {
-            curl_mime_free(mime);
-            return NULL;
-        }
-    }
-    return mime;
-}
-
 /* What every request of this client shares (set once per handle). */
 static void set_transport(const hh_client *c, CURL *e)
 {
@@ -1585,13 +1564,11 @@ static int set_headers(hh_client *c, const hh_request *req)
     return 0;
 }
 
-static void set_method(hh_client *c, const hh_request *req, curl_mime *mime)
+static void set_method(hh_client *c, const hh_request *req)
 {
     CURL *e = c->easy;
     const char *m = hh_method(req);
-    if (mime) {
-        curl_easy_setopt(e, CURLOPT_MIMEPOST, mime);
-    } else if (req->body || strcmp(m, "POST") == 0) {
+    if (req->body || strcmp(m, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(req->body ? req->body_len : 0));
@@ -1705,13 +1682,10 @@ static herald_class unknown_error(hh_client *c, CURLcode code, const char *what,
  * allocation of ours that failed. */
 static CURLcode transfer(hh_client *c, const hh_request *req, hh_response *resp)
 {
-    curl_mime *mime = req->form ? build_mime(c, req) : NULL;
     c->errbuf[0] = '\0';
-    if ((req->form && !mime) || set_url(c, req) != 0 || set_headers(c, req) != 0) {
-        curl_mime_free(mime);
+    if (set_url(c, req) != 0 || set_headers(c, req) != 0)
         return CURLE_OUT_OF_MEMORY;
-    }
-    set_method(c, req, mime);
+    set_method(c, req);
     sink_clear(&c->sink);
     CURLcode code = curl_easy_perform(c->easy);
     /* Was all of it written?  The header bytes (with any body sent along)
@@ -1720,7 +1694,7 @@ static CURLcode transfer(hh_client *c, const hh_request *req, hh_response *resp)
     curl_off_t up = 0;
     curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &head);
     curl_easy_getinfo(c->easy, CURLINFO_SIZE_UPLOAD_T, &up);
-    c->sent = head > 0 && (mime || up >= (curl_off_t)(req->body ? req->body_len : 0));
+    c->sent = head > 0 && up >= (curl_off_t)(req->body ? req->body_len : 0);
     resp->status = 0;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
     /* An error status arrived, then the rest of the answer did not (cut
@@ -1741,10 +1715,6 @@ static CURLcode transfer(hh_client *c, const hh_request *req, hh_response *resp)
         hh_log(c, HERALD_LOG_DEBUG, "%s %s -> HTTP %ld in %.0f ms%s",
                      hh_method(req), c->url, resp->status, secs * 1000,
                      fresh == 0 ? " (connection reused)" : "");
-    }
-    if (mime) {   /* the handle must not keep a pointer to what is freed */
-        curl_easy_setopt(c->easy, CURLOPT_MIMEPOST, NULL);
-        curl_mime_free(mime);
     }
     return code;
 }
@@ -1881,12 +1851,89 @@ static herald_class answer_error(hh_client *c, const hh_response *resp,
     return rc;
 }
 
+/* A name or file name as a multipart quoted-string (RFC 7578, RFC 2045):
+ * '"' and '\\' escaped with a backslash, UTF-8 as it is. */
+static void form_quoted(struct hh_buf *b, const char *s)
+{
+    buf_addc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_addc(b, '\\');
+        buf_addc(b, *s);
+    }
+    buf_addc(b, '"');
+}
+
+static int form_contains(const hh_request *req, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i < req->n_parts; i++) {
+        const struct hh_part *p = &req->parts[i];
+        const void *data = p->filename ? (const void *)p->data : p->value;
+        if ((data && memmem(data, p->len, needle, nl)) || strstr(p->name, needle) ||
+            (p->filename && strstr(p->filename, needle)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The multipart/form-data body of the request's parts, made here (not by
+ * libcurl) so that a dry run shows the very bytes a send puts on the wire.
+ * The boundary is a hash of the parts (the same message, the same body),
+ * changed until no part contains it. */
+static void form_body(hh_request *req)
+{
+    uint64_t hash = 1469598103934665603ull;   /* FNV-1a */
+    for (size_t i = 0; i < req->n_parts; i++) {
+        const struct hh_part *p = &req->parts[i];
+        const unsigned char *d = p->filename ? p->data : (const unsigned char *)p->value;
+        for (size_t k = 0; k < p->len; k++)
+            hash = (hash ^ d[k]) * 1099511628211ull;
+        if (p->filename && strpbrk(p->filename, "\r\n"))
+            hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE, "attachment file name "
+                            "\"%s\" contains a line break; rename it", p->filename);
+    }
+    char boundary[64];
+    do
+        snprintf(boundary, sizeof boundary, "------------------------herald%016llx",
+                 (unsigned long long)hash++);
+    while (form_contains(req, boundary));
+    struct hh_buf b = {0};
+    for (size_t i = 0; i < req->n_parts; i++) {
+        const struct hh_part *p = &req->parts[i];
+        buf_printf(&b, "--%s\r\nContent-Disposition: form-data; name=", boundary);
+        form_quoted(&b, p->name);
+        if (p->filename) {
+            buf_adds(&b, "; filename=");
+            form_quoted(&b, p->filename);
+            buf_printf(&b, "\r\nContent-Type: %s", p->type);
+        }
+        buf_adds(&b, "\r\n\r\n");
+        buf_add(&b, p->filename ? (const void *)p->data : p->value, p->len);
+        buf_adds(&b, "\r\n");
+    }
+    buf_printf(&b, "--%s--\r\n", boundary);
+    char ctype[128];
+    snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", boundary);
+    if (b.oom) {
+        buf_free(&b);
+        oom(req);
+        return;
+    }
+    free(req->body);
+    req->body = b.data;
+    req->body_len = b.len;
+    hh_header(req, "Content-Type", ctype);
+}
+
 static herald_class build(hh_client *c, const herald_msg *msg, hh_request *req,
                           herald_error **err_r)
 {
     memset(req, 0, sizeof *req);
     req->c = c;
     herald_class rc = c->prov->build(c, c->priv, msg, req, err_r);
+    if (rc == HERALD_OK && req->form && req->fail_cls == HERALD_OK)
+        form_body(req);
     if (rc == HERALD_OK && req->fail_cls != HERALD_OK)
         rc = hh_error(c, err_r, req->fail_cls, NULL, NULL, -1, "%s: %s",
                             c->prov->name,
@@ -2298,25 +2345,6 @@ herald_class hh_plugin_check(void *state, herald_checker *chk,
 
 /* ---------------------------------------------------------------- dry run */
 
-static void render_form(const hh_request *req, struct hh_buf *b)
-{
-    for (size_t i = 0; i < req->n_parts; i++) {
-        const struct hh_part *p = &req->parts[i];
-        buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"",
-                   HH_DRY_RUN_BOUNDARY, p->name);
-        if (p->filename)
-            buf_printf(b, "; filename=\"%s\"\r\nContent-Type: %s\r\n\r\n"
-                       "(%zu bytes of %s, not shown)\r\n",
-                       p->filename, p->type, p->len, p->filename);
-        else {
-            buf_adds(b, "\r\n\r\n");
-            buf_add(b, p->value, p->len);
-            buf_adds(b, "\r\n");
-        }
-    }
-    buf_printf(b, "--%s--\r\n", HH_DRY_RUN_BOUNDARY);
-}
-
 /* The request as it goes on the wire: request line, headers with secrets
  * as "***", a blank line, the body (attachment bytes of a form elided). */
 static int render_request(const hh_client *c, const hh_request *req,
@@ -2340,13 +2368,8 @@ static int render_request(const hh_client *c, const hh_request *req,
             buf_printf(b, "%s: %s\n", req->h[i].name,
                        req->h[i].shown ? req->h[i].shown : req->h[i].value);
     struct hh_buf body = {0};
-    if (req->form) {
-        render_form(req, &body);
-        buf_printf(b, "Content-Type: multipart/form-data; boundary=%s\n",
-                   HH_DRY_RUN_BOUNDARY);
-    } else if (req->body) {
+    if (req->body)   /* a multipart form too: form_body() made it */
         buf_add(&body, req->body, req->body_len);
-    }
     if (body.len || req->form)
         buf_printf(b, "Content-Length: %zu\n", body.len);
     buf_adds(b, "\n");

@@ -21,6 +21,30 @@
  *                                             .credential = "api_key"};
  *     HH_PLUGIN_DEFINE(example, "Example API", caps, opts, ex_init);
  *
+ * What the helper guarantees every driver:
+ *  - A loopback base_url (127.0.0.0/8, [::1], localhost) never goes through
+ *    a proxy, configured or from the environment (libcurl's NOPROXY "*"),
+ *    and a plain http:// request (allowed to loopback only) never does:
+ *    the credential would cross the proxy's network in clear.  A proxy
+ *    option with such a base_url is bypassed, not refused.  A proxy that
+ *    cannot be resolved or reached is reported naming the proxy option or
+ *    the environment variable as the fix.
+ *  - Request sent vs answer lost: a failure before the whole request was
+ *    written (refused, reset in the handshake) keeps its retryable class;
+ *    after it (reset, truncated or endless answer, timeout waiting) it is
+ *    HERALD_ERR_DELIVERY_UNKNOWN: the provider may have the message.  An
+ *    answer body is read up to 1 MiB (HH_MAX_BODY): a longer 2xx answer is
+ *    delivery unknown too; a longer error answer is judged by its status.
+ *  - A 2xx answer counts only in the provider's success shape (hh_shape);
+ *    anything else is delivery unknown, quoting its first bytes escaped.
+ *  - Every secret option value of the channel and its base64 forms (and
+ *    the Basic credentials sent) are redacted from every error, provider
+ *    text, message id, log and doctor line the helper reports (redact.c).
+ *  - A multipart form body is built here, not by libcurl, so the dry run
+ *    shows the bytes sent; names are RFC 7578 quoted-strings ('"' and '\\'
+ *    escaped with a backslash, UTF-8 as is), the boundary a hash of the
+ *    parts.
+ *
  * Linked (as a libtool convenience library) into each HTTP driver only;
  * libherald never links libcurl.  Nothing here is exported from a driver.
  */
@@ -41,7 +65,8 @@
      "https://, or http:// to a loopback address only", 0, 0},                 \
     {"proxy", HERALD_OPT_STRING, HERALD_OPT_SECRET, NULL, NULL,                \
      "proxy URL, e.g. http://proxy.example.com:3128; \"none\" ignores the "    \
-     "https_proxy environment variable", 0, 0},                               \
+     "https_proxy environment variable; a loopback base_url never uses one",  \
+     0, 0},                                                                    \
     {"timeout", HERALD_OPT_DURATION, 0, "30s", NULL,                           \
      "longest a whole request may take (connecting takes at most 10s of it)",  \
      100, 600000},                                                             \
@@ -58,7 +83,7 @@ typedef struct hh_request hh_request;
  * one request to the next): read it during the callbacks only. */
 typedef struct hh_response {
     long status;          /* HTTP status */
-    char *body;           /* NUL-terminated (at most 1 MiB is kept) */
+    char *body;           /* NUL-terminated (at most 1 MiB, HH_MAX_BODY) */
     size_t len;
     char *headers;        /* raw header block of the final response */
     json_t *json;         /* the helper's: read hh_response_json() */
@@ -220,7 +245,8 @@ char *hh_json_compact(const json_t *v, size_t *len_r);
 /* The body as it will be sent (after hh_body_json). */
 const char *hh_body(const hh_request *req, size_t *len_r);
 
-/* multipart/form-data body, built with curl's mime API at send time. */
+/* multipart/form-data body, built by the helper once build() returns: the
+ * same bytes for the send and the dry run (attachments included). */
 void hh_form_field(hh_request *req, const char *name, const char *value);
 void hh_form_file(hh_request *req, const char *name, const char *filename,
                   const char *type, const unsigned char *data, size_t len);

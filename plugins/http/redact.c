@@ -72,7 +72,7 @@ char *hh_secrets_apply(const struct hh_secrets *s, const char *text)
         char *hit = strstr(out, v);
         if (!hit)
             continue;
-        /* "***" is never longer than a value (HH_SECRET_MIN > 3) */
+        /* "***" is never longer than a value (HH_SECRET_MIN > 3): in place */
         char *w = out, *r = out;
         while ((hit = strstr(r, v))) {
             memmove(w, r, (size_t)(hit - r));

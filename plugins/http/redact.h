@@ -8,9 +8,10 @@
 
 #include <stddef.h>
 
-/* Values shorter than this are not redacted: replacing every "ab" in a
- * provider's text would hide the text and protect nothing. */
-#define HH_SECRET_MIN 4
+/* Values shorter than this are not redacted: replacing every "none" (the
+ * proxy option's off switch) or "ab" in a provider's text would hide the
+ * text and protect nothing. */
+#define HH_SECRET_MIN 6
 
 struct hh_secrets {
     char **v;

@@ -22,6 +22,10 @@ struct ht {
 
 /* Start the server (HTTPS with the test CA); fails the test on error. */
 void ht_start(struct ht *h);
+/* The same with the certificate @cert ("server", "wronghost", ... of
+ * tu_make_certs), more server arguments (@args: "--plain", "--bind ::1")
+ * and @url_host in h->base ("127.0.0.1", "localhost", "[::1]"). */
+void ht_start_at(struct ht *h, const char *cert, const char *args, const char *url_host);
 /* Close the context, stop the server, remove the certificates. */
 void ht_stop(struct ht *h);
 
@@ -54,6 +58,9 @@ unsigned char *ht_unbase64(const char *s, size_t *len_r);
 /* Send @m on channel "c"; returns the class, fills *err_r / *id_r
  * (malloc'd id or NULL). */
 herald_class ht_send(struct ht *h, herald_msg *m, char **id_r, herald_error **err_r);
+/* herald_render on channel "c" of a payload that may hold NUL bytes (a
+ * multipart form with binary attachments): malloc'd, length in *len_r. */
+char *ht_render_n(struct ht *h, herald_msg *m, size_t *len_r);
 /* herald_render on channel "c" (malloc'd payload; fails the test on error). */
 char *ht_render(struct ht *h, herald_msg *m);
 
@@ -73,6 +80,30 @@ void ht_check_faults(struct ht *h, const struct ht_fault_case *cases, size_t n);
  * timeout gives HERALD_ERR_TIMEOUT in about a second.  @open_extra: the
  * channel's own lines (credentials), used to reopen with timeout = 1s. */
 void ht_check_reset_and_slow(struct ht *h, const char *driver, const char *open_extra);
+/* A fault JSON for /_test/fault: @mode ("status", "truncate", "endless"),
+ * @status, @body (as is: no escaping needed), one header (or NULL), and
+ * @pad bytes of "x" after the body.  Malloc'd. */
+char *ht_answer_fault(const char *mode, int status, const char *body,
+                      const char *header, const char *value, long pad);
+/* Answers lost after the whole request was sent, each HERALD_ERR_DELIVERY_
+ * UNKNOWN (not retryable): 200 then a truncated body, an endless body, a
+ * body past the 1 MiB cap; an error status past the cap stays that error.
+ * @success_body: the provider's success answer. */
+void ht_check_lost_answers(struct ht *h, const char *success_body);
+/* 200 answers that are not the provider's success answer: an HTML page,
+ * invalid JSON, an empty body (unless @has_body is 0: the provider answers
+ * with none) and {"error": "x"}, each delivery unknown with the escaped
+ * first bytes in the message; then @success_fault (a fault JSON with the
+ * provider's real success answer) is OK with message id @id. */
+void ht_check_shapes(struct ht *h, const char *success_fault, const char *id,
+                     int has_body);
+/* A provider that echoes the credential: @error_fault (a fault JSON whose
+ * body holds it) fails without @secret or any of @forms (NULL-terminated,
+ * e.g. its base64) in the message, provider text or code; @id_fault (a
+ * 200 with it in the message id) gives an id with "***" instead; and no
+ * log line (debug level) shows it. */
+void ht_check_redaction(struct ht *h, const char *secret, const char *const *forms,
+                        const char *error_fault, const char *id_fault);
 /* @n sends over one kept-alive connection (one conn_id). */
 void ht_check_keepalive(struct ht *h, int n);
 /* Has @hay got @needle?  For assertion messages. */

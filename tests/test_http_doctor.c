@@ -256,6 +256,19 @@ Test(http_doctor, mailgun_unverified_domain_warns)
 Test(http_doctor, sendgrid_healthy) { healthy("sendgrid"); }
 Test(http_doctor, sendgrid_bad_key) { bad_credential("sendgrid"); }
 
+Test(http_doctor, sendgrid_echoed_key_is_redacted_in_the_steps)
+{
+    ht_open(&h, "sendgrid", "api_key = SG.test");
+    char *f = ht_answer_fault("status", 401, "{\"errors\":[{\"message\":\"bad "
+                              "{header:authorization} U0cudGVzdA==\"}]}", NULL, NULL, 0);
+    ht_fault(&h, "%s", f);
+    free(f);
+    cr_assert_eq(check(), HERALD_ERR_AUTH, "%s", all_steps());
+    const char *all = all_steps();
+    cr_assert(has(all, "***") && !has(all, "SG.test") && !has(all, "U0cudGVzdA"), "%s",
+              all);
+}
+
 Test(http_doctor, sendgrid_key_without_mail_send)
 {
     ht_open(&h, "sendgrid", "api_key = SG.test");

@@ -11,6 +11,7 @@
 #include <herald/plugin.h>
 
 #include "http.h"
+#include "redact.h"
 #include "http_testutil.h"
 
 Test(http_helper, base64_matches_rfc4648)
@@ -228,4 +229,29 @@ Test(http_helper, every_http_driver_has_the_shared_options)
     herald_error *err = NULL;
     cr_assert_eq(herald_drivers_foreach(NULL, check_driver, NULL, &err), HERALD_OK);
     cr_assert_gt(seen, 0, "no HTTP driver on HERALD_PLUGIN_PATH");
+}
+
+Test(http_helper, secrets_are_redacted_in_every_form)
+{
+    struct hh_secrets s = {0};
+    cr_assert_eq(hh_secrets_add(&s, "key-test"), 0);
+    cr_assert_eq(hh_secrets_add_exact(&s, "YXBpOmtleS10ZXN0"), 0);
+    cr_assert_eq(hh_secrets_add(&s, "abc"), 0);   /* too short: kept out */
+    cr_assert_eq(hh_secrets_add(&s, "none"), 0);
+    cr_assert_eq(hh_secrets_add(&s, "key-test"), 0);   /* known: once */
+    char *r = hh_secrets_apply(&s, "key-test, a2V5LXRlc3Q= and a2V5LXRlc3Q, "
+                                   "Basic YXBpOmtleS10ZXN0; key-testkey-test abc; proxy = none");
+    cr_assert_str_eq(r, "***, *** and ***, Basic ***; ****** abc; proxy = none");
+    free(r);
+    cr_assert_null(hh_secrets_apply(&s, NULL));
+    hh_secrets_free(&s);
+}
+
+Test(http_helper, escaped_excerpt_of_a_body)
+{
+    char out[64];
+    hh_escape_bytes("<p a=\"1\">\\\n\x01\xc3\xbc", 14, 100, out, sizeof out);
+    cr_assert_str_eq(out, "<p a=\\\"1\\\">\\\\\\n\\x01\\xC3\\xBC");
+    hh_escape_bytes("abcdef", 6, 3, out, sizeof out);
+    cr_assert_str_eq(out, "abc...");
 }

@@ -208,3 +208,42 @@ Test(mailtrap, two_tags_is_an_error_naming_tags)
     herald_error_free(err);
     herald_msg_free(m);
 }
+
+/* ---- answers that do not say the message was accepted ----------------- */
+
+#define MT_OK "{\"success\":true,\"message_ids\":[\"0c7fd939-02cf-11ed-88c2-0a58a9feac02\"]}"
+
+Test(mailtrap, lost_answers_are_delivery_unknown)
+{
+    ht_check_lost_answers(&h, MT_OK);
+}
+
+Test(mailtrap, only_its_success_answer_counts)
+{
+    char *ok = ht_answer_fault("status", 200, MT_OK, NULL, NULL, 0);
+    ht_check_shapes(&h, ok, "0c7fd939-02cf-11ed-88c2-0a58a9feac02", 1);
+    free(ok);
+    /* "success": false with 200 is not a success either */
+    char *no = ht_answer_fault("status", 200, "{\"success\":false,\"message_ids\":[\"x\"]}",
+                               NULL, NULL, 0);
+    ht_fault(&h, "%s", no);
+    free(no);
+    herald_msg *m = ht_small_message();
+    herald_error *err = NULL;
+    cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_DELIVERY_UNKNOWN, "%s",
+                 herald_error_message(err));
+    herald_error_free(err);
+    herald_msg_free(m);
+}
+
+Test(mailtrap, an_echoed_token_is_redacted)
+{
+    static const char *const forms[] = {"bXQtdGVzdA", NULL};
+    char *e = ht_answer_fault("status", 401, "{\"errors\":[\"Unauthorized: "
+                              "{header:authorization} (bXQtdGVzdA==)\"]}", NULL, NULL, 0);
+    char *i = ht_answer_fault("status", 200, "{\"success\":true,\"message_ids\":"
+                              "[\"{header:authorization}\"]}", NULL, NULL, 0);
+    ht_check_redaction(&h, "mt-test", forms, e, i);
+    free(e);
+    free(i);
+}

@@ -198,3 +198,35 @@ Test(postmark, dry_run_redacts_the_token)
     free(out);
     herald_msg_free(m);
 }
+
+/* ---- answers that do not say the message was accepted ----------------- */
+
+#define PM_OK "{\"To\":\"a@example.com\",\"SubmittedAt\":\"2026-01-01T00:00:00.0000000Z\"," \
+              "\"MessageID\":\"b7bc2f4a-e38e-4336-af7d-e6c392c2f817\",\"ErrorCode\":0," \
+              "\"Message\":\"OK\"}"
+
+Test(postmark, lost_answers_are_delivery_unknown)
+{
+    ht_check_lost_answers(&h, PM_OK);
+}
+
+Test(postmark, only_its_success_answer_counts)
+{
+    char *ok = ht_answer_fault("status", 200, PM_OK, NULL, NULL, 0);
+    ht_check_shapes(&h, ok, "b7bc2f4a-e38e-4336-af7d-e6c392c2f817", 1);
+    free(ok);
+}
+
+Test(postmark, an_echoed_token_is_redacted)
+{
+    static const char *const forms[] = {"cG0tdGVzdA", NULL};
+    char *e = ht_answer_fault("status", 401, "{\"ErrorCode\":10,\"Message\":\"Bad or "
+                              "missing server token {header:x-postmark-server-token} "
+                              "(cG0tdGVzdA==)\"}", NULL, NULL, 0);
+    char *i = ht_answer_fault("status", 200, "{\"To\":\"a@example.com\",\"MessageID\":"
+                              "\"{header:x-postmark-server-token}\",\"ErrorCode\":0,"
+                              "\"Message\":\"OK\"}", NULL, NULL, 0);
+    ht_check_redaction(&h, "pm-test", forms, e, i);
+    free(e);
+    free(i);
+}

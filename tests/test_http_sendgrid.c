@@ -394,15 +394,21 @@ Test(sendgrid, plain_http_to_the_test_server)
 Test(sendgrid, proxy_option_is_used)
 {
     /* Nothing listens on port 1: a request that honours the proxy fails to
-     * connect there instead of reaching the test server. */
+     * connect there.  (A loopback base_url never goes through a proxy, so
+     * the base is a name only the proxy could resolve.)  The fix named is
+     * the proxy setting, not base_url. */
     char *conf = tu_printf("[channel c]\ndriver = sendgrid\napi_key = SG.test\n"
-                           "base_url = %s\nca_file = %s\ntimeout = 5s\n"
-                           "proxy = http://127.0.0.1:1\n", h.base, h.ca);
+                           "base_url = https://api.example.invalid\nca_file = %s\n"
+                           "timeout = 5s\nproxy = http://127.0.0.1:1\n", h.ca);
     herald_error *err = NULL;
     cr_assert_eq(open_raw(conf, &err), HERALD_OK, "%s", herald_error_message(err));
     herald_msg *m = ht_small_message();
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_CONNECT, "%s",
                  herald_error_message(err));
+    const char *why = herald_error_message(err);
+    cr_assert(ht_has(why, "failed at the proxy") &&
+              ht_has(why, "check the proxy setting in [channel c]"), "%s", why);
+    cr_assert(!ht_has(why, "base_url"), "a proxy failure is no base_url problem: %s", why);
     herald_error_free(err);
     err = NULL;
     json_t *arr = ht_requests(&h);
@@ -419,4 +425,54 @@ Test(sendgrid, proxy_option_is_used)
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_OK, "%s", herald_error_message(err));
     free(conf);
     herald_msg_free(m);
+}
+
+/* ---- answers that do not say the message was accepted ----------------- */
+
+Test(sendgrid, lost_answers_are_delivery_unknown)
+{
+    ht_check_lost_answers(&h, "");
+}
+
+Test(sendgrid, only_its_success_answer_counts)
+{
+    /* 202, no body, the id in X-Message-Id */
+    char *ok = ht_answer_fault("status", 202, "", "X-Message-Id", "W9mZkZ2sQ0C8cR7gqkzY1A", 0);
+    ht_check_shapes(&h, ok, "W9mZkZ2sQ0C8cR7gqkzY1A", 0);
+    free(ok);
+    /* an id header, but a login page for a body: a captive portal's */
+    char *page = ht_answer_fault("status", 200, "<html>Sign in</html>", "X-Message-Id",
+                                 "abc", 0);
+    ht_fault(&h, "%s", page);
+    free(page);
+    herald_msg *p = ht_small_message();
+    herald_error *perr = NULL;
+    cr_assert_eq(ht_send(&h, p, NULL, &perr), HERALD_ERR_DELIVERY_UNKNOWN, "%s",
+                 herald_error_message(perr));
+    cr_assert(ht_has(herald_error_message(perr), "a body where none belongs"), "%s",
+              herald_error_message(perr));
+    herald_error_free(perr);
+    herald_msg_free(p);
+    /* 202 and an empty body, but no id: not SendGrid's answer */
+    ht_fault(&h, "{\"status\": 202, \"body\": \"\"}");
+    herald_msg *m = ht_small_message();
+    herald_error *err = NULL;
+    cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_DELIVERY_UNKNOWN, "%s",
+                 herald_error_message(err));
+    cr_assert(ht_has(herald_error_message(err), "no X-Message-Id header"), "%s",
+              herald_error_message(err));
+    herald_error_free(err);
+    herald_msg_free(m);
+}
+
+Test(sendgrid, an_echoed_key_is_redacted)
+{
+    static const char *const forms[] = {"U0cudGVzdA", NULL};
+    char *e = ht_answer_fault("status", 401, "{\"errors\":[{\"message\":\"The provided "
+                              "authorization grant is invalid: {header:authorization} "
+                              "(U0cudGVzdA==)\",\"field\":null}]}", NULL, NULL, 0);
+    char *i = ht_answer_fault("status", 202, "", "X-Message-Id", "{header:authorization}", 0);
+    ht_check_redaction(&h, "SG.test", forms, e, i);
+    free(e);
+    free(i);
 }

@@ -357,3 +357,34 @@ Test(ses, region_picks_the_endpoint)
     cr_assert(ht_has(herald_error_message(err), "region"), "%s", herald_error_message(err));
     herald_error_free(err);
 }
+
+/* ---- answers that do not say the message was accepted ----------------- */
+
+#define SES_OK "{\"MessageId\":\"010001890a1b2c3d-aaaa-bbbb-cccc-000000000000-000000\"}"
+
+Test(ses, lost_answers_are_delivery_unknown)
+{
+    ht_check_lost_answers(&h, SES_OK);
+}
+
+Test(ses, only_its_success_answer_counts)
+{
+    char *ok = ht_answer_fault("status", 200, SES_OK, NULL, NULL, 0);
+    ht_check_shapes(&h, ok, "010001890a1b2c3d-aaaa-bbbb-cccc-000000000000-000000", 1);
+    free(ok);
+}
+
+Test(ses, echoed_secrets_are_redacted)
+{
+    ht_open(&h, "ses", SES_CREDS "\nsession_token = tok-SESSION-123");
+    static const char *const forms[] = {"tok-SESSION-123", "c2VjcmV0LXRlc3Q", NULL};
+    char *e = ht_answer_fault("status", 403, "{\"message\":\"The security token "
+                              "{header:x-amz-security-token} or key secret-test "
+                              "(c2VjcmV0LXRlc3Q=) is invalid.\"}",
+                              "x-amzn-ErrorType", "UnrecognizedClientException", 0);
+    char *i = ht_answer_fault("status", 200, "{\"MessageId\":\"{header:x-amz-security-token}\"}",
+                              NULL, NULL, 0);
+    ht_check_redaction(&h, "secret-test", forms, e, i);
+    free(e);
+    free(i);
+}

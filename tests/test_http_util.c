@@ -12,7 +12,7 @@
 
 #include "http_testutil.h"
 
-void ht_start(struct ht *h)
+void ht_start_at(struct ht *h, const char *cert, const char *args, const char *url_host)
 {
     memset(h, 0, sizeof *h);
     h->certs = tu_mkdtemp();
@@ -21,10 +21,17 @@ void ht_start(struct ht *h)
     h->ca = tu_printf("%s/ca.pem", h->certs);
     cr_assert_eq(tu_server_start(&h->srv,
                                  "exec %s '%s/tests/servers/providers.py' --cert "
-                                 "'%s/server.pem' --key '%s/server.key'",
-                                 tu_python(), tu_srcdir(), h->certs, h->certs),
+                                 "'%s/%s.pem' --key '%s/%s.key' %s",
+                                 tu_python(), tu_srcdir(), h->certs, cert, h->certs,
+                                 cert, args),
                  0, "the provider test server did not start");
-    h->base = tu_printf("https://127.0.0.1:%d", h->srv.port);
+    h->base = tu_printf("%s://%s:%d", strstr(args, "--plain") ? "http" : "https",
+                        url_host, h->srv.port);
+}
+
+void ht_start(struct ht *h)
+{
+    ht_start_at(h, "server", "", "127.0.0.1");
 }
 
 void ht_stop(struct ht *h)
@@ -106,6 +113,7 @@ static char *control(struct ht *h, const char *path, const char *post)
     curl_easy_setopt(e, CURLOPT_CAINFO, h->ca);
     curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");   /* tests may set *_proxy */
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &g);
@@ -229,6 +237,19 @@ herald_class ht_send(struct ht *h, herald_msg *m, char **id_r, herald_error **er
     return rc;
 }
 
+char *ht_render_n(struct ht *h, herald_msg *m, size_t *len_r)
+{
+    char *payload = NULL;
+    herald_error *err = NULL;
+    herald_class rc = herald_render(h->ctx, "c", m, &payload, len_r, &err);
+    cr_assert_eq(rc, HERALD_OK, "render: %s", herald_error_message(err));
+    char *copy = malloc(*len_r + 1);
+    cr_assert(copy);
+    memcpy(copy, payload, *len_r + 1);
+    herald_free(payload);
+    return copy;
+}
+
 char *ht_render(struct ht *h, herald_msg *m)
 {
     char *payload = NULL;
@@ -337,10 +358,23 @@ void ht_check_reset_and_slow(struct ht *h, const char *driver, const char *open_
     herald_msg *m = ht_small_message();
     herald_error *err = NULL;
 
-    ht_fault(h, "{\"mode\": \"reset\"}");
+    /* Reset before anything of the request was read: safe to retry. */
+    ht_fault(h, "{\"mode\": \"reset_on_connect\"}");
     herald_class rc = ht_send(h, m, NULL, &err);
-    cr_assert_eq(rc, HERALD_ERR_CONNECT, "reset: %d %s", rc, herald_error_message(err));
-    cr_assert(herald_class_retryable(rc));
+    cr_assert_eq(rc, HERALD_ERR_CONNECT, "reset on connect: %d %s", rc,
+                 herald_error_message(err));
+    cr_assert(herald_error_retryable(err));
+    herald_error_free(err);
+    err = NULL;
+
+    /* Reset after the whole request was read: it may have been delivered. */
+    ht_fault(h, "{\"mode\": \"reset\"}");
+    rc = ht_send(h, m, NULL, &err);
+    cr_assert_eq(rc, HERALD_ERR_DELIVERY_UNKNOWN, "reset: %d %s", rc,
+                 herald_error_message(err));
+    cr_assert(!herald_error_retryable(err));
+    cr_assert(ht_has(herald_error_message(err), "may or may not have been delivered"),
+              "%s", herald_error_message(err));
     herald_error_free(err);
     err = NULL;
 
@@ -348,7 +382,10 @@ void ht_check_reset_and_slow(struct ht *h, const char *driver, const char *open_
     double t0 = now_s();
     rc = ht_send(h, m, NULL, &err);
     double took = now_s() - t0;
-    cr_assert_eq(rc, HERALD_ERR_TIMEOUT, "slow: %d %s", rc, herald_error_message(err));
+    /* the request was sent in full: no answer in time may still mean delivered */
+    cr_assert_eq(rc, HERALD_ERR_DELIVERY_UNKNOWN, "slow: %d %s", rc,
+                 herald_error_message(err));
+    cr_assert(!herald_error_retryable(err));
     cr_assert(took >= timeout - 0.1 && took < timeout + (slow ? 10 : 2),
               "the %d s timeout took %.2f s", timeout, took);
     cr_assert(ht_has(herald_error_message(err), "timeout"), "%s", herald_error_message(err));
@@ -381,4 +418,149 @@ void ht_check_keepalive(struct ht *h, int n)
                      "send %zu used another connection", i);
     }
     json_decref(arr);
+}
+
+char *ht_answer_fault(const char *mode, int status, const char *body,
+                      const char *header, const char *value, long pad)
+{
+    json_t *f = json_pack("{s:s, s:i, s:s, s:I}", "mode", mode, "status", status,
+                          "body", body, "pad", (json_int_t)pad);
+    cr_assert(f);
+    if (header)
+        json_object_set_new(f, "headers", json_pack("{s:s}", header, value));
+    char *text = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    cr_assert(text);
+    return text;
+}
+
+void ht_check_lost_answers(struct ht *h, const char *success_body)
+{
+    static const struct {
+        const char *mode, *says;
+        long pad;
+    } cases[] = {
+        /* 200, then half of the promised body and a close */
+        {"truncate", "cut off", 0},
+        /* a chunked body that does not end */
+        {"endless", "1 MiB cap", 0},
+        /* a complete answer, but past the cap */
+        {"status", "1 MiB cap", 1100000},
+    };
+    herald_msg *m = ht_small_message();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *fault = ht_answer_fault(cases[i].mode, 200, success_body, NULL, NULL,
+                                      cases[i].pad);
+        ht_fault(h, "%s", fault);
+        free(fault);
+        herald_error *err = NULL;
+        herald_class rc = ht_send(h, m, NULL, &err);
+        const char *msg = herald_error_message(err);
+        cr_assert_eq(rc, HERALD_ERR_DELIVERY_UNKNOWN, "%s: %d %s", cases[i].mode, rc, msg);
+        cr_assert(!herald_error_retryable(err), "%s", cases[i].mode);
+        cr_assert(ht_has(msg, cases[i].says), "%s: '%s' lacks '%s'", cases[i].mode, msg,
+                  cases[i].says);
+        cr_assert(ht_has(msg, "may or may not have been delivered"), "%s", msg);
+        herald_error_free(err);
+    }
+    /* an error status past the cap is still that error */
+    ht_fault(h, "{\"status\": 503, \"body\": \"{}\", \"pad\": 1100000}");
+    herald_error *err = NULL;
+    cr_assert_eq(ht_send(h, m, NULL, &err), HERALD_ERR_TEMPORARY, "%s",
+                 herald_error_message(err));
+    herald_error_free(err);
+    herald_msg_free(m);
+}
+
+void ht_check_shapes(struct ht *h, const char *success_fault, const char *id,
+                     int has_body)
+{
+    static const struct {
+        const char *body, *shown;   /* JSON-escaped for the fault; as escaped */
+    } bad[] = {
+        {"<html><head><title>Sign in \\\"Guest\\\"</title></head>\\n<body>\\u00fcber</body></html>",
+         "<html><head><title>Sign in \\\"Guest\\\"</title></head>\\n<body>\\xC3\\xBCber</body></html>"},
+        {"{\\\"id\\\": \\\"abc\\\"", "{\\\"id\\\": \\\"abc\\\""},
+        {"", ""},
+        {"{\\\"error\\\":\\\"x\\\"}", "{\\\"error\\\":\\\"x\\\"}"},
+    };
+    herald_msg *m = ht_small_message();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (!has_body && !*bad[i].body)
+            continue;   /* an empty body is this provider's success */
+        ht_fault(h, "{\"status\": 200, \"body\": \"%s\", \"headers\": {\"X-Message-Id\": "
+                 "\"\"}}", bad[i].body);
+        herald_error *err = NULL;
+        char *got = NULL;
+        herald_class rc = ht_send(h, m, &got, &err);
+        const char *msg = herald_error_message(err);
+        cr_assert_eq(rc, HERALD_ERR_DELIVERY_UNKNOWN, "body %s: %d %s", bad[i].body, rc,
+                     msg ? msg : "(delivered)");
+        cr_assert(ht_has(msg, "not with its success answer"), "%s", msg);
+        char *quoted = tu_printf("bytes: \"%s\"", bad[i].shown);
+        cr_assert(ht_has(msg, quoted), "'%s' lacks '%s'", msg, quoted);
+        free(quoted);
+        cr_assert(!herald_error_retryable(err));
+        herald_error_free(err);
+        free(got);
+    }
+    /* the provider's real success answer */
+    ht_fault(h, "%s", success_fault);
+    herald_error *err = NULL;
+    char *got = NULL;
+    cr_assert_eq(ht_send(h, m, &got, &err), HERALD_OK, "%s", herald_error_message(err));
+    cr_assert_str_eq(got ? got : "(none)", id);
+    free(got);
+    herald_msg_free(m);
+}
+
+/* Log lines of the context, gathered for ht_check_redaction. */
+static void keep_log(herald_log_level level, const char *channel, const char *line,
+                     void *user)
+{
+    (void)level;
+    (void)channel;
+    char **all = user;
+    char *joined = tu_printf("%s%s\n", *all ? *all : "", line);
+    free(*all);
+    *all = joined;
+}
+
+void ht_check_redaction(struct ht *h, const char *secret, const char *const *forms,
+                        const char *error_fault, const char *id_fault)
+{
+    char *log = NULL;
+    herald_set_log_handler(h->ctx, HERALD_LOG_DEBUG, keep_log, &log);
+    herald_msg *m = ht_small_message();
+    ht_fault(h, "%s", error_fault);
+    herald_error *err = NULL;
+    char *id = NULL;
+    cr_assert_neq(ht_send(h, m, &id, &err), HERALD_OK, "the echo fault was delivered");
+    const char *texts[] = {herald_error_message(err), herald_error_provider_text(err),
+                           herald_error_code(err)};
+    cr_assert(ht_has(texts[0], "***") || ht_has(texts[1], "***"),
+              "the echo did not come back: %s / %s", texts[0], texts[1]);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert(!ht_has(texts[i], secret), "error text %zu shows the secret: %s", i,
+                  texts[i]);
+        for (size_t f = 0; forms && forms[f]; f++)
+            cr_assert(!ht_has(texts[i], forms[f]), "error text %zu shows %s: %s", i,
+                      forms[f], texts[i]);
+    }
+    herald_error_free(err);
+    err = NULL;
+    ht_fault(h, "%s", id_fault);
+    cr_assert_eq(ht_send(h, m, &id, &err), HERALD_OK, "%s", herald_error_message(err));
+    cr_assert(ht_has(id, "***"), "the id echo did not come back: %s", id);
+    cr_assert(!ht_has(id, secret), "the message id shows the secret: %s", id);
+    for (size_t f = 0; forms && forms[f]; f++)
+        cr_assert(!ht_has(id, forms[f]), "the message id shows %s: %s", forms[f], id);
+    free(id);
+    cr_assert(log, "no log lines at debug level");
+    cr_assert(!ht_has(log, secret), "a log line shows the secret: %s", log);
+    for (size_t f = 0; forms && forms[f]; f++)
+        cr_assert(!ht_has(log, forms[f]), "a log line shows %s: %s", forms[f], log);
+    herald_set_log_handler(h->ctx, HERALD_LOG_WARNING, NULL, NULL);
+    free(log);
+    herald_msg_free(m);
 }

@@ -262,6 +262,63 @@ Test(provider_server, fault_slow_outlasts_client_timeout)
     resp_free(&r);
 }
 
+Test(provider_server, fault_truncate_promises_more_than_it_sends)
+{
+    struct resp r = {0};
+    fault("{\"mode\":\"truncate\",\"status\":200,\"body\":\"0123456789\"}");
+    post_json(&r, SG_AUTH, "/v3/mail/send", SG_MIN);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.curl_rc, 18, "curl saw a partial body: exit %d", r.curl_rc);
+    cr_expect_str_eq(r.body, "01234");
+    cr_expect(strstr(r.head, "Content-Length: 20"), "%s", r.head);
+    resp_free(&r);
+}
+
+Test(provider_server, fault_endless_streams_more_than_a_mebibyte)
+{
+    struct resp r = {0};
+    fault("{\"mode\":\"endless\",\"status\":200}");
+    post_json(&r, SG_AUTH, "/v3/mail/send", SG_MIN);
+    size_t len = 0;
+    char *bfile = tu_printf("%s/resp.body", tmp);
+    char *out = tu_read_file(bfile, &len);
+    cr_expect_eq(r.status, 200);
+    /* no end: curl's 5 s run out, or the server stops at 64 MiB mid-stream */
+    cr_expect(r.curl_rc != 0 && len > 1024 * 1024,
+              "the stream did not end: exit %d after %zu bytes", r.curl_rc, len);
+    cr_expect(strstr(r.head, "Transfer-Encoding: chunked"), "%s", r.head);
+    free(out);
+    free(bfile);
+    resp_free(&r);
+}
+
+Test(provider_server, fault_reset_on_connect_reads_nothing)
+{
+    struct resp r = {0};
+    fault("{\"mode\":\"reset_on_connect\"}");
+    post_json(&r, SG_AUTH, "/v3/mail/send", SG_MIN);
+    cr_expect_eq(r.status, 0, "no HTTP answer");
+    cr_expect_neq(r.curl_rc, 0);
+    char *log = requests();
+    cr_expect(!strstr(log, "/v3/mail/send"), "the request was not read: %s", log);
+    free(log);
+    post_json(&r, SG_AUTH, "/v3/mail/send", SG_MIN);
+    cr_expect_eq(r.status, 202, "the next connection is served");
+    resp_free(&r);
+}
+
+Test(provider_server, fault_echoes_request_headers_and_pads)
+{
+    struct resp r = {0};
+    fault("{\"status\":401,\"body\":\"got [{header:authorization}]\",\"pad\":3,"
+          "\"headers\":{\"X-Echo\":\"{header:content-type}\"}}");
+    post_json(&r, SG_AUTH, "/v3/mail/send", SG_MIN);
+    cr_expect_eq(r.status, 401);
+    cr_expect_str_eq(r.body, "got [Bearer SG.test]xxx");
+    cr_expect(strstr(r.head, "X-Echo: application/json"), "%s", r.head);
+    resp_free(&r);
+}
+
 Test(provider_server, fault_control_rejects_unknown_mode)
 {
     struct resp r = {0};
@@ -270,6 +327,10 @@ Test(provider_server, fault_control_rejects_unknown_mode)
     post_json(&r, "", "/_test/fault", "[1]");
     cr_expect_eq(r.status, 400, "%s", r.body);
     post_json(&r, "", "/_test/fault", "{\"status\":\"soon\"}");
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    post_json(&r, "", "/_test/fault", "{\"pad\":-1}");
+    cr_expect_eq(r.status, 400, "%s", r.body);
+    post_json(&r, "", "/_test/fault", "{\"body\":[1]}");
     cr_expect_eq(r.status, 400, "%s", r.body);
     curl(&r, "'%s/_test/nothing'", base);
     cr_expect_eq(r.status, 404, "%s", r.body);

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -24,10 +25,10 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "redact.h"
 
-#define HH_MAX_BODY (1024 * 1024)      /* of an answer, kept for errors */
+#define HH_MAX_BODY (1024 * 1024)      /* of an answer: a longer one is cut off */
 #define HH_CONNECT_TIMEOUT_MS 10000L
-#define HH_DRY_RUN_BOUNDARY "------------------------herald-dry-run"
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -137,6 +138,7 @@ struct hh_request {
 /* Where an answer is received; kept in the client and reused. */
 struct sink {
     struct hh_buf body, headers;
+    int over_cap;          /* the body went past HH_MAX_BODY: transfer stopped */
 };
 
 struct hh_client {
@@ -150,6 +152,7 @@ struct hh_client {
     char *host_name;       /* the host, without [] around an IPv6 address */
     long port;
     int https;
+    int loopback;          /* base_url's host is a loopback one: no proxy */
     int custom_base;
     long timeout_ms;
     const char *ca_file, *proxy;
@@ -160,6 +163,8 @@ struct hh_client {
     struct curl_slist *hl;
     int custom_method;
     struct sink sink;
+    struct hh_secrets secrets;   /* redacted from all the helper reports */
+    int sent;              /* the last transfer sent the whole request */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -172,6 +177,51 @@ int hh_custom_base(const hh_client *c) { return c->custom_base; }
 static const char *chan(const hh_client *c)
 {
     return c->host->channel_name(c->ch);
+}
+
+herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
+                      const char *code, const char *provider_text, long retry_after,
+                      const char *fmt, ...)
+{
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    char *m = hh_secrets_apply(&c->secrets, msg);
+    char *cd = hh_secrets_apply(&c->secrets, code);
+    char *t = hh_secrets_apply(&c->secrets, provider_text);
+    herald_class rc = c->host->error(err_r, cls, cd, t, retry_after, "%s",
+                                     m ? m : "out of memory (while reporting an error)");
+    free(msg);
+    free(m);
+    free(cd);
+    free(t);
+    return rc;
+}
+
+void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
+{
+    char *line = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&line, fmt, ap) < 0)
+        line = NULL;
+    va_end(ap);
+    char *r = hh_secrets_apply(&c->secrets, line);
+    if (r)
+        c->host->log(c->ch, level, "%s", r);
+    free(line);
+    free(r);
+}
+
+void hh_set_id(hh_client *c, herald_result *res, const char *id)
+{
+    char *r = hh_secrets_apply(&c->secrets, id);
+    if (r)
+        c->host->result_set_id(res, r);
+    free(r);
 }
 
 static void set_transport(const hh_client *c, CURL *e);
@@ -348,7 +398,7 @@ static int is_loopback(const char *host)
 static herald_class base_error(hh_client *c, herald_error **err_r,
                                const char *base, const char *why)
 {
-    return c->host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
+    return hh_error(c, err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
                           "base_url = %s: %s; write it as https://host[:port][/path]"
                           " (or remove it to use the provider's own address)",
                           base, why);
@@ -392,7 +442,7 @@ static herald_class parse_base(hh_client *c, const char *base,
     struct url_parts p = {0};
     CURLU *u = curl_url();
     if (!u)
-        return c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+        return hh_error(c, err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                               "out of memory");
     herald_class rc = HERALD_OK;
     if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
@@ -422,6 +472,7 @@ static herald_class parse_base(hh_client *c, const char *base,
         c->authority = NULL;
     c->base_path = strndup(p.path ? p.path : "", pl);
     c->https = https;
+    c->loopback = is_loopback(p.host);
     c->port = p.port ? strtol(p.port, NULL, 10) : https ? 443 : 80;
     size_t hl = strlen(p.host);
     c->host_name = p.host[0] == '[' && hl > 1 ? strndup(p.host + 1, hl - 2)
@@ -432,7 +483,7 @@ static herald_class parse_base(hh_client *c, const char *base,
     if (!c->origin ||
         asprintf(&c->base, "%s%s", c->origin, c->base_path) < 0) {
         c->base = NULL;
-        rc = c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+        rc = hh_error(c, err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                             "out of memory");
     }
 out:
@@ -458,6 +509,7 @@ static void client_free(hh_client *c)
         curl_global_cleanup();
     }
     curl_slist_free_all(c->hl);
+    hh_secrets_free(&c->secrets);
     buf_free(&c->sink.body);
     buf_free(&c->sink.headers);
     free(c->url);
@@ -494,6 +546,13 @@ herald_class hh_client_new(const herald_host *host, herald_channel *ch,
         client_free(c);
         return rc;
     }
+    for (const herald_option *o = prov->options; o && o->name; o++)
+        if ((o->flags & HERALD_OPT_SECRET) &&
+            hh_secrets_add(&c->secrets, host->opt_str(ch, o->name)) != 0) {
+            client_free(c);
+            return host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+                               "out of memory");
+        }
     c->timeout_ms = (long)host->opt_int(ch, "timeout");
     c->ca_file = host->opt_str(ch, "ca_file");
     c->proxy = host->opt_str(ch, "proxy");
@@ -654,7 +713,8 @@ void hh_basic(hh_request *req, const char *user, const char *password)
         return;
     }
     char *b64 = hh_base64((const unsigned char *)pair, strlen(pair), NULL);
-    if (b64)
+    /* a provider may echo what it got: the encoded pair is a secret too */
+    if (b64 && hh_secrets_add_exact(&req->c->secrets, b64) == 0)
         hh_secret_header(req, "Authorization", "Basic ", b64);
     else
         oom(req);
@@ -735,7 +795,7 @@ size_t hh_fit(hh_request *req, const char *field, size_t n, size_t max)
         return n;
     hh_client *c = req->c;
     if (c->drop_unsupported) {
-        c->host->log(c->ch, HERALD_LOG_WARNING,
+        hh_log(c, HERALD_LOG_WARNING,
                      "dropping %zu of the message's %zu %s: %s takes at most %zu "
                      "(unsupported = drop)", n - max, n, field, c->prov->name, max);
         return max;
@@ -1316,8 +1376,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *user)
 {
     struct sink *s = user;
     size_t len = size * n;
-    if (s->body.len < HH_MAX_BODY)
-        buf_add(&s->body, p, len < HH_MAX_BODY - s->body.len ? len : HH_MAX_BODY - s->body.len);
+    if (len > HH_MAX_BODY - s->body.len) {   /* keep the first MiB, then stop */
+        buf_add(&s->body, p, HH_MAX_BODY - s->body.len);
+        s->over_cap = 1;
+        return 0;
+    }
+    buf_add(&s->body, p, len);
     return len;
 }
 
@@ -1337,6 +1401,7 @@ static void sink_clear(struct sink *s)
 {
     s->body.len = s->headers.len = 0;
     s->body.oom = s->headers.oom = 0;
+    s->over_cap = 0;
     if (s->body.data)
         s->body.data[0] = '\0';
     if (s->headers.data)
@@ -1435,27 +1500,6 @@ fail:
     return NULL;
 }
 
-static curl_mime *build_mime(hh_client *c, const hh_request *req)
-{
-    curl_mime *mime = curl_mime_init(c->easy);
-    for (size_t i = 0; mime && i < req->n_parts; i++) {
-        const struct hh_part *p = &req->parts[i];
-        curl_mimepart *part = curl_mime_addpart(mime);
-        int bad = !part || curl_mime_name(part, p->name) != CURLE_OK;
-        if (!bad && p->filename)
-            bad = curl_mime_data(part, (const char *)p->data, p->len) != CURLE_OK ||
-                  curl_mime_filename(part, p->filename) != CURLE_OK ||
-                  curl_mime_type(part, p->type) != CURLE_OK;
-        else if (!bad)
-            bad = curl_mime_data(part, p->value, p->len) != CURLE_OK;
-        if (bad) {
-            curl_mime_free(mime);
-            return NULL;
-        }
-    }
-    return mime;
-}
-
 /* What every request of this client shares (set once per handle). */
 static void set_transport(const hh_client *c, CURL *e)
 {
@@ -1481,6 +1525,11 @@ static void set_transport(const hh_client *c, CURL *e)
     if (c->proxy)
         curl_easy_setopt(e, CURLOPT_PROXY,
                          strcmp(c->proxy, "none") == 0 ? "" : c->proxy);
+    /* A loopback address is never reached through a proxy (set or from the
+     * environment), and plain http:// (allowed to loopback only) never
+     * goes to one: the API key would cross the proxy's network in clear. */
+    if (c->loopback || !c->https)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 }
 
 /* Point the handle at @req's URL, unless it is there already. */
@@ -1515,13 +1564,11 @@ static int set_headers(hh_client *c, const hh_request *req)
     return 0;
 }
 
-static void set_method(hh_client *c, const hh_request *req, curl_mime *mime)
+static void set_method(hh_client *c, const hh_request *req)
 {
     CURL *e = c->easy;
     const char *m = hh_method(req);
-    if (mime) {
-        curl_easy_setopt(e, CURLOPT_MIMEPOST, mime);
-    } else if (req->body || strcmp(m, "POST") == 0) {
+    if (req->body || strcmp(m, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(req->body ? req->body_len : 0));
@@ -1535,6 +1582,8 @@ static void set_method(hh_client *c, const hh_request *req, curl_mime *mime)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom ? m : NULL);
     c->custom_method = custom;
 }
+
+static const char *tls_fix(CURLcode code, const char *why);
 
 /* What a transport failure means and what to do about it. */
 static const char *transport_fix(herald_class cls)
@@ -1558,14 +1607,74 @@ static const char *transport_fix(herald_class cls)
     }
 }
 
+/* The setting that sends this client's requests through a proxy: "proxy"
+ * or the environment variable libcurl reads; NULL when none does. */
+static const char *proxy_source(const hh_client *c)
+{
+    static const char *const https_env[] = {"https_proxy", "HTTPS_PROXY",
+                                            "all_proxy", "ALL_PROXY"};
+    if (c->loopback || !c->https)
+        return NULL;
+    if (c->proxy)
+        return *c->proxy && strcmp(c->proxy, "none") != 0 ? "proxy" : NULL;
+    for (size_t i = 0; i < sizeof https_env / sizeof https_env[0]; i++) {
+        const char *v = getenv(https_env[i]);
+        if (v && *v)
+            return https_env[i];
+    }
+    return NULL;
+}
+
+/* A failure to reach the proxy itself (resolving it, connecting to it,
+ * or the tunnel it refused): the fix is the proxy setting, not base_url. */
+static int proxy_failed(const hh_client *c, CURLcode code, const char *why)
+{
+    if (code == CURLE_COULDNT_RESOLVE_PROXY)
+        return 1;
+    if (!proxy_source(c))
+        return 0;
+    return code == CURLE_COULDNT_CONNECT || strstr(why, "CONNECT tunnel") ||
+           strstr(why, "proxy") || strstr(why, "Proxy");
+}
+
 static herald_class transport_error(hh_client *c, CURLcode code,
                                     herald_error **err_r)
 {
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
     herald_class cls = hh_curl_class((int)code, why);
-    return c->host->error(err_r, cls, NULL, why, -1,
-                          "%s request to %s failed: %s; %s", c->prov->name,
-                          c->authority, why, transport_fix(cls));
+    const char *src = proxy_source(c);
+    if (proxy_failed(c, code, why)) {
+        char fix[384];
+        if (src && strcmp(src, "proxy") != 0)
+            snprintf(fix, sizeof fix, "check the %s environment variable (its host "
+                     "and port), or set proxy = none in [channel %s] to connect "
+                     "directly", src, chan(c));
+        else
+            snprintf(fix, sizeof fix, "check the proxy setting in [channel %s] (its "
+                     "host and port), or set proxy = none to connect directly",
+                     chan(c));
+        return hh_error(c, err_r, cls, NULL, why, -1,
+                        "%s request to %s failed at the proxy (from %s): %s; %s",
+                        c->prov->name, c->authority, src ? src : "proxy", why, fix);
+    }
+    return hh_error(c, err_r, cls, NULL, why, -1,
+                    "%s request to %s failed: %s; %s", c->prov->name,
+                    c->authority, why,
+                    cls == HERALD_ERR_TLS ? tls_fix(code, why) : transport_fix(cls));
+}
+
+/* The whole request went out, then the answer was lost: the provider may
+ * have accepted the message, so a retry may deliver it twice. */
+static herald_class unknown_error(hh_client *c, CURLcode code, const char *what,
+                                  herald_error **err_r)
+{
+    const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+    return hh_error(c, err_r, HERALD_ERR_DELIVERY_UNKNOWN, NULL, why, -1,
+                    "%s request to %s was sent in full, then %s (%s): the message "
+                    "may or may not have been delivered; look it up in the "
+                    "provider's log before sending it again (a retry may deliver it "
+                    "twice, unless it has an idempotency key the provider honours)",
+                    c->prov->name, c->authority, what, why);
 }
 
 /* Send @req and point @resp at the answer (the client's buffers, valid
@@ -1573,20 +1682,29 @@ static herald_class transport_error(hh_client *c, CURLcode code,
  * allocation of ours that failed. */
 static CURLcode transfer(hh_client *c, const hh_request *req, hh_response *resp)
 {
-    curl_mime *mime = req->form ? build_mime(c, req) : NULL;
     c->errbuf[0] = '\0';
-    if ((req->form && !mime) || set_url(c, req) != 0 || set_headers(c, req) != 0) {
-        curl_mime_free(mime);
+    if (set_url(c, req) != 0 || set_headers(c, req) != 0)
         return CURLE_OUT_OF_MEMORY;
-    }
-    set_method(c, req, mime);
+    set_method(c, req);
     sink_clear(&c->sink);
     CURLcode code = curl_easy_perform(c->easy);
+    /* Was all of it written?  The header bytes (with any body sent along)
+     * and the body bytes libcurl counted. */
+    long head = 0;
+    curl_off_t up = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &head);
+    curl_easy_getinfo(c->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    c->sent = head > 0 && up >= (curl_off_t)(req->body ? req->body_len : 0);
+    resp->status = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+    /* An error status arrived, then the rest of the answer did not (cut
+     * off, past the cap, too slow): the status says enough. */
+    if (code != CURLE_OK && code != CURLE_OUT_OF_MEMORY && resp->status >= 300)
+        code = CURLE_OK;
     if (code == CURLE_OK && (c->sink.body.oom || c->sink.headers.oom))
         code = CURLE_OUT_OF_MEMORY;
     if (code == CURLE_OK) {
         static char empty[1];
-        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
         resp->body = c->sink.body.data ? c->sink.body.data : empty;
         resp->len = c->sink.body.len;
         resp->headers = c->sink.headers.data ? c->sink.headers.data : empty;
@@ -1594,13 +1712,9 @@ static CURLcode transfer(hh_client *c, const hh_request *req, hh_response *resp)
         long fresh = 0;
         curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME, &secs);
         curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &fresh);
-        c->host->log(c->ch, HERALD_LOG_DEBUG, "%s %s -> HTTP %ld in %.0f ms%s",
+        hh_log(c, HERALD_LOG_DEBUG, "%s %s -> HTTP %ld in %.0f ms%s",
                      hh_method(req), c->url, resp->status, secs * 1000,
                      fresh == 0 ? " (connection reused)" : "");
-    }
-    if (mime) {   /* the handle must not keep a pointer to what is freed */
-        curl_easy_setopt(c->easy, CURLOPT_MIMEPOST, NULL);
-        curl_mime_free(mime);
     }
     return code;
 }
@@ -1611,9 +1725,28 @@ static herald_class perform(hh_client *c, const hh_request *req,
 {
     CURLcode code = transfer(c, req, resp);
     if (code == CURLE_OUT_OF_MEMORY)
-        return c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+        return hh_error(c, err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                               "out of memory");
-    return code == CURLE_OK ? HERALD_OK : transport_error(c, code, err_r);
+    if (code == CURLE_OK)
+        return HERALD_OK;
+    if (code == CURLE_WRITE_ERROR && c->sink.over_cap) {
+        char what[128];
+        snprintf(what, sizeof what, "HTTP %ld came with an answer longer than the "
+                 "%d MiB cap, which was cut off there", resp->status,
+                 HH_MAX_BODY / (1024 * 1024));
+        return unknown_error(c, code, what, err_r);
+    }
+    if (!c->sent)
+        return transport_error(c, code, err_r);
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        char what[128];
+        snprintf(what, sizeof what, "no complete answer came within timeout (%ld ms)%s",
+                 c->timeout_ms, resp->status ? " after the status line" : "");
+        return unknown_error(c, code, what, err_r);
+    }
+    return unknown_error(c, code, resp->status ? "the answer was cut off"
+                                               : "the connection failed before an answer",
+                         err_r);
 }
 
 /* One line, at most @max bytes, of the provider's text for the message. */
@@ -1709,7 +1842,7 @@ static herald_class answer_error(hh_client *c, const hh_response *resp,
     struct answer a;
     read_answer(c, resp, &a);
     const char *code = a.p.code;
-    herald_class rc = c->host->error(
+    herald_class rc = hh_error(c, 
         err_r, a.cls, code ? code : a.status, a.text, a.retry,
         "%s answered HTTP %ld%s%s%s: %s; %s", c->prov->name, resp->status,
         code ? " (" : "", code ? code : "", code ? ")" : "",
@@ -1718,17 +1851,124 @@ static herald_class answer_error(hh_client *c, const hh_response *resp,
     return rc;
 }
 
+/* A name or file name as a multipart quoted-string (RFC 7578, RFC 2045):
+ * '"' and '\\' escaped with a backslash, UTF-8 as it is. */
+static void form_quoted(struct hh_buf *b, const char *s)
+{
+    buf_addc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_addc(b, '\\');
+        buf_addc(b, *s);
+    }
+    buf_addc(b, '"');
+}
+
+static int form_contains(const hh_request *req, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i < req->n_parts; i++) {
+        const struct hh_part *p = &req->parts[i];
+        const void *data = p->filename ? (const void *)p->data : p->value;
+        if ((data && memmem(data, p->len, needle, nl)) || strstr(p->name, needle) ||
+            (p->filename && strstr(p->filename, needle)))
+            return 1;
+    }
+    return 0;
+}
+
+/* The multipart/form-data body of the request's parts, made here (not by
+ * libcurl) so that a dry run shows the very bytes a send puts on the wire.
+ * The boundary is a hash of the parts (the same message, the same body),
+ * changed until no part contains it. */
+static void form_body(hh_request *req)
+{
+    uint64_t hash = 1469598103934665603ull;   /* FNV-1a */
+    for (size_t i = 0; i < req->n_parts; i++) {
+        const struct hh_part *p = &req->parts[i];
+        const unsigned char *d = p->filename ? p->data : (const unsigned char *)p->value;
+        for (size_t k = 0; k < p->len; k++)
+            hash = (hash ^ d[k]) * 1099511628211ull;
+        if (p->filename && strpbrk(p->filename, "\r\n"))
+            hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE, "attachment file name "
+                            "\"%s\" contains a line break; rename it", p->filename);
+    }
+    char boundary[64];
+    do
+        snprintf(boundary, sizeof boundary, "------------------------herald%016llx",
+                 (unsigned long long)hash++);
+    while (form_contains(req, boundary));
+    struct hh_buf b = {0};
+    for (size_t i = 0; i < req->n_parts; i++) {
+        const struct hh_part *p = &req->parts[i];
+        buf_printf(&b, "--%s\r\nContent-Disposition: form-data; name=", boundary);
+        form_quoted(&b, p->name);
+        if (p->filename) {
+            buf_adds(&b, "; filename=");
+            form_quoted(&b, p->filename);
+            buf_printf(&b, "\r\nContent-Type: %s", p->type);
+        }
+        buf_adds(&b, "\r\n\r\n");
+        buf_add(&b, p->filename ? (const void *)p->data : p->value, p->len);
+        buf_adds(&b, "\r\n");
+    }
+    buf_printf(&b, "--%s--\r\n", boundary);
+    char ctype[128];
+    snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", boundary);
+    if (b.oom) {
+        buf_free(&b);
+        oom(req);
+        return;
+    }
+    free(req->body);
+    req->body = b.data;
+    req->body_len = b.len;
+    hh_header(req, "Content-Type", ctype);
+}
+
 static herald_class build(hh_client *c, const herald_msg *msg, hh_request *req,
                           herald_error **err_r)
 {
     memset(req, 0, sizeof *req);
     req->c = c;
     herald_class rc = c->prov->build(c, c->priv, msg, req, err_r);
+    if (rc == HERALD_OK && req->form && req->fail_cls == HERALD_OK)
+        form_body(req);
     if (rc == HERALD_OK && req->fail_cls != HERALD_OK)
-        rc = c->host->error(err_r, req->fail_cls, NULL, NULL, -1, "%s: %s",
+        rc = hh_error(c, err_r, req->fail_cls, NULL, NULL, -1, "%s: %s",
                             c->prov->name,
                             req->fail_why ? req->fail_why : "out of memory");
     return rc;
+}
+
+herald_class hh_unexpected_answer(hh_client *c, const hh_response *resp,
+                                  const char *what, herald_error **err_r)
+{
+    char excerpt[512], ctype[96];
+    hh_escape_bytes(resp->body, resp->len, 120, excerpt, sizeof excerpt);
+    if (!hh_response_header(resp, "Content-Type", ctype, sizeof ctype))
+        snprintf(ctype, sizeof ctype, "no Content-Type");
+    return hh_error(c, err_r, HERALD_ERR_DELIVERY_UNKNOWN, NULL, excerpt, -1,
+                    "%s answered HTTP %ld but not with its success answer (%s; %s, "
+                    "%zu bytes: \"%s\"): the message may or may not have been "
+                    "delivered; something else may have answered (a captive portal "
+                    "or proxy: check base_url and proxy), so look the message up in "
+                    "the provider's log before sending it again",
+                    c->prov->name, resp->status, what, ctype, resp->len, excerpt);
+}
+
+/* A 2xx answer: the provider's success answer (its id becomes the
+ * result's), or delivery unknown. */
+static herald_class accept_shape(hh_client *c, const hh_response *resp,
+                                 herald_result *res, herald_error **err_r)
+{
+    char id[1024];
+    const char *why = hh_shape_problem(&c->prov->shape, resp, id, sizeof id);
+    if (why)
+        return hh_unexpected_answer(c, resp, why, err_r);
+    if (*id)
+        hh_set_id(c, res, id);
+    return HERALD_OK;
 }
 
 herald_class hh_plugin_send(void *state, const herald_msg *msg,
@@ -1740,10 +1980,12 @@ herald_class hh_plugin_send(void *state, const herald_msg *msg,
     herald_class rc = build(c, msg, &req, err_r);
     if (rc == HERALD_OK)
         rc = perform(c, &req, &resp, err_r);
-    if (rc == HERALD_OK && resp.status >= 200 && resp.status < 300)
-        rc = c->prov->accepted ? c->prov->accepted(c, c->priv, &resp, res, err_r)
-                               : HERALD_OK;
-    else if (rc == HERALD_OK)
+    if (rc == HERALD_OK && resp.status >= 200 && resp.status < 300) {
+        if (c->prov->accepted)
+            rc = c->prov->accepted(c, c->priv, &resp, res, err_r);
+        if (rc == HERALD_OK)
+            rc = accept_shape(c, &resp, res, err_r);
+    } else if (rc == HERALD_OK)
         rc = answer_error(c, &resp, err_r);
     response_clear(&resp);
     request_free(&req);
@@ -1773,9 +2015,14 @@ static void report(struct diag *d, const char *name, herald_check_status st,
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    d->c->host->report_step(d->chk, name, st, ms, detail, fix);
+    char *shown = hh_secrets_apply(&d->c->secrets, detail);
+    char *fix_shown = hh_secrets_apply(&d->c->secrets, fix);
+    d->c->host->report_step(d->chk, name, st, ms, shown ? shown : "(out of memory)",
+                            fix_shown);
+    free(shown);
+    free(fix_shown);
     if (st == HERALD_CHECK_FAIL && d->rc == HERALD_OK)
-        d->rc = d->c->host->error(d->err_r, cls, NULL, NULL, -1, "%s: %s; %s",
+        d->rc = hh_error(d->c, d->err_r, cls, NULL, NULL, -1, "%s: %s; %s",
                                   name, detail, fix ? fix : "see the step above");
 }
 
@@ -1788,7 +2035,7 @@ static double ms_of(CURL *e, CURLINFO what)
 
 static int via_proxy(const hh_client *c)
 {
-    return c->proxy && *c->proxy && strcmp(c->proxy, "none") != 0;
+    return !c->loopback && c->proxy && *c->proxy && strcmp(c->proxy, "none") != 0;
 }
 
 /* "a.b.c.d, ..." for the host's addresses (at most 8), into @buf. */
@@ -2098,25 +2345,6 @@ herald_class hh_plugin_check(void *state, herald_checker *chk,
 
 /* ---------------------------------------------------------------- dry run */
 
-static void render_form(const hh_request *req, struct hh_buf *b)
-{
-    for (size_t i = 0; i < req->n_parts; i++) {
-        const struct hh_part *p = &req->parts[i];
-        buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"",
-                   HH_DRY_RUN_BOUNDARY, p->name);
-        if (p->filename)
-            buf_printf(b, "; filename=\"%s\"\r\nContent-Type: %s\r\n\r\n"
-                       "(%zu bytes of %s, not shown)\r\n",
-                       p->filename, p->type, p->len, p->filename);
-        else {
-            buf_adds(b, "\r\n\r\n");
-            buf_add(b, p->value, p->len);
-            buf_adds(b, "\r\n");
-        }
-    }
-    buf_printf(b, "--%s--\r\n", HH_DRY_RUN_BOUNDARY);
-}
-
 /* The request as it goes on the wire: request line, headers with secrets
  * as "***", a blank line, the body (attachment bytes of a form elided). */
 static int render_request(const hh_client *c, const hh_request *req,
@@ -2140,13 +2368,8 @@ static int render_request(const hh_client *c, const hh_request *req,
             buf_printf(b, "%s: %s\n", req->h[i].name,
                        req->h[i].shown ? req->h[i].shown : req->h[i].value);
     struct hh_buf body = {0};
-    if (req->form) {
-        render_form(req, &body);
-        buf_printf(b, "Content-Type: multipart/form-data; boundary=%s\n",
-                   HH_DRY_RUN_BOUNDARY);
-    } else if (req->body) {
+    if (req->body)   /* a multipart form too: form_body() made it */
         buf_add(&body, req->body, req->body_len);
-    }
     if (body.len || req->form)
         buf_printf(b, "Content-Length: %zu\n", body.len);
     buf_adds(b, "\n");
@@ -2168,12 +2391,12 @@ herald_class hh_plugin_render(void *state, const herald_msg *msg,
     struct hh_buf b = {0};
     herald_class rc = build(c, msg, &req, err_r);
     if (rc == HERALD_OK && render_request(c, &req, &b) != 0)
-        rc = c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+        rc = hh_error(c, err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                             "out of memory");
     if (rc == HERALD_OK) {
         *payload_r = c->host->alloc(b.len + 1);
         if (!*payload_r)
-            rc = c->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+            rc = hh_error(c, err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
                                 "out of memory");
         else {
             memcpy(*payload_r, b.data, b.len + 1);

@@ -21,6 +21,30 @@
  *                                             .credential = "api_key"};
  *     HH_PLUGIN_DEFINE(example, "Example API", caps, opts, ex_init);
  *
+ * What the helper guarantees every driver:
+ *  - A loopback base_url (127.0.0.0/8, [::1], localhost) never goes through
+ *    a proxy, configured or from the environment (libcurl's NOPROXY "*"),
+ *    and a plain http:// request (allowed to loopback only) never does:
+ *    the credential would cross the proxy's network in clear.  A proxy
+ *    option with such a base_url is bypassed, not refused.  A proxy that
+ *    cannot be resolved or reached is reported naming the proxy option or
+ *    the environment variable as the fix.
+ *  - Request sent vs answer lost: a failure before the whole request was
+ *    written (refused, reset in the handshake) keeps its retryable class;
+ *    after it (reset, truncated or endless answer, timeout waiting) it is
+ *    HERALD_ERR_DELIVERY_UNKNOWN: the provider may have the message.  An
+ *    answer body is read up to 1 MiB (HH_MAX_BODY): a longer 2xx answer is
+ *    delivery unknown too; a longer error answer is judged by its status.
+ *  - A 2xx answer counts only in the provider's success shape (hh_shape);
+ *    anything else is delivery unknown, quoting its first bytes escaped.
+ *  - Every secret option value of the channel and its base64 forms (and
+ *    the Basic credentials sent) are redacted from every error, provider
+ *    text, message id, log and doctor line the helper reports (redact.c).
+ *  - A multipart form body is built here, not by libcurl, so the dry run
+ *    shows the bytes sent; names are RFC 7578 quoted-strings ('"' and '\\'
+ *    escaped with a backslash, UTF-8 as is), the boundary a hash of the
+ *    parts.
+ *
  * Linked (as a libtool convenience library) into each HTTP driver only;
  * libherald never links libcurl.  Nothing here is exported from a driver.
  */
@@ -41,7 +65,8 @@
      "https://, or http:// to a loopback address only", 0, 0},                 \
     {"proxy", HERALD_OPT_STRING, HERALD_OPT_SECRET, NULL, NULL,                \
      "proxy URL, e.g. http://proxy.example.com:3128; \"none\" ignores the "    \
-     "https_proxy environment variable", 0, 0},                               \
+     "https_proxy environment variable; a loopback base_url never uses one",  \
+     0, 0},                                                                    \
     {"timeout", HERALD_OPT_DURATION, 0, "30s", NULL,                           \
      "longest a whole request may take (connecting takes at most 10s of it)",  \
      100, 600000},                                                             \
@@ -58,7 +83,7 @@ typedef struct hh_request hh_request;
  * one request to the next): read it during the callbacks only. */
 typedef struct hh_response {
     long status;          /* HTTP status */
-    char *body;           /* NUL-terminated (at most 1 MiB is kept) */
+    char *body;           /* NUL-terminated (at most 1 MiB, HH_MAX_BODY) */
     size_t len;
     char *headers;        /* raw header block of the final response */
     json_t *json;         /* the helper's: read hh_response_json() */
@@ -85,6 +110,22 @@ typedef struct hh_problem {
     char hint_buf[512];      /* ... and hint */
 } hh_problem;
 
+/* What a provider's success answer (2xx) looks like, from its API
+ * documentation.  A 2xx answer without it is HERALD_ERR_DELIVERY_UNKNOWN:
+ * an HTML login page of a captive portal, invalid JSON, an empty body or
+ * {"error": ...} with 200 may come from something else than the provider,
+ * and say nothing about the message.  The id found becomes the result's
+ * message id. */
+typedef struct hh_shape {
+    const char *id_member;    /* top-level string member holding the id */
+    const char *ids_member;   /* or an array of string ids (joined by ",") */
+    const char *id_header;    /* or a response header holding it */
+    const char *true_member;  /* a member that must be true ("success") */
+    const char *zero_member;  /* a member that must be 0 ("ErrorCode") */
+    int empty_body;           /* the body must be empty (else: JSON object) */
+    int id_optional;          /* a missing id is fine (id_header only) */
+} hh_shape;
+
 /* What a driver tells the helper about its provider. */
 typedef struct hh_provider {
     const char *name;          /* "sendgrid" */
@@ -93,7 +134,12 @@ typedef struct hh_provider {
      * message go through hh_fail_request() or are returned directly. */
     herald_class (*build)(hh_client *c, void *priv, const herald_msg *msg,
                           hh_request *req, herald_error **err_r);
-    /* A 2xx answer: set the message id on @res.  NULL: keep no id. */
+    /* The driver's option table: its HERALD_OPT_SECRET values (and their
+     * base64 forms) are redacted from everything the helper reports. */
+    const herald_option *options;
+    hh_shape shape;            /* the success answer */
+    /* Optional: more checks of a 2xx answer, before the shape's (which
+     * sets the message id).  NULL: the shape alone. */
     herald_class (*accepted)(hh_client *c, void *priv, const hh_response *resp,
                              herald_result *res, herald_error **err_r);
     /* A non-2xx answer: fill @p from the provider's body and headers.  The
@@ -111,10 +157,11 @@ typedef struct hh_provider {
                         hh_verdict *v);
 } hh_provider;
 
-/* The members every driver fills by naming convention: .name = "p" and
- * the callbacks p_build, p_accepted, p_problem and p_check_request. */
+/* The members every driver fills by naming convention: .name = "p", the
+ * option table p_options and the callbacks p_build, p_problem and
+ * p_check_request. */
 #define HH_PROVIDER_FIELDS(p)                                                \
-    .name = #p, .build = p##_build, .accepted = p##_accepted,               \
+    .name = #p, .options = p##_options, .build = p##_build,                  \
     .problem = p##_problem, .check_request = p##_check_request
 
 /* ---- the instance ------------------------------------------------ */
@@ -152,6 +199,17 @@ const char *hh_authority(const hh_client *c);
 /* 1 when base_url was set in the config. */
 int hh_custom_base(const hh_client *c);
 
+/* The host's error(), log() and result_set_id() with every secret of the
+ * channel (see hh_provider.options; also Basic credentials sent) replaced
+ * by "***" in the message, code, provider text, line and id.  Drivers use
+ * these, never the host's own. */
+herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
+                      const char *code, const char *provider_text, long retry_after,
+                      const char *fmt, ...) HERALD_PRINTF(7, 8);
+void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
+void hh_set_id(hh_client *c, herald_result *res, const char *id);
+
 /* ---- requests ---------------------------------------------------- */
 
 /* Set method and path (appended to the base URL).  The path is printf'd;
@@ -187,7 +245,8 @@ char *hh_json_compact(const json_t *v, size_t *len_r);
 /* The body as it will be sent (after hh_body_json). */
 const char *hh_body(const hh_request *req, size_t *len_r);
 
-/* multipart/form-data body, built with curl's mime API at send time. */
+/* multipart/form-data body, built by the helper once build() returns: the
+ * same bytes for the send and the dry run (attachments included). */
 void hh_form_field(hh_request *req, const char *name, const char *value);
 void hh_form_file(hh_request *req, const char *name, const char *filename,
                   const char *type, const unsigned char *data, size_t len);
@@ -272,6 +331,18 @@ json_t *hh_response_json(const hh_response *resp);
  * send's cost), falling back to hh_response_json() for what it cannot. */
 const char *hh_response_member(const hh_response *resp, const char *key,
                                char *buf, size_t size);
+/* A 2xx answer that is not the provider's success answer (@what: what is
+ * wrong): HERALD_ERR_DELIVERY_UNKNOWN, with the first bytes of the body
+ * (escaped) in the message and as the provider text. */
+herald_class hh_unexpected_answer(hh_client *c, const hh_response *resp,
+                                  const char *what, herald_error **err_r);
+/* Why @resp does not fit @shape (a static string), or NULL when it does;
+ * then the id (or "") is in @id, cut to fit. */
+const char *hh_shape_problem(const hh_shape *shape, const hh_response *resp,
+                             char *id, size_t size);
+/* The first @max bytes of @p as printable ASCII: '"', '\\' and control or
+ * non-ASCII bytes escaped (\" \\ \n \xNN), "..." when cut; into @out. */
+void hh_escape_bytes(const char *p, size_t n, size_t max, char *out, size_t size);
 /* The value of response header @name (case-insensitive), trimmed and cut
  * to fit @buf; NULL when absent, else @buf. */
 const char *hh_response_header(const hh_response *resp, const char *name,

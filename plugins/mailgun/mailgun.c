@@ -100,19 +100,6 @@ static herald_class mailgun_build(hh_client *c, void *priv, const herald_msg *ms
     return HERALD_OK;
 }
 
-static herald_class mailgun_accepted(hh_client *c, void *priv,
-                                     const hh_response *resp, herald_result *res,
-                                     herald_error **err_r)
-{
-    (void)priv;
-    (void)err_r;
-    char buf[512];
-    const char *id = hh_response_member(resp, "id", buf, sizeof buf);
-    if (id)
-        hh_host(c)->result_set_id(res, id);
-    return HERALD_OK;
-}
-
 static void mailgun_problem(hh_client *c, void *priv, const hh_response *resp,
                             hh_problem *p)
 {
@@ -189,6 +176,8 @@ static int mailgun_check_answer(hh_client *c, void *priv, const hh_response *res
 
 static const hh_provider mailgun_provider = {
     HH_PROVIDER_FIELDS(mailgun),
+    /* 200 {"id": "<...@domain>", "message": "Queued. Thank you."} */
+    .shape = {.id_member = "id"},
     .credential = "api_key (and region)",
     .check_answer = mailgun_check_answer,
 };

@@ -18,7 +18,6 @@ struct mailtrap {
     const char *token;
     long long inbox_id;
     int sandbox;
-    char ids[1024];
 };
 
 static const herald_option mailtrap_options[] = {
@@ -66,29 +65,6 @@ static herald_class mailtrap_build(hh_client *c, void *priv, const herald_msg *m
 }
 
 /* message_ids: one per recipient; the result's id is them joined by ','. */
-static herald_class mailtrap_accepted(hh_client *c, void *priv,
-                                      const hh_response *resp, herald_result *res,
-                                      herald_error **err_r)
-{
-    (void)err_r;
-    struct mailtrap *mt = priv;
-    json_t *json = hh_response_json(resp);
-    json_t *ids = json_is_object(json) ? json_object_get(json, "message_ids") : NULL;
-    size_t i, used = 0;
-    json_t *id;
-    mt->ids[0] = '\0';
-    json_array_foreach(ids, i, id) {
-        const char *s = json_string_value(id);
-        if (!s || used + strlen(s) + 2 > sizeof mt->ids)
-            continue;
-        used += (size_t)snprintf(mt->ids + used, sizeof mt->ids - used, "%s%s",
-                                 used ? "," : "", s);
-    }
-    if (used)
-        hh_host(c)->result_set_id(res, mt->ids);
-    return HERALD_OK;
-}
-
 /* errors: ["...", ...] (or a single "error" string). */
 static void mailtrap_problem(hh_client *c, void *priv, const hh_response *resp,
                              hh_problem *p)
@@ -134,6 +110,8 @@ static void mailtrap_check_request(hh_client *c, void *priv, hh_request *req)
 
 static const hh_provider mailtrap_provider = {
     HH_PROVIDER_FIELDS(mailtrap),
+    /* 200 {"success": true, "message_ids": ["..."]} */
+    .shape = {.true_member = "success", .ids_member = "message_ids"},
     .credential = "api_token (and mode: sandbox and production tokens differ)",
 };
 

@@ -76,19 +76,17 @@ static herald_class postmark_accepted(hh_client *c, void *priv,
                                       herald_error **err_r)
 {
     (void)priv;
-    char num[32], buf[256];
+    char num[32];
     const char *code = hh_response_member(resp, "ErrorCode", num, sizeof num);
     if (code && strtoll(code, NULL, 10) != 0) {
         const char *m = hh_json_string(hh_response_json(resp), "Message");
-        return hh_host(c)->error(err_r, HERALD_ERR_PERMANENT, code, m, -1,
+        return hh_error(c, err_r, HERALD_ERR_PERMANENT, code, m, -1,
                                  "postmark answered HTTP %ld with ErrorCode %s: %s; "
                                  "see Postmark's API error codes", resp->status, code,
                                  m ? m : "(no message)");
     }
-    const char *id = hh_response_member(resp, "MessageID", buf, sizeof buf);
-    if (id)
-        hh_host(c)->result_set_id(res, id);
-    return HERALD_OK;
+    (void)res;
+    return HERALD_OK;   /* the rest is the shape's */
 }
 
 /* Postmark's ErrorCode numbers that say more than the HTTP status. */
@@ -140,6 +138,10 @@ static void postmark_check_request(hh_client *c, void *priv, hh_request *req)
 
 static const hh_provider postmark_provider = {
     HH_PROVIDER_FIELDS(postmark),
+    .accepted = postmark_accepted,
+    /* 200 {"To": ..., "SubmittedAt": ..., "MessageID": "...", "ErrorCode": 0,
+     * "Message": "OK"} */
+    .shape = {.id_member = "MessageID", .zero_member = "ErrorCode"},
     .credential = "server_token",
 };
 

@@ -68,18 +68,6 @@ static herald_class resend_build(hh_client *c, void *priv, const herald_msg *msg
     return HERALD_OK;
 }
 
-static herald_class resend_accepted(hh_client *c, void *priv, const hh_response *resp,
-                                    herald_result *res, herald_error **err_r)
-{
-    (void)priv;
-    (void)err_r;
-    char buf[256];
-    const char *id = hh_response_member(resp, "id", buf, sizeof buf);
-    if (id)
-        hh_host(c)->result_set_id(res, id);
-    return HERALD_OK;
-}
-
 static void resend_problem(hh_client *c, void *priv, const hh_response *resp,
                            hh_problem *p)
 {
@@ -193,6 +181,8 @@ static int resend_check_answer(hh_client *c, void *priv, const hh_response *resp
 
 static const hh_provider resend_provider = {
     HH_PROVIDER_FIELDS(resend),
+    /* 200 {"id": "..."} */
+    .shape = {.id_member = "id"},
     .credential = "api_key",
     .check_answer = resend_check_answer,
 };

@@ -91,13 +91,13 @@ static herald_class sendgrid_accepted(hh_client *c, void *priv,
                                       const hh_response *resp, herald_result *res,
                                       herald_error **err_r)
 {
-    (void)priv;
-    (void)err_r;
+    struct sendgrid *sg = priv;
+    (void)res;
     char buf[256];
     const char *id = hh_response_header(resp, "X-Message-Id", buf, sizeof buf);
-    if (id && *id)
-        hh_host(c)->result_set_id(res, id);
-    return HERALD_OK;
+    if (!sg->sandbox && (!id || !*id))
+        return hh_unexpected_answer(c, resp, "no X-Message-Id header", err_r);
+    return HERALD_OK;   /* the shape sets the id */
 }
 
 /* errors[]: every message, with its field, joined by "; ". */
@@ -167,6 +167,9 @@ static int sendgrid_check_answer(hh_client *c, void *priv, const hh_response *re
 
 static const hh_provider sendgrid_provider = {
     HH_PROVIDER_FIELDS(sendgrid),
+    .accepted = sendgrid_accepted,
+    /* 202, an empty body and X-Message-Id (sandbox mode: 200, no id) */
+    .shape = {.id_header = "X-Message-Id", .empty_body = 1, .id_optional = 1},
     .credential = "api_key (it needs the Mail Send permission)",
     .check_answer = sendgrid_check_answer,
 };

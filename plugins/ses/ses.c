@@ -220,18 +220,6 @@ static herald_class ses_build(hh_client *c, void *priv, const herald_msg *msg,
     return HERALD_OK;
 }
 
-static herald_class ses_accepted(hh_client *c, void *priv, const hh_response *resp,
-                                 herald_result *res, herald_error **err_r)
-{
-    (void)priv;
-    (void)err_r;
-    char buf[256];
-    const char *id = hh_response_member(resp, "MessageId", buf, sizeof buf);
-    if (id)
-        hh_host(c)->result_set_id(res, id);
-    return HERALD_OK;
-}
-
 /* SES error types that say more than their HTTP status. */
 static const struct {
     const char *type;
@@ -320,6 +308,8 @@ static int ses_check_answer(hh_client *c, void *priv, const hh_response *resp,
 
 static const hh_provider ses_provider = {
     HH_PROVIDER_FIELDS(ses),
+    /* SendEmail (v2): 200 {"MessageId": "..."} */
+    .shape = {.id_member = "MessageId"},
     .credential = "access_key_id, secret_access_key, session_token and region",
     .check_answer = ses_check_answer,
 };

@@ -19,8 +19,23 @@ Test credentials:
   mailtrap  Bearer mt-test or Api-Token: mt-test; sandbox inbox 1234
 
 Control endpoints (never recorded):
-  POST /_test/fault     {"path_prefix", "status", "headers", "body",
-                         "mode": "status"|"reset"|"slow", "delay", "count"}
+  POST /_test/fault     {"path_prefix", "status", "headers", "body", "pad",
+                         "mode": "status"|"reset"|"slow"|"truncate"|"endless"
+                         |"reset_on_connect", "delay", "count"}
+                        status: that status and body (the provider's error
+                          body when none), "pad" bytes of "x" appended; in
+                          the body and headers "{header:NAME}" stands for the
+                          request's
+                          header NAME (to echo a credential back);
+                        reset: read the request, then RST, no answer;
+                        slow: wait "delay" s, then answer normally;
+                        truncate: status, headers and Content-Length, then
+                          half the body and close;
+                        endless: status and a chunked body that never ends
+                          (stops after 64 MiB or when the client leaves);
+                        reset_on_connect: RST the next "count" new TCP
+                          connections before the TLS handshake (nothing of
+                          the request is read)
   GET  /_test/requests  every request: method, path, query, headers (names
                          in lower case; repeated headers joined by ", "),
                          body_b64, conn_id (one per TCP connection), verdict
@@ -42,6 +57,7 @@ import json
 import os
 import re
 import socket
+import socketserver
 import ssl
 import struct
 import sys
@@ -53,6 +69,8 @@ import uuid
 LOCK = threading.Lock()
 RECORDS = []        # one dict per request, see /_test/requests
 FAULTS = []         # pending faults, see /_test/fault
+CONNECT_RESETS = [0]  # new connections still to reset (reset_on_connect)
+FAULT_MODES = ("status", "reset", "slow", "truncate", "endless", "reset_on_connect")
 IDEMPOTENCY = {}    # resend: key -> (body sha256, response id)
 CONN_IDS = itertools.count(1)
 
@@ -1042,17 +1060,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reset()
         if fault and fault.get("mode") == "slow":
             time.sleep(float(fault.get("delay", 5)))
-        if fault and fault.get("mode", "status") == "status":
-            status = int(fault.get("status", 500))
+        if fault and fault.get("mode", "status") in ("status", "truncate", "endless"):
+            mode = fault.get("mode", "status")
+            status = int(fault.get("status", 500 if mode == "status" else 200))
             body = fault.get("body")
             if body is None:
                 body = provider.error(status, "injected fault %d" % status) if provider \
                     else jdump({"message": "injected fault %d" % status})
-            record["verdict"] = "fault: status %d" % status
+            def echo(text):
+                return re.sub(r"\{header:([A-Za-z0-9-]+)\}",
+                              lambda m: req.headers.get(m.group(1).lower(), ""), text)
+            if isinstance(body, bytes):
+                body = body.decode("utf-8", "replace")
+            body = echo(body).encode() + b"x" * int(fault.get("pad", 0))
+            record["verdict"] = "fault: %s %d" % (mode, status)
             headers = dict(getattr(provider, "fault_headers", lambda s: {})(status))
-            headers.update(fault.get("headers", {}))
-            return self.answer(status, body if isinstance(body, bytes) else body.encode(),
-                               headers)
+            headers.update({k: echo(str(v)) for k, v in fault.get("headers", {}).items()})
+            if mode == "truncate":
+                return self.truncated(status, body, headers)
+            if mode == "endless":
+                return self.endless(status, headers)
+            return self.answer(status, body, headers)
         if handler is None:
             record["verdict"] = "no such endpoint: %s %s" % (req.method, req.path)
             status = int(args)
@@ -1081,6 +1109,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def truncated(self, status, body, headers):
+        """Promise the whole body, send half of it, close."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Length", str(len(body) + 10))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def endless(self, status, headers):
+        """A chunked body that does not end (64 MiB at most)."""
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+        try:
+            self.wfile.write(b"1\r\n{\r\n")
+            for _ in range(1024):
+                self.wfile.write(chunk)
+        except OSError:
+            pass
+        self.close_connection = True
 
     def reset(self):
         """Close the TCP connection with an RST and no answer."""
@@ -1116,22 +1172,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with LOCK:
                 RECORDS.clear()
                 FAULTS.clear()
+                CONNECT_RESETS[0] = 0
                 IDEMPOTENCY.clear()
             return self.answer(200, jdump({"ok": True}), {})
         if req.path == "/_test/fault" and req.method == "POST":
             fault = json_body(req)
             try:
-                if fault.get("mode", "status") not in ("status", "reset", "slow"):
+                if fault.get("mode", "status") not in FAULT_MODES:
                     raise ValueError(fault.get("mode"))
                 fault["count"] = int(fault.get("count", 1))
                 int(fault.get("status", 500))
                 float(fault.get("delay", 5))
+                if int(fault.get("pad", 0)) < 0 or not isinstance(fault.get("body", ""), str):
+                    raise ValueError("pad")
             except (AttributeError, TypeError, ValueError):
                 return self.answer(400, jdump({"message": "fault: a JSON object with mode "
-                                               "status, reset or slow, and numeric status, "
-                                               "delay and count"}), {})
+                                               "one of %s, numeric status, delay and count, "
+                                               "a string body and pad >= 0"
+                                               % ", ".join(FAULT_MODES)}), {})
             with LOCK:
-                FAULTS.append(fault)
+                if fault.get("mode") == "reset_on_connect":
+                    CONNECT_RESETS[0] += fault["count"]
+                else:
+                    FAULTS.append(fault)
             return self.answer(200, jdump({"ok": True}), {})
         return self.answer(404, jdump({"message": "unknown control endpoint"}), {})
 
@@ -1141,6 +1204,13 @@ class Server(http.server.ThreadingHTTPServer):
     tls = None
 
     def finish_request(self, request, client_address):
+        with LOCK:
+            doomed = CONNECT_RESETS[0] > 0
+            CONNECT_RESETS[0] -= doomed
+        if doomed:
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            request.close()
+            return
         # The TLS handshake runs in the connection's own thread.
         if self.tls is not None:
             try:
@@ -1154,13 +1224,38 @@ class Server(http.server.ThreadingHTTPServer):
         sys.stderr.write("connection error from %s: %s\n" % (client_address, sys.exc_info()[1]))
 
 
+class TrapHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        sys.stderr.write("trap: connection from %s\n" % (self.client_address,))
+        sys.stderr.flush()
+        try:
+            self.request.recv(4096)
+        except OSError:
+            pass
+
+
+class Trap(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--plain", action="store_true", help="HTTP instead of HTTPS")
+    ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (::1 too)")
+    ap.add_argument("--trap", action="store_true",
+                    help="a proxy stand-in: log \"trap: connection\" for each TCP "
+                         "connection (to stderr) and close it; nothing else")
     opts = ap.parse_args()
-    server = Server(("127.0.0.1", 0), Handler)
+    family = socket.AF_INET6 if ":" in opts.bind else socket.AF_INET
+    Server.address_family = family
+    if opts.trap:
+        server = Trap((opts.bind, 0), TrapHandler)
+        opts.plain = True
+    else:
+        server = Server((opts.bind, 0), Handler)
     if not opts.plain:
         if not opts.cert or not opts.key:
             ap.error("--cert and --key are required unless --plain")

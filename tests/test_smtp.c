@@ -835,11 +835,43 @@ Test(smtp, connection_lost_after_the_final_dot_is_not_resent)
     herald_msg *m = simple_msg();
     herald_error *err = NULL;
     herald_class rc = send_msg(m, NULL, &err);
-    expect_error(HERALD_ERR_PROTOCOL, err, rc, "may or may not have been delivered");
+    expect_error(HERALD_ERR_DELIVERY_UNKNOWN, err, rc,
+                 "may or may not have been delivered");
     cr_assert_not(herald_class_retryable(rc));
+    cr_assert_not(herald_error_retryable(err));
     cr_assert_eq(stored(), 1);
     cr_assert_eq(connections(), 1);
     herald_error_free(err);
+    herald_msg_free(m);
+}
+
+/* The same on a kept connection, where a loss before the dot is resent on
+ * a new one: after the dot it must not be. */
+Test(smtp, reused_connection_lost_after_the_final_dot_is_not_resent)
+{
+    start_server("--mode plain --pipelining --drop-after-data-on 2");
+    open_channel("tls = none\n");
+    herald_msg *m = simple_msg();
+    send_ok(m);
+    cr_assert_eq(connections(), 1);
+    herald_error *err = NULL;
+    herald_class rc = send_msg(m, NULL, &err);
+    expect_error(HERALD_ERR_DELIVERY_UNKNOWN, err, rc,
+                 "may or may not have been delivered");
+    cr_assert(strstr(herald_error_message(err), "closed the connection"), "%s",
+              herald_error_message(err));
+    cr_assert_not(herald_error_retryable(err));
+    cr_assert_eq(stored(), 2, "message 2 was sent again");
+    cr_assert_eq(connections(), 1, "a new connection was opened for a resend");
+    struct rx rx;
+    rx_read(2, &rx);
+    cr_assert(rx_has(&rx, "connection 1"), "%s", rx.head);
+    rx_free(&rx);
+    herald_error_free(err);
+    /* the next message goes out on a new connection, once */
+    send_ok(m);
+    cr_assert_eq(stored(), 3);
+    cr_assert_eq(connections(), 2);
     herald_msg_free(m);
 }
 

@@ -367,8 +367,12 @@ herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
         c->broken = 1;
         return handshake_failed(s, c, r, implicit);
     }
-    if (s->cfg.has_pin && !c->defer_verify)
-        return net_check_pin(s, c);
+    if (s->cfg.has_pin && !c->defer_verify) {
+        rc = net_check_pin(s, c);
+        if (rc != HERALD_OK)
+            c->broken = 1; /* nothing more to a server we do not trust */
+        return rc;
+    }
     char *desc = gnutls_session_get_desc(c->tls);
     s->host->log(s->ch, HERALD_LOG_DEBUG, "TLS with %s: %s", s->where,
                  desc ? desc : "?");

@@ -1323,3 +1323,44 @@ Test(smtp_security, default_ehlo_is_not_localhost_over_ipv6)
 {
     check_default_ehlo("::1", "::1", "[IPv6:::1]");
 }
+
+/* The EHLO argument the CLI sends from a machine named @hostname: the CLI
+ * runs in a user and UTS namespace of its own (unshare -Ur --uts), where
+ * the host name can be set without privileges.  Malloc'd. */
+static char *ehlo_from_host_named(const char *hostname)
+{
+    start_server("normal", 0);
+    char *conf = tu_printf("[channel mail]\ndriver = smtp\nhost = 127.0.0.1\n"
+                           "port = %d\ntls = none\nfrom = bot@example.com\n"
+                           "command_timeout = 2s\n", srv.port);
+    char *path = tu_write_file(tmp, "ns.conf", conf);
+    char *out = NULL;
+    int rc = tu_run(&out, "unshare -Ur --uts sh -c 'hostname %s && exec \"$0\" -c "
+                    "\"$1\" send --channel mail --to ops@example.com --subject s "
+                    "--text t' '%s' '%s' 2>&1", hostname, tu_cli(), path);
+    cr_assert_eq(rc, 0, "herald send as %s failed:\n%s", hostname, out);
+    char *cap = final_capture();
+    const char *p = strstr(cap, "\nC: EHLO ");
+    cr_assert(p, "%s", cap);
+    p += strlen("\nC: EHLO ");
+    char *name = hx_strndup(p, strcspn(p, "\n"));
+    tu_server_stop(&srv);
+    unlink(capture);
+    free(cap);
+    free(out);
+    free(path);
+    free(conf);
+    return name;
+}
+
+Test(smtp_security, ehlo_name_follows_the_host_name)
+{
+    if (tu_run(NULL, "unshare -Ur --uts true 2>/dev/null") != 0)
+        cr_skip_test("no unprivileged user namespaces here (unshare -Ur --uts)");
+    char *name = ehlo_from_host_named("mail.example.org");
+    cr_assert_str_eq(name, "mail.example.org");
+    free(name);
+    name = ehlo_from_host_named("localhost"); /* no FQDN: the address literal */
+    cr_assert_str_eq(name, "[127.0.0.1]");
+    free(name);
+}

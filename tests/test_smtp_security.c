@@ -1015,66 +1015,46 @@ static void assert_quit_after(const char *cap, const char *after)
               "would log a lost connection):\n%s", after, cap);
 }
 
-Test(smtp_security, quit_after_rejected_auth)
+/* Ready for the next server in the same test. */
+static void reset_server(void)
 {
-    herald_error *err = NULL;
-    char *cap = NULL;
-    herald_class rc = fail_and_capture("auth-reject", 1, "username = bot\n"
-                                       "password = s3cret\n", &err, &cap);
-    cr_assert_eq(rc, HERALD_ERR_AUTH, "%d: %s", rc, herald_error_message(err));
-    cr_assert_str_eq(herald_error_code(err), "535");
-    assert_quit_after(cap, "S: 535 ");
-    assert_no_auth_or_mail(strstr(cap, "S: 535 "));
-    herald_error_free(err);
-    free(cap);
+    herald_close(ctx);
+    ctx = NULL;
+    tu_server_stop(&srv);
+    unlink(capture);
 }
 
-Test(smtp_security, quit_after_rejected_ehlo_and_helo)
+Test(smtp_security, quit_after_failures_that_leave_the_session_in_step)
 {
-    herald_error *err = NULL;
-    char *cap = NULL;
-    herald_class rc = fail_and_capture("ehlo-reject", 0, "tls = none\n", &err, &cap);
-    cr_assert_eq(rc, HERALD_ERR_PERMANENT, "%d: %s", rc, herald_error_message(err));
-    assert_has(herald_error_message(err), "HELO");
-    assert_has(cap, "\nC: HELO ");
-    assert_quit_after(cap, "C: HELO ");
-    herald_error_free(err);
-    free(cap);
-}
-
-Test(smtp_security, quit_after_a_554_greeting)
-{
-    /* RFC 5321 3.1: a server greeting with 554 waits for the QUIT */
-    herald_error *err = NULL;
-    char *cap = NULL;
-    herald_class rc = fail_and_capture("greeting-554", 0, "tls = none\n", &err, &cap);
-    cr_assert_eq(rc, HERALD_ERR_PERMANENT, "%d: %s", rc, herald_error_message(err));
-    assert_has(herald_error_message(err), "554");
-    assert_quit_after(cap, "S: 554 ");
-    cr_assert(!client_sent(cap, "EHLO"), "%s", cap);
-    herald_error_free(err);
-    free(cap);
-}
-
-Test(smtp_security, quit_after_refused_or_missing_starttls)
-{
-    static const char *const modes[] = {"r3-refuse-starttls", "r3-no-starttls"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char creds[] = "username = bot\npassword = s3cret\n";
+    static const struct {
+        const char *mode;
+        int tls;
+        const char *extra;
+        herald_class cls;
+        const char *after;     /* the failure, in the capture */
+    } cases[] = {
+        {"auth-reject", 1, creds, HERALD_ERR_AUTH, "S: 535 "},
+        {"ehlo-reject", 0, "tls = none\n", HERALD_ERR_PERMANENT, "C: HELO "},
+        /* RFC 5321 3.1: a server greeting with 554 waits for the QUIT */
+        {"greeting-554", 0, "tls = none\n", HERALD_ERR_PERMANENT, "S: 554 "},
+        {"r3-refuse-starttls", 1, creds, HERALD_ERR_TLS, "S: 454 "},
+        {"r3-no-starttls", 1, creds, HERALD_ERR_TLS, "C: EHLO "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         herald_error *err = NULL;
         char *cap = NULL;
-        herald_class rc = fail_and_capture(modes[i], 1, "username = bot\n"
-                                           "password = s3cret\n", &err, &cap);
-        cr_assert_eq(rc, HERALD_ERR_TLS, "%s: %d: %s", modes[i], rc,
+        herald_class rc = fail_and_capture(cases[i].mode, cases[i].tls,
+                                           cases[i].extra, &err, &cap);
+        cr_assert_eq(rc, cases[i].cls, "%s: %d: %s", cases[i].mode, rc,
                      herald_error_message(err));
-        assert_quit_after(cap, "C: EHLO ");
-        assert_lacks(cap, "-- TLS handshake done --");
-        assert_no_auth_or_mail(cap);
+        assert_quit_after(cap, cases[i].after);
+        assert_no_auth_or_mail(strstr(cap, cases[i].after));
+        if (rc == HERALD_ERR_TLS) /* STARTTLS refused or missing: all in clear */
+            assert_lacks(cap, "-- TLS handshake done --");
         herald_error_free(err);
         free(cap);
-        herald_close(ctx);
-        ctx = NULL;
-        tu_server_stop(&srv);
-        unlink(capture);
+        reset_server();
     }
 }
 
@@ -1095,42 +1075,39 @@ Test(smtp_security, quit_after_rejected_sender_on_the_kept_session)
     free(cap);
 }
 
-/* After a desync the client closes without QUIT, and at once. */
-Test(smtp_security, no_quit_after_a_garbled_reply)
+/* After a desync (a garbled reply, a failed TLS handshake) the client
+ * closes without QUIT: its answer could not be trusted, and none may come. */
+Test(smtp_security, no_quit_after_a_garbled_reply_or_a_broken_handshake)
 {
-    herald_error *err = NULL;
-    char *cap = NULL;
-    double t0 = now_s();
-    herald_class rc = fail_and_capture("garbage-ehlo", 0, "tls = none\n", &err,
-                                       &cap);
-    double took = now_s() - t0;
-    cr_assert_eq(rc, HERALD_ERR_PROTOCOL, "%d: %s", rc, herald_error_message(err));
-    assert_has(herald_error_message(err), "not an SMTP reply");
-    assert_has(cap, "-- silent from now on --");
-    cr_assert_null(strstr(strstr(cap, "-- silent"), "C: "),
-                   "the client went on after a garbled reply:\n%s", cap);
-    assert_has(cap, "-- close 1 --");
-    /* loose: nothing is waited for after the desync (command_timeout 2s) */
-    cr_assert(under_valgrind() || took < 10, "it took %.1fs", took);
-    herald_error_free(err);
-    free(cap);
-}
-
-Test(smtp_security, no_quit_after_a_broken_tls_handshake)
-{
-    herald_error *err = NULL;
-    char *cap = NULL;
-    double t0 = now_s();
-    herald_class rc = fail_and_capture("tls-garbage", 1, NULL, &err, &cap);
-    double took = now_s() - t0;
-    cr_assert_eq(rc, HERALD_ERR_TLS, "%d: %s", rc, herald_error_message(err));
-    assert_has(cap, "-- silent from now on --");
-    cr_assert_null(strstr(strstr(cap, "-- silent"), "C: "),
-                   "the client went on after a failed handshake:\n%s", cap);
-    assert_has(cap, "-- close 1 --");
-    cr_assert(under_valgrind() || took < 10, "it took %.1fs", took);
-    herald_error_free(err);
-    free(cap);
+    static const struct {
+        const char *mode;
+        int tls;
+        const char *extra;
+        herald_class cls;
+    } cases[] = {
+        {"garbage-ehlo", 0, "tls = none\n", HERALD_ERR_PROTOCOL},
+        {"tls-garbage", 1, NULL, HERALD_ERR_TLS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        herald_error *err = NULL;
+        char *cap = NULL;
+        double t0 = now_s();
+        herald_class rc = fail_and_capture(cases[i].mode, cases[i].tls,
+                                           cases[i].extra, &err, &cap);
+        double took = now_s() - t0;
+        cr_assert_eq(rc, cases[i].cls, "%s: %d: %s", cases[i].mode, rc,
+                     herald_error_message(err));
+        const char *silent = strstr(cap, "-- silent from now on --");
+        cr_assert(silent, "%s", cap);
+        cr_assert_null(strstr(silent, "C: "), "the client went on after the "
+                       "desync:\n%s", cap);
+        assert_has(cap, "-- close 1 --");
+        /* loose: nothing is waited for after the desync (command_timeout 2s) */
+        cr_assert(under_valgrind() || took < 10, "it took %.1fs", took);
+        herald_error_free(err);
+        free(cap);
+        reset_server();
+    }
 }
 
 /* ---- after the final dot: delivery unknown ------------------------------ */
@@ -1161,28 +1138,22 @@ static void assert_delivery_unknown(herald_class rc, const herald_error *err,
     cr_assert_not(herald_error_retryable(err));
 }
 
-Test(smtp_security, garbled_answer_to_the_final_dot_is_delivery_unknown)
+Test(smtp_security, lost_or_odd_answer_to_the_final_dot_is_delivery_unknown)
 {
-    herald_error *err = NULL;
-    herald_class rc = after_dot("dot-garbage", &err);
-    assert_delivery_unknown(rc, err, "thanks, got it");
-    herald_error_free(err);
-}
-
-Test(smtp_security, no_answer_to_the_final_dot_is_delivery_unknown)
-{
-    herald_error *err = NULL;
-    herald_class rc = after_dot("dot-silent", &err);
-    assert_delivery_unknown(rc, err, "data_timeout");
-    herald_error_free(err);
-}
-
-Test(smtp_security, a_354_to_the_final_dot_is_delivery_unknown)
-{
-    herald_error *err = NULL;
-    herald_class rc = after_dot("dot-354", &err);
-    assert_delivery_unknown(rc, err, "354");
-    herald_error_free(err);
+    static const struct {
+        const char *mode, *why;
+    } cases[] = {
+        {"dot-garbage", "thanks, got it"},   /* not an SMTP reply */
+        {"dot-silent", "data_timeout"},      /* no reply */
+        {"dot-354", "354"},                  /* neither accepted nor refused */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        herald_error *err = NULL;
+        herald_class rc = after_dot(cases[i].mode, &err);
+        assert_delivery_unknown(rc, err, cases[i].why);
+        herald_error_free(err);
+        reset_server();
+    }
 }
 
 Test(smtp_security, connection_lost_before_the_dot_stays_retryable)

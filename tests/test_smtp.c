@@ -502,6 +502,8 @@ Test(smtp, wrong_password_is_an_auth_error_with_the_535_text)
               "%s", herald_error_provider_text(err));
     cr_assert_null(strstr(herald_error_message(err), "wrong"), "password in the message");
     cr_assert_eq(stored(), 0);
+    /* the session ended with QUIT, not a dropped connection after AUTH */
+    cr_assert_eq(server_count(1), 1, "no QUIT after the 535");
     herald_error_free(err);
     herald_msg_free(m);
 }
@@ -959,6 +961,7 @@ Test(smtp, check_reports_the_failing_step)
     cr_assert_eq(step_status(&st, "starttls"), HERALD_CHECK_OK);
     cr_assert_eq(step_status(&st, "auth"), HERALD_CHECK_FAIL);
     cr_assert_eq(step_status(&st, "quit"), -1);
+    cr_assert_eq(server_count(1), 1, "the check left without QUIT after the 535");
     herald_error_free(err);
 }
 

@@ -148,6 +148,23 @@ static void never_says(const char *text)
     }
 }
 
+static int under_valgrind(void)
+{
+    const char *v = getenv("HERALD_TEST_VALGRIND");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* A step that had to wait out @timeout_ms (its configured timeout) took
+ * @ms: not less, and not unreasonably more (a loose bound, for two busy
+ * cores; none under valgrind). */
+static void assert_waited(const char *what, double ms, double timeout_ms)
+{
+    cr_assert(ms >= timeout_ms * 0.95, "%s: %.0f ms, before its %.0f ms timeout",
+              what, ms, timeout_ms);
+    cr_assert(under_valgrind() || ms < timeout_ms * 5 + 5000,
+              "%s: %.0f ms for a %.0f ms timeout", what, ms, timeout_ms);
+}
+
 static char *vfmt(const char *fmt, va_list ap)
 {
     char *s = NULL;
@@ -169,6 +186,14 @@ static void start_server(const char *fmt, ...)
                              certs, extra);
     free(extra);
     cr_assert_eq(rc, 0, "smtpd.py did not start");
+}
+
+/* Start tests/servers/hostile_smtp.py in @mode (no TLS, no capture). */
+static void start_hostile(const char *mode)
+{
+    int rc = tu_server_start(&srv, "exec %s %s/tests/servers/hostile_smtp.py "
+                             "--mode %s", tu_python(), tu_srcdir(), mode);
+    cr_assert_eq(rc, 0, "hostile_smtp.py did not start");
 }
 
 /* 1 when the config lines @text set @key. */
@@ -328,7 +353,7 @@ Test(smtp_doctor, healthy_starttls_server_every_step_ok)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         cr_assert_str_eq(steps[i].name, want[i], "%s", dump());
         cr_assert_eq(steps[i].status, HERALD_CHECK_OK, "%s", dump());
-        cr_assert(steps[i].ms >= 0 && steps[i].ms < 5000, "%s", dump());
+        cr_assert(steps[i].ms >= 0, "%s", dump()); /* order and status, not speed */
         cr_assert_null(steps[i].fix, "%s", dump());
     }
     never_says("blocked");
@@ -381,14 +406,15 @@ Test(smtp_doctor, filtered_port_without_probe_host_is_inconclusive)
     const struct step *c = expect_step("connect", HERALD_CHECK_FAIL);
     cr_assert(strncmp(c->detail, "filtered: no answer from 127.0.0.1 port ", 40) == 0,
               "%s", dump());
-    /* the real time spent, within connect_timeout = 1s */
-    cr_assert(c->ms >= 950 && c->ms < 1900, "connect took %.0f ms", c->ms);
+    /* the real time spent: connect_timeout = 1s */
+    assert_waited("connect", c->ms, 1000);
     const struct step *p = expect_step("port probe", HERALD_CHECK_WARN);
     cr_assert(strncmp(p->detail, "inconclusive: ", 14) == 0, "%s", dump());
     cr_assert(strstr(p->detail, "port 25 ") && strstr(p->detail, "465 ") &&
               strstr(p->detail, "587 "), "the SMTP ports were tried:%s", dump());
     cr_assert(p->fix && strstr(p->fix, "set probe_host"), "%s", dump());
-    cr_assert(p->ms < 1900, "%s", dump());
+    /* the probes share one connect_timeout */
+    cr_assert(under_valgrind() || p->ms < 1000 * 5 + 5000, "%s", dump());
     never_says("refused: ");
     never_says("outbound SMTP is blocked");
     cr_assert_null(find("greeting"), "nothing after a failed connect:%s", dump());
@@ -406,7 +432,7 @@ Test(smtp_doctor, filtered_port_with_a_reachable_probe_host_is_blocked_smtp)
     cr_assert_eq(check(NULL, NULL), HERALD_ERR_TIMEOUT, "%s", dump());
     const struct step *c = expect_step("connect", HERALD_CHECK_FAIL);
     cr_assert(strstr(c->detail, "filtered"), "%s", dump());
-    cr_assert(c->ms >= 950 && c->ms < 1900, "connect took %.0f ms", c->ms);
+    assert_waited("connect", c->ms, 1000);
     const struct step *p = expect_step("port probe", HERALD_CHECK_FAIL);
     cr_assert(strncmp(p->detail, "outbound SMTP is blocked from this machine "
                       "(typical of GCP, AWS, Azure, DigitalOcean): ", 87) == 0,
@@ -438,7 +464,7 @@ Test(smtp_doctor, filtered_port_and_filtered_probe_host_is_not_blocked_smtp)
     cr_assert(strstr(p->detail, "outbound network looks down"), "%s", dump());
     cr_assert(strstr(p->detail, "no answer"), "%s", dump());
     /* the probes share one connect_timeout */
-    cr_assert(p->ms >= 950 && p->ms < 1900, "the probe took %.0f ms", p->ms);
+    assert_waited("port probe", p->ms, 1000);
     never_says("blocked");
 }
 
@@ -456,7 +482,7 @@ Test(smtp_doctor, filtered_port_and_refusing_probe_host_is_inconclusive)
 Test(smtp_doctor, refused_port_says_refused_and_never_blocked)
 {
     int port = closed_port();
-    open_channel("port = %d\n", port);
+    open_channel("port = %d\nconnect_timeout = 10s\n", port);
     herald_error *err = NULL;
     cr_assert_eq(check(NULL, &err), HERALD_ERR_CONNECT, "%s", dump());
     const struct step *c = expect_step("connect", HERALD_CHECK_FAIL);
@@ -464,7 +490,8 @@ Test(smtp_doctor, refused_port_says_refused_and_never_blocked)
     cr_assert(strstr(c->detail, want), "%s", dump());
     free(want);
     cr_assert(c->fix && strstr(c->fix, "check host and port"), "%s", dump());
-    cr_assert(c->ms < 900, "a refusal is immediate: %.0f ms", c->ms);
+    /* a refusal does not wait out connect_timeout (10s) */
+    cr_assert(c->ms < 5000, "a refusal took %.0f ms", c->ms);
     cr_assert_null(find("port probe"), "no probe for a refused port:%s", dump());
     cr_assert_eq(n_steps, 2, "%s", dump());
     never_says("blocked");
@@ -538,7 +565,7 @@ Test(smtp_doctor, implicit_tls_port_with_tls_starttls_says_set_tls_implicit)
     cr_assert(strncmp(t->detail, want, strlen(want)) == 0, "%s", dump());
     cr_assert_str_eq(t->fix ? t->fix : "", "set tls = implicit");
     /* it waited for a greeting (greeting_timeout), then tried TLS */
-    cr_assert(t->ms >= 450 && t->ms < 3000, "tls took %.0f ms", t->ms);
+    assert_waited("tls", t->ms, 500);
     cr_assert_null(find("greeting"), "%s", dump());
     cr_assert(strstr(herald_error_message(err), "set tls = implicit"), "%s",
               herald_error_message(err));
@@ -732,6 +759,37 @@ Test(smtp_doctor, send_test_rejected_sender_names_the_account)
     cr_assert_str_eq(herald_error_code(err), "553");
     cr_assert_eq(tu_count_files(msgs), 0);
     herald_error_free(err);
+}
+
+/* ---- servers that are not quite SMTP ------------------------------------ */
+
+Test(smtp_doctor, greeting_without_crlf_is_a_truncated_greeting_not_implicit_tls)
+{
+    start_hostile("greeting-no-crlf");
+    open_channel("tls = starttls\ngreeting_timeout = 1s\n");
+    herald_error *err = NULL;
+    cr_assert_eq(check(NULL, &err), HERALD_ERR_PROTOCOL, "%s", dump());
+    const struct step *g = expect_step("greeting", HERALD_CHECK_FAIL);
+    cr_assert(strstr(g->detail, "sent a truncated greeting \"220 hostile.test "
+                                "ESMTP\" without a line end (CRLF)"), "%s", dump());
+    cr_assert(g->fix && strstr(g->fix, "check host and port"), "%s", dump());
+    cr_assert_null(find("tls"), "no TLS attempt after bytes came:%s", dump());
+    never_says("implicit");
+    cr_assert(strstr(herald_error_message(err), "truncated greeting"), "%s",
+              herald_error_message(err));
+    herald_error_free(err);
+}
+
+Test(smtp_doctor, reply_over_500_lines_is_too_long_naming_the_limit)
+{
+    start_hostile("ehlo-long");
+    open_channel("tls = none\n");
+    cr_assert_eq(check(NULL, NULL), HERALD_ERR_PROTOCOL, "%s", dump());
+    expect_step("greeting", HERALD_CHECK_OK);
+    const struct step *e = expect_step("ehlo", HERALD_CHECK_FAIL);
+    cr_assert(strstr(e->detail, "answered EHLO with a reply too long (600 lines, "
+                                "limit 500)"), "%s", dump());
+    never_says("not an SMTP reply");
 }
 
 /* ---- the CLI ------------------------------------------------------------ */

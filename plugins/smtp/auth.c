@@ -177,10 +177,10 @@ static herald_class auth_verdict(struct smtp *s, struct smtp_conn *c,
         return HERALD_OK;
     if (r->code == 334) {
         /* more challenges than the mechanism has: cancel */
-        struct smtp_reply rr = {0, {0}};
-        smtp_command(s, c, "*", NULL, &rr);
+        struct smtp_reply rr = {0};
+        if (smtp_command(s, c, "*", NULL, &rr) == HERALD_OK && rr.code == 334)
+            c->broken = 1; /* still challenging: out of step, no QUIT */
         sbuf_free(&rr.text);
-        c->broken = 1;
         return smtp_fail(s, HERALD_ERR_PROTOCOL, r,
                          "%s sent an unexpected AUTH %s challenge; set auth to "
                          "another mechanism", s->where, mech);
@@ -228,7 +228,7 @@ herald_class smtp_auth(struct smtp *s, struct smtp_conn *c)
                          "%s does not offer AUTH %s after TLS; set auth = auto "
                          "or a mechanism it offers", s->where,
                          s->cfg.auth ? smtp_mech_name(s->cfg.auth) : "XOAUTH2");
-    struct smtp_reply r = {0, {0}};
+    struct smtp_reply r = {0};
     char *detail = NULL;
     herald_class rc;
     switch (mech) {

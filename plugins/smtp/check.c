@@ -655,7 +655,7 @@ static int offers_starttls(struct ck *k)
     a.ai_addr = (struct sockaddr *)&k->peer;
     a.ai_addrlen = k->peer_len;
     int e, offered = -1;
-    struct smtp_reply r = {0, {0}};
+    struct smtp_reply r = {0};
     c->fd = net_connect_addr(&a, smtp_now_ms() + s->cfg.connect_ms, &e);
     if (c->fd >= 0 && smtp_greet(s, c, &r) == HERALD_OK &&
         smtp_hello(s, c, &r) == HERALD_OK)
@@ -1152,7 +1152,7 @@ static herald_class envelope_steps(struct ck *k, const char *to)
                "set from = Name <address> and give a plain address to test");
         return HERALD_OK;
     }
-    struct smtp_reply r = {0, {0}};
+    struct smtp_reply r = {0};
     herald_class rc = sender_step(k, from, &r);
     if (rc == HERALD_OK)
         rc = recipient_step(k, to, &r);
@@ -1237,7 +1237,7 @@ herald_class smtp_check(void *state, herald_checker *chk, herald_error **err_r)
                               "out of memory");
     net_init(k.c);
     k.c->defer_verify = 1; /* cert_step verifies, and names the problem */
-    struct smtp_reply r = {0, {0}};
+    struct smtp_reply r = {0};
     herald_class rc = reach(&k);
     if (rc == HERALD_OK)
         rc = talk(&k, &r);

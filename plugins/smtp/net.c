@@ -7,10 +7,12 @@
  * push function), so a closed peer never raises SIGPIPE.  GnuTLS reads
  * through our pull function, which keeps the first bytes it sees: when an
  * implicit-TLS handshake fails on "220", the server speaks plain SMTP.
+ * Also here: the EHLO name, from the host name or the socket's address.
  */
 #include "smtp.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -367,13 +370,106 @@ herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
         c->broken = 1;
         return handshake_failed(s, c, r, implicit);
     }
-    if (s->cfg.has_pin && !c->defer_verify)
-        return net_check_pin(s, c);
+    if (s->cfg.has_pin && !c->defer_verify) {
+        rc = net_check_pin(s, c);
+        if (rc != HERALD_OK)
+            c->broken = 1; /* nothing more to a server we do not trust */
+        return rc;
+    }
     char *desc = gnutls_session_get_desc(c->tls);
     s->host->log(s->ch, HERALD_LOG_DEBUG, "TLS with %s: %s", s->where,
                  desc ? desc : "?");
     gnutls_free(desc);
     return HERALD_OK;
+}
+
+/* ---- the EHLO name ---------------------------------------------------- */
+
+static int good_helo(const char *h)
+{
+    if (!*h || strlen(h) > 250)
+        return 0;
+    for (const char *p = h; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-_:[]", *p))
+            return 0;
+    return 1;
+}
+
+/* A fully qualified name: a dot inside, not "localhost" or a name of it
+ * ("localhost.localdomain"), only host-name characters. */
+static int is_fqdn(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 3 || !good_helo(name) || strchr(name, '[') || strchr(name, ':'))
+        return 0;
+    const char *dot = strchr(name, '.');
+    if (!dot || dot == name || name[n - 1] == '.')
+        return 0;
+    if (strncasecmp(name, "localhost", 9) == 0 && (!name[9] || name[9] == '.'))
+        return 0;
+    return !(n > 12 && strcasecmp(name + n - 12, ".localdomain") == 0);
+}
+
+void smtp_helo_pick(const char *name, int fd, char *out, size_t size)
+{
+    if (name && is_fqdn(name)) {
+        snprintf(out, size, "%s", name);
+        return;
+    }
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    char ip[INET6_ADDRSTRLEN];
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        snprintf(out, size, "[local-address]");
+        return;
+    }
+    if (sa.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)&sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a) && inet_ntop(AF_INET, a->s6_addr + 12, ip, sizeof ip))
+            snprintf(out, size, "[%s]", ip);
+        else if (inet_ntop(AF_INET6, a, ip, sizeof ip))
+            snprintf(out, size, "[IPv6:%s]", ip);
+        else
+            snprintf(out, size, "[local-address]");
+    } else if (sa.ss_family == AF_INET &&
+               inet_ntop(AF_INET, &((const struct sockaddr_in *)&sa)->sin_addr,
+                         ip, sizeof ip)) {
+        snprintf(out, size, "[%s]", ip);
+    } else {
+        snprintf(out, size, "[local-address]");
+    }
+}
+
+/* This machine's name, looked up once: gethostname(), or the canonical
+ * name it resolves to when it has no dot. */
+static const char *host_name(struct smtp *s)
+{
+    if (s->host_name_done)
+        return s->host_name;
+    s->host_name_done = 1;
+    char name[256] = "";
+    if (gethostname(name, sizeof name - 1) != 0)
+        name[0] = '\0';
+    name[sizeof name - 1] = '\0';
+    if (name[0] && !strchr(name, '.')) {
+        struct addrinfo hints, *ai = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_flags = AI_CANONNAME;
+        if (getaddrinfo(name, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname)
+            snprintf(name, sizeof name, "%s", ai->ai_canonname);
+        if (ai)
+            freeaddrinfo(ai);
+    }
+    snprintf(s->host_name, sizeof s->host_name, "%s", name);
+    return s->host_name;
+}
+
+const char *smtp_helo(struct smtp *s, const struct smtp_conn *c)
+{
+    if (s->cfg.helo)
+        return s->cfg.helo;
+    smtp_helo_pick(host_name(s), c ? c->fd : -1, s->helo, sizeof s->helo);
+    return s->helo;
 }
 
 /* ---- reading and writing ----------------------------------------------- */

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { NET_BADREPLY = 100 };
+enum { NET_BADREPLY = 100, NET_MANYLINES };
 #define SMTP_WINDOW 50          /* most commands in flight when pipelining */
 #define SMTP_MAX_REPLY_LINES 500
 
@@ -44,12 +44,36 @@ static int is_reply_line(const char *line, size_t len)
            (len == 3 || line[3] == ' ' || line[3] == '-');
 }
 
-/* Read one reply, however many lines: NET_* or NET_BADREPLY (*bad_r is the
- * offending line). */
+/* After SMTP_MAX_REPLY_LINES lines: read on to the reply's last line
+ * (within @deadline and as many lines again as SMTP_COUNT_LINES), only to
+ * say how long it was; r->lines is the count, r->cut set when the end was
+ * not seen. */
+#define SMTP_COUNT_LINES 100000
+static void count_rest(struct smtp_conn *c, long long deadline, struct smtp_reply *r)
+{
+    for (;;) {
+        char *line;
+        size_t len;
+        if (r->lines >= SMTP_COUNT_LINES ||
+            net_read_line(c, deadline, &line, &len) != NET_OK ||
+            !is_reply_line(line, len)) {
+            r->cut = 1;
+            return;
+        }
+        r->lines++;
+        if (len == 3 || line[3] == ' ')
+            return;
+    }
+}
+
+/* Read one reply, however many lines: NET_*, NET_BADREPLY (*bad_r is the
+ * offending line) or NET_MANYLINES (r->lines says how many). */
 static int read_reply(struct smtp_conn *c, long long deadline,
                       struct smtp_reply *r, const char **bad_r)
 {
     r->code = 0;
+    r->lines = 0;
+    r->cut = 0;
     r->text.len = 0;
     if (r->text.data)
         r->text.data[0] = '\0';
@@ -60,9 +84,15 @@ static int read_reply(struct smtp_conn *c, long long deadline,
         if (rc != NET_OK)
             return rc;
         int code = is_reply_line(line, len) ? atoi(line) : 0;
-        if (code == 0 || (n > 0 && code != r->code) || n >= SMTP_MAX_REPLY_LINES) {
+        if (code == 0 || (n > 0 && code != r->code)) {
             *bad_r = line;
             return NET_BADREPLY;
+        }
+        r->lines++;
+        if (n >= SMTP_MAX_REPLY_LINES) {
+            if (len > 3 && line[3] == '-')
+                count_rest(c, deadline, r);
+            return NET_MANYLINES;
         }
         r->code = code;
         if (n > 0)
@@ -76,6 +106,16 @@ static int read_reply(struct smtp_conn *c, long long deadline,
     }
 }
 
+/* "a line" as it can be shown: control and non-ASCII bytes as '?', cut. */
+static void shown_line(const char *bad, char shown[81])
+{
+    size_t i = 0;
+    for (; bad && bad[i] && i < 80; i++)
+        shown[i] = (unsigned char)bad[i] < 0x20 || (unsigned char)bad[i] >= 0x7f
+                       ? '?' : bad[i];
+    shown[i] = '\0';
+}
+
 /* The reply's first line at debug level. */
 static void log_reply(struct smtp *s, const struct smtp_reply *r)
 {
@@ -86,8 +126,8 @@ static void log_reply(struct smtp *s, const struct smtp_reply *r)
 }
 
 static herald_class io_failed(struct smtp *s, struct smtp_conn *c, int rc,
-                              const char *what, const char *bad, long ms,
-                              const char *opt)
+                              const char *what, const char *bad,
+                              const struct smtp_reply *r, long ms, const char *opt)
 {
     char t[32], shown[81];
     c->broken = 1;
@@ -108,17 +148,18 @@ static herald_class io_failed(struct smtp *s, struct smtp_conn *c, int rc,
                          "%s sent a line longer than %d octets in answer to %s; "
                          "this is not an SMTP server: check host and port",
                          s->where, SMTP_MAX_LINE, what);
-    case NET_BADREPLY: {
-        size_t i = 0;
-        for (; bad && bad[i] && i < sizeof shown - 1; i++)
-            shown[i] = (unsigned char)bad[i] < 0x20 || (unsigned char)bad[i] >= 0x7f
-                           ? '?' : bad[i];
-        shown[i] = '\0';
+    case NET_MANYLINES:
+        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                         "%s answered %s with a reply too long (%s%zu lines, "
+                         "limit %d); this is not a standard SMTP server: check "
+                         "host and port", s->where, what, r->cut ? "over " : "",
+                         r->lines, SMTP_MAX_REPLY_LINES);
+    case NET_BADREPLY:
+        shown_line(bad, shown);
         return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
                          "%s sent something that is not an SMTP reply in answer "
                          "to %s: \"%s\"; check host, port and tls", s->where,
                          what, shown);
-    }
     default:
         return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
                          "the connection to %s failed during %s: %s; check the "
@@ -133,7 +174,7 @@ static herald_class get_reply(struct smtp *s, struct smtp_conn *c,
     const char *bad = NULL;
     int rc = read_reply(c, smtp_now_ms() + ms, r, &bad);
     if (rc != NET_OK)
-        return io_failed(s, c, rc, what, bad, ms, opt);
+        return io_failed(s, c, rc, what, bad, r, ms, opt);
     log_reply(s, r);
     if (r->code == 421) {
         c->lost = 1;
@@ -168,7 +209,8 @@ herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     int rc = net_flush(c, smtp_now_ms() + s->cfg.command_ms);
     if (rc != NET_OK)
-        return io_failed(s, c, rc, what, NULL, s->cfg.command_ms, "command_timeout");
+        return io_failed(s, c, rc, what, NULL, NULL, s->cfg.command_ms,
+                         "command_timeout");
     return get_reply(s, c, r, s->cfg.command_ms, "command_timeout", what);
 }
 
@@ -201,11 +243,46 @@ herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
 
 /* ---- greeting, EHLO, STARTTLS ------------------------------------------ */
 
+/* The greeting timed out after part of it came: a line without its CRLF,
+ * or the first lines of a multi-line reply.  Some bytes arrived, so this
+ * is no implicit-TLS port (that waits for the client's hello). */
+static herald_class greeting_cut(struct smtp *s, struct smtp_conn *c,
+                                 const struct smtp_reply *r)
+{
+    char t[32], shown[81];
+    const unsigned char *p = (const unsigned char *)c->rbuf + c->rpos;
+    size_t n = c->rlen - c->rpos;
+    smtp_secs(s->cfg.greeting_ms, t);
+    if (n >= 2 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03)
+        return smtp_fail(s, HERALD_ERR_TLS, NULL,
+                         "%s sent TLS records instead of an SMTP greeting: this "
+                         "port speaks implicit TLS: set tls = implicit", s->where);
+    if (n > 0) {
+        c->rbuf[c->rlen] = '\0';
+        shown_line(c->rbuf + c->rpos, shown);
+        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                         "%s sent a truncated greeting \"%s\" without a line "
+                         "end (CRLF) and nothing more within %ss "
+                         "(greeting_timeout); this is not a standard SMTP "
+                         "server, or it is stuck: check host and port",
+                         s->where, shown, t);
+    }
+    return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                     "%s sent %zu line%s of a greeting (%d ...) but not its last "
+                     "line within %ss (greeting_timeout); this is not a "
+                     "standard SMTP server, or it is stuck: check host and port",
+                     s->where, r->lines, r->lines == 1 ? "" : "s", r->code, t);
+}
+
 herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
 {
     const char *bad = NULL;
     char t[32];
     int rc = read_reply(c, smtp_now_ms() + s->cfg.greeting_ms, r, &bad);
+    if (rc == NET_TIMEOUT && (r->lines > 0 || c->rpos < c->rlen)) {
+        c->broken = 1;
+        return greeting_cut(s, c, r);
+    }
     if (rc == NET_TIMEOUT && s->cfg.tls != SMTP_TLS_IMPLICIT) {
         c->broken = 1;
         return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
@@ -215,12 +292,14 @@ herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *
                          s->where, smtp_secs(s->cfg.greeting_ms, t));
     }
     if (rc != NET_OK)
-        return io_failed(s, c, rc, "the greeting", bad, s->cfg.greeting_ms,
+        return io_failed(s, c, rc, "the greeting", bad, r, s->cfg.greeting_ms,
                          "greeting_timeout");
     log_reply(s, r);
     if (r->code == 220)
         return HERALD_OK;
-    c->broken = 1;
+    /* a 554 greeting still waits for our QUIT (RFC 5321 3.1); 421 closes */
+    if (r->code == 421)
+        c->lost = c->broken = 1;
     if (r->code >= 500) {
         char *txt = smtp_reply_flat(r);
         smtp_fail(s, HERALD_ERR_PERMANENT, r,
@@ -286,7 +365,7 @@ herald_class smtp_hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply *
     char line[300];
     c->ext = c->mechs = 0;
     c->size_max = 0;
-    snprintf(line, sizeof line, "EHLO %s", smtp_helo(s));
+    snprintf(line, sizeof line, "EHLO %s", smtp_helo(s, c));
     herald_class rc = smtp_command(s, c, line, NULL, r);
     if (rc != HERALD_OK)
         return rc;
@@ -296,7 +375,7 @@ herald_class smtp_hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply *
     }
     if (r->code < 500 || r->code == 554)
         return smtp_reply_error(s, r, "EHLO");
-    snprintf(line, sizeof line, "HELO %s", smtp_helo(s));
+    snprintf(line, sizeof line, "HELO %s", smtp_helo(s, c));
     rc = smtp_command(s, c, line, NULL, r);
     if (rc == HERALD_OK && r->code != 250)
         rc = smtp_reply_error(s, r, "HELO");
@@ -326,8 +405,7 @@ herald_class smtp_starttls(struct smtp *s, struct smtp_conn *c, struct smtp_repl
                   "or use tls = implicit (port 465) if it offers that",
                   s->where, r->code, txt ? txt : "", why);
         free(txt);
-        c->broken = 1;
-        return HERALD_ERR_TLS;
+        return HERALD_ERR_TLS; /* still in step, in clear text: QUIT is fine */
     }
     if (net_input_pending(c)) {
         c->broken = 1;
@@ -375,7 +453,7 @@ herald_class smtp_open(struct smtp *s, struct smtp_conn *c)
     freeaddrinfo(ai);
     if (rc != HERALD_OK)
         return rc;
-    struct smtp_reply r = {0, {0}};
+    struct smtp_reply r = {0};
     rc = open_tls_and_hello(s, c, &r);
     sbuf_free(&r.text);
     if (rc == HERALD_OK && s->cfg.username)
@@ -388,7 +466,7 @@ void smtp_quit(struct smtp *s, struct smtp_conn *c)
 {
     if (c->fd >= 0 && !c->broken && !c->lost) {
         long ms = s->cfg.command_ms < 2000 ? s->cfg.command_ms : 2000;
-        struct smtp_reply r = {0, {0}};
+        struct smtp_reply r = {0};
         const char *bad;
         s->host->log(s->ch, HERALD_LOG_DEBUG, "C: QUIT");
         sbuf_adds(&c->out, "QUIT\r\n");
@@ -397,44 +475,6 @@ void smtp_quit(struct smtp *s, struct smtp_conn *c)
         sbuf_free(&r.text);
     }
     net_close(c, 1);
-}
-
-/* ---- HELO name --------------------------------------------------------- */
-
-static int good_helo(const char *h)
-{
-    if (!*h || strlen(h) > 250)
-        return 0;
-    for (const char *p = h; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr(".-_:[]", *p))
-            return 0;
-    return 1;
-}
-
-const char *smtp_helo(struct smtp *s)
-{
-    if (s->helo[0])
-        return s->helo;
-    if (s->cfg.helo) {
-        snprintf(s->helo, sizeof s->helo, "%s", s->cfg.helo);
-        return s->helo;
-    }
-    char name[256] = "";
-    if (gethostname(name, sizeof name - 1) != 0)
-        name[0] = '\0';
-    name[sizeof name - 1] = '\0';
-    if (name[0] && !strchr(name, '.')) {
-        struct addrinfo hints, *ai = NULL;
-        memset(&hints, 0, sizeof hints);
-        hints.ai_flags = AI_CANONNAME;
-        if (getaddrinfo(name, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname)
-            snprintf(name, sizeof name, "%s", ai->ai_canonname);
-        if (ai)
-            freeaddrinfo(ai);
-    }
-    snprintf(s->helo, sizeof s->helo, "%s",
-             strchr(name, '.') && good_helo(name) ? name : "localhost");
-    return s->helo;
 }
 
 /* ---- the transaction --------------------------------------------------- */
@@ -511,7 +551,7 @@ static herald_class all_rejected(struct smtp *s, struct smtp_txn *t)
     }
     if (t->n_rcpt > 5)
         sbuf_printf(&list, " and %zu more", t->n_rcpt - 5);
-    struct smtp_reply first = {t->n_rcpt ? t->rcpt[0].code : 0, {0}};
+    struct smtp_reply first = {.code = t->n_rcpt ? t->rcpt[0].code : 0};
     const char *ft = t->n_rcpt && t->rcpt[0].text ? t->rcpt[0].text : "";
     sbuf_adds(&first.text, strlen(ft) > 4 ? ft + 4 : "");
     herald_class cls = smtp_fail(s, temporary ? HERALD_ERR_TEMPORARY
@@ -537,10 +577,8 @@ static void record_rcpt(struct smtp_txn *t, size_t i, const struct smtp_reply *r
     free(txt);
     rc->code = r->code;
     rc->accepted = r->code >= 200 && r->code < 300;
-    if (rc->accepted) {
+    if (rc->accepted)
         t->n_accepted++;
-        t->positive = 1;
-    }
 }
 
 /* The queue id in a final 250: "queued as ID" (Postfix), "id=ID" (Exim). */
@@ -585,7 +623,6 @@ static int on_reply(struct smtp *s, struct smtp_txn *t, struct envelope *e,
     case CMD_MAIL:
         if (r->code >= 200 && r->code < 300) {
             e->mail_ok = 1;
-            t->positive = 1;
             return 0;
         }
         smtp_sender_refused(s, t, r);
@@ -594,13 +631,10 @@ static int on_reply(struct smtp *s, struct smtp_txn *t, struct envelope *e,
         record_rcpt(t, e->rcpt[k], r);
         return r->code == 421;
     case CMD_DATA:
-        if (r->code == 354) {
+        if (r->code == 354)
             e->got_354 = 1;
-            if (e->mail_ok && t->n_accepted)
-                t->positive = 1;
-        } else if (e->mail_ok && t->n_accepted) {
+        else if (e->mail_ok && t->n_accepted)
             smtp_reply_error(s, r, "DATA");
-        }
         return 1;
     }
     return 1;
@@ -627,7 +661,7 @@ static herald_class exchange(struct smtp *s, struct smtp_conn *c,
             return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
         int w = net_flush(c, smtp_now_ms() + s->cfg.command_ms);
         if (w != NET_OK)
-            return io_failed(s, c, w, cmd_name(e->kind[i]), NULL,
+            return io_failed(s, c, w, cmd_name(e->kind[i]), NULL, NULL,
                              s->cfg.command_ms, "command_timeout");
         for (size_t k = i; k < j; k++) {
             herald_class rc = get_reply(s, c, r, s->cfg.command_ms,
@@ -645,34 +679,59 @@ static herald_class exchange(struct smtp *s, struct smtp_conn *c,
     return HERALD_OK;
 }
 
+/* The final dot went out and no verdict came back that says what became
+ * of the message (@why): it may or may not have been delivered. */
+static herald_class delivery_unknown(struct smtp *s, struct smtp_conn *c,
+                                     const struct smtp_reply *r, const char *why)
+{
+    c->broken = 1;
+    return smtp_fail(s, HERALD_ERR_DELIVERY_UNKNOWN, r,
+                     "the message went out to %s but %s; it may or may not "
+                     "have been delivered, and it is not sent again "
+                     "automatically because that is how duplicates happen: "
+                     "check the recipient's mailbox or the server's log "
+                     "before resending", s->where, why);
+}
+
 /* After the envelope: the body, the final dot and the server's verdict. */
 static herald_class send_data(struct smtp *s, struct smtp_conn *c,
                               struct smtp_txn *t, struct smtp_reply *r)
 {
-    char secs[32];
+    char why[200], secs[32], shown[81];
     int w = net_write(c, t->body.data, t->body.len, smtp_now_ms() + s->cfg.data_ms);
     if (w != NET_OK)
-        return io_failed(s, c, w, "the message data", NULL, s->cfg.data_ms,
+        return io_failed(s, c, w, "the message data", NULL, NULL, s->cfg.data_ms,
                          "data_timeout");
     t->after_dot = 1;
     const char *bad = NULL;
     w = read_reply(c, smtp_now_ms() + s->cfg.data_ms, r, &bad);
-    if (w != NET_OK) {
-        c->broken = 1;
-        c->lost = w == NET_CLOSED;
-        smtp_secs(s->cfg.data_ms, secs);
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                         "the message went out to %s but %s%s%s; it may or may "
-                         "not have been delivered, and it is not sent again "
-                         "automatically because that is how duplicates happen: "
-                         "check the recipient's mailbox or the server's log "
-                         "before resending", s->where,
-                         w == NET_TIMEOUT ? "no reply came within " :
-                         w == NET_CLOSED ? "the server closed the connection "
-                                           "before confirming it" :
-                                           "its reply could not be read",
-                         w == NET_TIMEOUT ? secs : "",
-                         w == NET_TIMEOUT ? "s (data_timeout)" : "");
+    switch (w) {
+    case NET_OK:
+        break;
+    case NET_TIMEOUT:
+        snprintf(why, sizeof why, "no reply came within %ss (data_timeout)",
+                 smtp_secs(s->cfg.data_ms, secs));
+        return delivery_unknown(s, c, NULL, why);
+    case NET_CLOSED:
+        c->lost = 1;
+        return delivery_unknown(s, c, NULL, "the server closed the connection "
+                                "before confirming it");
+    case NET_BADREPLY:
+        shown_line(bad, shown);
+        snprintf(why, sizeof why, "its reply is not an SMTP reply (\"%s\")", shown);
+        return delivery_unknown(s, c, NULL, why);
+    case NET_TOO_LONG:
+        snprintf(why, sizeof why, "its reply has a line longer than %d octets",
+                 SMTP_MAX_LINE);
+        return delivery_unknown(s, c, NULL, why);
+    case NET_MANYLINES:
+        snprintf(why, sizeof why, "its reply is too long (%s%zu lines, limit %d)",
+                 r->cut ? "over " : "", r->lines, SMTP_MAX_REPLY_LINES);
+        return delivery_unknown(s, c, NULL, why);
+    default:
+        snprintf(why, sizeof why, "its reply could not be read (%s)",
+                 net_strerror(c));
+        return delivery_unknown(s, c, NULL, why);
     }
     log_reply(s, r);
     if (r->code >= 200 && r->code < 300) {
@@ -682,7 +741,12 @@ static herald_class send_data(struct smtp *s, struct smtp_conn *c,
     }
     if (r->code == 421)
         c->lost = c->broken = 1;
-    return smtp_reply_error(s, r, "the message");
+    if (r->code >= 400 && r->code < 600)
+        return smtp_reply_error(s, r, "the message");
+    /* 1xx, 3xx: neither accepted nor refused */
+    snprintf(why, sizeof why, "it answered the final dot with %d, which is "
+             "neither acceptance (2xx) nor refusal (4xx, 5xx)", r->code);
+    return delivery_unknown(s, c, r, why);
 }
 
 herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
@@ -707,7 +771,7 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
     e.kind[e.n++] = CMD_DATA;
     c->dirty = 1;
 
-    struct smtp_reply r = {0, {0}};
+    struct smtp_reply r = {0};
     herald_class rc = exchange(s, c, t, &e, &r);
     if (rc == HERALD_OK && e.got_354 && !(e.mail_ok && t->n_accepted)) {
         /* a server that said 354 with nothing to deliver: end it empty */

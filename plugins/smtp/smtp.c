@@ -12,8 +12,9 @@
  * when it has carried max_messages messages or sat idle longer than
  * idle_timeout.  A kept session the server has closed is noticed before the
  * send (EOF on the socket) or during it; in the latter case the message is
- * sent again on a new connection only when the server had accepted nothing
- * of it yet, and never once the final dot went out.
+ * sent again, once, on a new connection when the final dot had not gone
+ * out yet (nothing can have been delivered), and never once it had: a
+ * connection lost after the dot is HERALD_ERR_DELIVERY_UNKNOWN.
  */
 #include "smtp.h"
 
@@ -45,7 +46,8 @@ static const herald_option smtp_options[] = {
      "AUTH mechanism; auto: xoauth2 when a token is set, else the first the "
      "server offers of cram-md5, plain, login", 0, 0},
     {"helo", HERALD_OPT_STRING, 0, NULL, NULL,
-     "name sent with EHLO (default: this machine's FQDN, else localhost)", 0, 0},
+     "name sent with EHLO (default: this machine's fully qualified name, "
+     "else the address literal of this end of the connection, e.g. [192.0.2.1])", 0, 0},
     {"ca_file", HERALD_OPT_PATH, 0, NULL, NULL,
      "PEM file of CA certificates to trust instead of the system's", 0, 0},
     {"tls_fingerprint", HERALD_OPT_STRING, 0, NULL, NULL,
@@ -505,7 +507,7 @@ static void txn_reset(struct smtp_txn *t)
     }
     free(t->queue_id);
     t->queue_id = NULL;
-    t->positive = t->after_dot = t->all_rejected = 0;
+    t->after_dot = t->all_rejected = 0;
     t->n_accepted = 0;
 }
 
@@ -565,7 +567,9 @@ static herald_class ensure_session(struct smtp *s, int *reused_r)
     net_init(c);
     herald_class rc = smtp_open(s, c);
     if (rc != HERALD_OK) {
-        net_close(c, 0);
+        /* QUIT when the session is still in step (after a 535, a refused
+         * EHLO or STARTTLS), so that the server logs no lost connection */
+        smtp_quit(s, c);
         free(c);
         return rc;
     }
@@ -598,11 +602,12 @@ static herald_class smtp_send(void *state, const herald_msg *msg,
             rc = smtp_transaction(s, s->conn, &t);
         if (rc == HERALD_OK || !s->conn)
             break;
-        if (!(reused && attempt == 0 && s->conn->lost && !t.positive && !t.after_dot))
+        /* Once the final dot went out the message may have been
+         * delivered: never again.  Before it nothing was. */
+        if (!(reused && attempt == 0 && s->conn->lost && !t.after_dot))
             break;
-        /* the server dropped the kept session before accepting anything */
         s->host->log(s->ch, HERALD_LOG_INFO, "%s closed the kept connection "
-                     "before accepting the message; sending it on a new one",
+                     "before the message was complete; sending it on a new one",
                      s->where);
         drop_session(s, 0);
         smtp_err_clear(s);
@@ -638,7 +643,7 @@ static herald_class smtp_render(void *state, const herald_msg *msg,
     herald_class rc = build_txn(s, msg, &t, err_r);
     struct sbuf b = {0};
     if (rc == HERALD_OK) {
-        const char *helo = smtp_helo(s);
+        const char *helo = smtp_helo(s, NULL);
         sbuf_printf(&b, "EHLO %s\r\n", helo);
         if (s->cfg.tls == SMTP_TLS_STARTTLS)
             sbuf_printf(&b, "STARTTLS\r\nEHLO %s\r\n", helo);

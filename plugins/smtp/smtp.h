@@ -3,7 +3,8 @@
  *
  *   util.c     growable buffers, error recording, clocks, base64
  *   net.c      sockets and GnuTLS: resolve, connect, handshake, verify,
- *              buffered line reading and writing with deadlines
+ *              buffered line reading and writing with deadlines; the
+ *              EHLO name (host name or the local address literal)
  *   session.c  the SMTP dialogue: replies, greeting, EHLO, STARTTLS,
  *              the MAIL/RCPT/DATA transaction (pipelined when offered), QUIT
  *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
@@ -80,6 +81,8 @@ struct smtp_err {
 struct smtp_reply {
     int code;
     struct sbuf text;
+    size_t lines;              /* lines read */
+    int cut;                   /* a too long reply whose end was not seen */
 };
 
 /* ---- connection -------------------------------------------------------- */
@@ -125,7 +128,9 @@ struct smtp {
     struct smtp_conn *conn;    /* the kept session, or NULL */
     struct smtp_err err;
     char where[300];           /* "host:port" for messages */
-    char helo[256];            /* "" until computed */
+    char host_name[256];       /* this machine's name, as found */
+    int host_name_done;        /* host_name was looked up */
+    char helo[256];            /* the last EHLO name computed */
 };
 
 /* util.c */
@@ -180,6 +185,16 @@ const char *net_strerror(const struct smtp_conn *c);
 /* Close the socket (with a TLS close_notify when @polite) and free the
  * output queue; @c itself stays the caller's. */
 void net_close(struct smtp_conn *c, int polite);
+/* The EHLO argument on @c: the helo option, else this machine's fully
+ * qualified name, else the address literal of @c's local end; with @c
+ * NULL (render), "[local-address]" stands for that literal. */
+const char *smtp_helo(struct smtp *s, const struct smtp_conn *c);
+/* The EHLO argument for a machine named @name on the connected socket
+ * @fd: @name when it is fully qualified (a dot inside, not "localhost" or
+ * "localhost.*" or "*.localdomain"), else the address literal of the
+ * socket's local end, "[192.0.2.1]" or "[IPv6:2001:db8::1]" (RFC 5321
+ * 4.1.3); "[local-address]" when @fd is -1 or has no address. */
+void smtp_helo_pick(const char *name, int fd, char *out, size_t size);
 
 /* session.c */
 /* Resolve, connect, greet, EHLO, STARTTLS, AUTH. */
@@ -198,7 +213,6 @@ herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
 herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
                               const char *what);
 void smtp_quit(struct smtp *s, struct smtp_conn *c);
-const char *smtp_helo(struct smtp *s);
 
 struct smtp_rcpt {
     const char *addr;
@@ -216,7 +230,6 @@ struct smtp_txn {
     const char *utf8_addr;     /* first non-ASCII address, or NULL */
     char *message_id;          /* from the Message-ID header */
     /* outcome */
-    int positive;              /* some MAIL/RCPT/DATA reply was positive */
     int after_dot;             /* the final dot went out */
     size_t n_accepted;
     int all_rejected;          /* every recipient was refused */

@@ -39,6 +39,24 @@ Modes (--mode):
   backlog-full        listen(0) with the accept queue filled by the server
                       itself and never accepted: new SYNs are dropped, so a
                       client's connect times out
+  auth-reject         AUTH is answered 535 (bad credentials)
+  mail-reject         MAIL is answered 553; RCPT and DATA then 503
+  ehlo-reject         EHLO and HELO are answered 550
+  greeting-554        the greeting is 554; every command but QUIT gets 503
+  garbage-ehlo        EHLO is answered with a line that is no SMTP reply,
+                      then nothing is answered any more (a QUIT would hang)
+  tls-garbage         STARTTLS 220, then plain text in answer to the TLS
+                      ClientHello, then nothing is answered any more
+  greeting-no-crlf    the greeting comes without its CRLF, then silence
+  ehlo-long           EHLO is answered with a reply of 600 lines
+  dot-garbage         the final dot is answered with a line that is no
+                      SMTP reply, then nothing is answered any more
+  dot-silent          the final dot is never answered
+  dot-354             the final dot is answered "354" (no verdict)
+  data-drop           the connection is closed when DATA arrives, before
+                      the message
+
+--listen ADDR picks the address (default 127.0.0.1; ::1 for IPv6).
 
 Only the standard library is used.
 """
@@ -137,6 +155,12 @@ class Session:
         while self.readline() is not None:
             pass
 
+    def go_silent(self):
+        """Answer nothing any more; log what the client still sends."""
+        self.event("silent from now on")
+        self.drain_until_close()
+        return False
+
     # -- TLS ------------------------------------------------------------
     def handshake(self):
         if not self.server.tls_ctx:
@@ -169,6 +193,10 @@ class Session:
         if not first:
             self.event("client closed before the TLS handshake")
             return False
+        if first == b"\x16" and self.mode == "tls-garbage":
+            self.sock.recv(65536)  # the ClientHello, answered with no TLS
+            self.send(b"this is not TLS\r\n")
+            return self.go_silent()
         if first == b"\x16":
             return self.handshake()
         self.event("client sent plain text after the STARTTLS 220")
@@ -228,6 +256,9 @@ class Session:
         return self.after_starttls_220()
 
     def auth(self, args):
+        if self.mode == "auth-reject":
+            self.reply("535 5.7.8 Authentication credentials invalid")
+            return True
         words = args.split()
         mech = words[0].upper() if words else ""
         initial = words[1] if len(words) > 1 else None
@@ -252,6 +283,12 @@ class Session:
         return True
 
     def data(self):
+        if self.mode == "data-drop":
+            self.event("closing at DATA")
+            return False
+        if self.mode == "mail-reject":
+            self.reply("503 5.5.1 Error: need MAIL command")
+            return True
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         while True:
             line = self.readline()
@@ -260,6 +297,14 @@ class Session:
             if line == b".":
                 break
         self.server.queued += 1
+        if self.mode == "dot-garbage":
+            self.send(b"thanks, got it\r\n")
+            return self.go_silent()
+        if self.mode == "dot-silent":
+            return self.go_silent()
+        if self.mode == "dot-354":
+            self.reply("354 go on")
+            return True
         self.reply("250 2.0.0 Ok: queued as HOSTILE%d" % self.server.queued)
         return True
 
@@ -268,10 +313,26 @@ class Session:
         text = line.decode("latin-1")
         verb, _, args = text.partition(" ")
         verb = verb.upper()
-        if verb == "EHLO":
+        if self.mode == "greeting-554" and verb != "QUIT":
+            self.reply("503 5.5.1 no service: say QUIT")
+        elif verb in ("EHLO", "HELO") and self.mode == "ehlo-reject":
+            self.reply("550 5.7.1 this client is not welcome")
+        elif verb == "EHLO" and self.mode == "garbage-ehlo":
+            self.send(b"hello there, this is no SMTP reply\r\n")
+            return self.go_silent()
+        elif verb == "EHLO" and self.mode == "ehlo-long":
+            self.reply(*(["250-hostile.test greets " + args] +
+                         ["250-X-FILLER-%d" % i for i in range(598)] +
+                         ["250 8BITMIME"]))
+        elif verb == "EHLO":
             self.reply(*self.ehlo_lines(args))
         elif verb == "HELO":
             self.reply("250 hostile.test")
+        elif verb == "MAIL" and self.mode == "mail-reject":
+            self.reply("553 5.7.1 <%s>: Sender address rejected"
+                       % args.partition(":")[2].strip("<> "))
+        elif verb == "RCPT" and self.mode == "mail-reject":
+            self.reply("503 5.5.1 Error: need MAIL command")
         elif verb == "STARTTLS":
             return self.starttls()
         elif verb == "AUTH":
@@ -299,7 +360,14 @@ class Session:
                 return
             if self.mode == "tls-implicit-only" and not self.handshake():
                 return
-            self.reply("220 hostile.test ESMTP")
+            if self.mode == "greeting-no-crlf":
+                self.send(b"220 hostile.test ESMTP")
+                self.go_silent()
+                return
+            if self.mode == "greeting-554":
+                self.reply("554 5.7.1 no SMTP service for you here")
+            else:
+                self.reply("220 hostile.test ESMTP")
             while True:
                 line = self.readline()
                 if line is None or not self.command(line):
@@ -317,6 +385,7 @@ class Session:
 class Server:
     def __init__(self, args):
         self.mode = args.mode
+        self.listen = args.listen
         self.cap = Capture(args.capture)
         self.queued = 0
         self.tls_ctx = None
@@ -341,9 +410,10 @@ class Server:
         sys.exit("backlog-full: the accept queue never filled up")
 
     def serve(self):
-        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.listen else socket.AF_INET
+        lsock = socket.socket(family, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        lsock.bind(("127.0.0.1", 0))
+        lsock.bind((self.listen, 0))
         if self.mode == "backlog-full":
             lsock.listen(0)
             self.fill_backlog(lsock)
@@ -372,7 +442,9 @@ class Server:
 MODES = ("normal", "r1-inject-line", "r1-inject-fragment", "r2-auth-change",
          "r3-no-starttls", "r3-refuse-starttls", "r4-pipelining",
          "greeting-silent", "implicit-vs-plain", "tls-implicit-only",
-         "backlog-full")
+         "backlog-full", "auth-reject", "mail-reject", "ehlo-reject",
+         "greeting-554", "garbage-ehlo", "tls-garbage", "greeting-no-crlf",
+         "ehlo-long", "dot-garbage", "dot-silent", "dot-354", "data-drop")
 
 
 def main():
@@ -381,6 +453,8 @@ def main():
     ap.add_argument("--capture", help="wire-capture file (appended to)")
     ap.add_argument("--cert", help="server certificate (PEM)")
     ap.add_argument("--key", help="server private key (PEM)")
+    ap.add_argument("--listen", default="127.0.0.1",
+                    help="address to listen on (::1 for IPv6)")
     args = ap.parse_args()
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")

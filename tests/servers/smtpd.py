@@ -8,7 +8,7 @@ usage: smtpd.py --dir MSGDIR [--mode plain|starttls|implicit]
                 [--pipelining] [--smtputf8] [--size N] [--no-queue-id]
                 [--reject-rcpt ADDR]... [--reject-sender ADDR]
                 [--count FILE] [--close-on-mail-after N] [--drop-after-data]
-                [--no-ehlo]
+                [--drop-after-data-on N] [--no-ehlo] [--listen ADDR]
 
 It listens on 127.0.0.1 on an ephemeral port and writes the port and a
 newline to $TU_PORT_FILE once it accepts connections.
@@ -35,7 +35,11 @@ newline to $TU_PORT_FILE once it accepts connections.
   --drop-after-data
                  store the message, then drop the connection instead of
                  answering the final dot
+  --drop-after-data-on N
+                 the same for the Nth message received only (counted over
+                 all connections, from 1); the others are answered
   --no-ehlo      answer EHLO with 502 (an old server: HELO only)
+  --listen       the address to listen on (default 127.0.0.1; ::1 for IPv6)
 
 Each message received becomes MSGDIR/NNNN.msg (written atomically):
 
@@ -178,7 +182,7 @@ class Handler:
         head.append("queue_id %s" % qid)
         data = ("\n".join(head) + "\n\n").encode() + envelope.original_content
         write_atomic(os.path.join(self.args.dir, "%04d.msg" % State.messages), data)
-        if self.args.drop_after_data:
+        if self.args.drop_after_data or self.args.drop_after_data_on == State.messages:
             server.transport.abort()
             return "250 OK"
         if self.args.no_queue_id:
@@ -226,7 +230,9 @@ def main():
     ap.add_argument("--count")
     ap.add_argument("--close-on-mail-after", type=int)
     ap.add_argument("--drop-after-data", action="store_true")
+    ap.add_argument("--drop-after-data-on", type=int)
     ap.add_argument("--no-ehlo", action="store_true")
+    ap.add_argument("--listen", default="127.0.0.1")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
@@ -253,7 +259,7 @@ def main():
             timeout=30)
 
     server = loop.run_until_complete(loop.create_server(
-        factory, "127.0.0.1", 0, ssl=ctx if args.mode == "implicit" else None))
+        factory, args.listen, 0, ssl=ctx if args.mode == "implicit" else None))
     port = server.sockets[0].getsockname()[1]
     with open(os.environ["TU_PORT_FILE"], "w") as f:
         f.write("%d\n" % port)

@@ -838,10 +838,33 @@ Test(send, send_escapes_provider_ids_and_errors, .fini = stop_server)
         cr_expect_eq(rc, runs[i].rc, "%s", out);
         cr_expect(strstr(out, "pwned"), "the text is shown: %s", out);
         expect_no_controls(out, runs[i].opt);
+        if (i == 0)   /* the id, every control visible */
+            cr_expect_str_eq(out, "\\e]0;pwned\\x07\\e[31m\\r\\nX\\x7f\\u009b2J\n");
         free(out);
         free(fault);
         free(body);
     }
+    /* JSON stays valid and loses nothing: the id decodes to what was sent. */
+    char *fault = tu_printf("{\"path_prefix\":\"/emails\",\"status\":200,"
+                            "\"body\":\"%s%s\\\"}\"}", ok, rude);
+    char *json = tu_printf("%s/id.json", tmp);
+    char *out;
+    rc = tu_run(&out, "'%s' -c 'import sys,urllib.request as u; "
+                "u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), "
+                "method=\"POST\"))' 'http://127.0.0.1:%d/_test/fault' '%s' && "
+                "'%s' -c '%s' send --channel r --to ops@example.com --subject s "
+                "--text x --json > '%s'", tu_python(), srv.port, fault,
+                tu_cli(), path, json);
+    cr_expect_eq(rc, 0, "%s", out);
+    free(out);
+    rc = json_check(&out, json, "import json,sys; "
+                    "print(json.load(sys.stdin)[\"message_id\"] == "
+                    "\"\\x1b]0;pwned\\x07\\x1b[31m\\r\\nX\\x7f\\x9b2J\")");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "True\n");
+    free(out);
+    free(json);
+    free(fault);
     free(path);
     free(text);
 }

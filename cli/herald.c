@@ -155,57 +155,44 @@ static unsigned c1_control(const unsigned char *p, size_t n)
     return n == 2 && p[0] == 0xc2 && p[1] <= 0x9f ? p[1] : 0;
 }
 
-/* A JSON string of @len bytes: quotes, backslash and control characters
- * (C0, DEL, C1) escaped, other valid UTF-8 passed through, invalid bytes
- * as U+FFFD. */
-static void json_strn(FILE *f, const char *s, size_t len)
+/* How put_escaped() writes a control character. */
+enum esc_style {
+    ESC_JSON,       /* \u00HH, quotes and backslash escaped, U+FFFD for
+                       bytes that are not UTF-8 */
+    ESC_TEXT,       /* \e \r \n \t \xHH, C1 as \u00HH, \xHH for bytes
+                       that are not UTF-8 */
+    ESC_TEXT_NL     /* ESC_TEXT, but a newline stays */
+};
+
+/* Write @len bytes of @s with every control character (C0, DEL, C1)
+ * escaped as @style says; other valid UTF-8 passes.  Text that came from
+ * outside (a provider's answer, a message id) cannot then move the cursor,
+ * retitle the terminal or forge a line. */
+static void put_escaped(FILE *f, const char *s, size_t len,
+                        enum esc_style style)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    putc('"', f);
     while (p < end) {
         size_t n = utf8_seq_len(p, (size_t)(end - p));
-        if (n == 0) {
+        unsigned c1 = n ? c1_control(p, n) : 0;
+        if (n == 0 && style == ESC_JSON) {
             fputs("\\ufffd", f);
             p++;
-        } else if (c1_control(p, n)) {
-            fprintf(f, "\\u%04x", c1_control(p, n));
+        } else if (n == 0) {
+            fprintf(f, "\\x%02x", *p++);
+        } else if (c1) {
+            fprintf(f, "\\u%04x", c1);
             p += n;
         } else if (n > 1) {
             fwrite(p, 1, n, f);
             p += n;
-        } else if (*p == '"' || *p == '\\') {
+        } else if (style == ESC_JSON && (*p == '"' || *p == '\\')) {
             putc('\\', f);
             putc(*p++, f);
-        } else if (*p < 0x20 || *p == 0x7f) {
+        } else if (*p == '\n' && style == ESC_TEXT_NL) {
+            putc(*p++, f);
+        } else if ((*p < 0x20 || *p == 0x7f) && style == ESC_JSON) {
             fprintf(f, "\\u%04x", *p++);
-        } else {
-            putc(*p++, f);
-        }
-    }
-    putc('"', f);
-}
-
-/* Text that came from outside (a provider's answer, a message id, a file
- * name) made safe for a terminal: ESC as \e, CR, LF and TAB as \r, \n,
- * \t, other C0 bytes and DEL as \xHH, C1 controls as \u00HH, bytes that
- * are not UTF-8 as \xHH; other valid UTF-8 passes.  With @keep_nl a
- * newline stays (the CLI's own multi-line messages).  NULL prints "". */
-static void put_text(FILE *f, const char *s, int keep_nl)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    const unsigned char *end = p + strlen((const char *)p);
-    while (p < end) {
-        size_t n = utf8_seq_len(p, (size_t)(end - p));
-        if (n == 0) {
-            fprintf(f, "\\x%02x", *p++);
-        } else if (c1_control(p, n)) {
-            fprintf(f, "\\u%04x", c1_control(p, n));
-            p += n;
-        } else if (n > 1) {
-            fwrite(p, 1, n, f);
-            p += n;
-        } else if (*p == '\n' && keep_nl) {
-            putc(*p++, f);
         } else if (*p < 0x20 || *p == 0x7f) {
             const char *named = *p == 0x1b ? "\\e" : *p == '\r' ? "\\r" :
                                 *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : NULL;
@@ -220,12 +207,12 @@ static void put_text(FILE *f, const char *s, int keep_nl)
     }
 }
 
-/* "herald: " + @msg (escaped, newlines kept) + "\n" on stderr. */
-static void say_err(const char *msg)
+/* A JSON string of @len bytes. */
+static void json_strn(FILE *f, const char *s, size_t len)
 {
-    fputs("herald: ", stderr);
-    put_text(stderr, msg, 1);
-    putc('\n', stderr);
+    putc('"', f);
+    put_escaped(f, s, len, ESC_JSON);
+    putc('"', f);
 }
 
 /* A JSON string, or null for NULL. */
@@ -243,6 +230,22 @@ static void json_kv(FILE *f, const char *key, const char *value)
     json_str(f, key);
     putc(':', f);
     json_str(f, value);
+}
+
+/* Outside text for a terminal (see put_escaped); with @keep_nl newlines
+ * stay (the CLI's own multi-line messages).  NULL prints nothing. */
+static void put_text(FILE *f, const char *s, int keep_nl)
+{
+    if (s)
+        put_escaped(f, s, strlen(s), keep_nl ? ESC_TEXT_NL : ESC_TEXT);
+}
+
+/* "herald: " + @msg (escaped, newlines kept) + "\n" on stderr. */
+static void say_err(const char *msg)
+{
+    fputs("herald: ", stderr);
+    put_text(stderr, msg, 1);
+    putc('\n', stderr);
 }
 
 /* {"error":{...}} on stdout, one line. */

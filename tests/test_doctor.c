@@ -526,16 +526,34 @@ static char *make_server_cert(void)
     return dir;
 }
 
-Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
+/* Start smtpd.py with STARTTLS and AUTH for bob:s3cret; returns the
+ * certificate directory (for auth_conf). */
+static char *start_auth_smtpd(void)
 {
-    need_smtp();
     char *certs = make_server_cert();
     char *args = tu_printf("--mode starttls --certs '%s' --auth bob:s3cret",
                            certs);
     start_smtpd(args);
+    free(args);
+    return certs;
+}
+
+/* A config for that server, logging in as bob with @password. */
+static char *auth_conf(const char *certs, const char *password)
+{
     char *extra = tu_printf("tls = starttls\nca_file = %s/ca.pem\n"
-                            "username = bob\npassword = s3cret\n", certs);
+                            "username = bob\npassword = %s\n", certs,
+                            password);
     char *path = smtp_conf(srv.port, extra);
+    free(extra);
+    return path;
+}
+
+Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
+{
+    need_smtp();
+    char *certs = start_auth_smtpd();
+    char *path = auth_conf(certs, "s3cret");
     char *out;
     int rc = doctor(&out, path, "mail");
     cr_expect_eq(rc, 0, "a healthy server: %s", out);
@@ -555,10 +573,7 @@ Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
 
     /* The same server with the wrong password: auth fails, with a fix. */
     free(path);
-    free(extra);
-    extra = tu_printf("tls = starttls\nca_file = %s/ca.pem\n"
-                      "username = bob\npassword = wrong\n", certs);
-    path = smtp_conf(srv.port, extra);
+    path = auth_conf(certs, "wrong");
     rc = doctor(&out, path, "mail");
     cr_expect_eq(rc, 69, "%s", out);
     char *line = step_line(out, "mail", "auth", "FAIL");
@@ -568,8 +583,6 @@ Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
     free(line);
     free(out);
     free(path);
-    free(extra);
-    free(args);
     free(certs);
 }
 
@@ -729,13 +742,8 @@ Test(send, send_76_implicit_tls_against_a_plain_server, .fini = stop_server)
 Test(send, send_77_wrong_password, .fini = stop_server)
 {
     need_smtp();
-    char *certs = make_server_cert();
-    char *args = tu_printf("--mode starttls --certs '%s' --auth bob:s3cret",
-                           certs);
-    start_smtpd(args);
-    char *extra = tu_printf("tls = starttls\nca_file = %s/ca.pem\n"
-                            "username = bob\npassword = wrong-one\n", certs);
-    char *path = smtp_conf(srv.port, extra);
+    char *certs = start_auth_smtpd();
+    char *path = auth_conf(certs, "wrong-one");
     expect_send_status(path, 77, "check username and password", "auth",
                        "False");
     char *out;
@@ -743,8 +751,6 @@ Test(send, send_77_wrong_password, .fini = stop_server)
     cr_expect_null(strstr(out, "wrong-one"), "no secret: %s", out);
     free(out);
     free(path);
-    free(extra);
-    free(args);
     free(certs);
 }
 

@@ -23,6 +23,8 @@
 #include <herald/herald.h>
 #include <herald/plugin.h>
 
+#include "base/base.h"
+
 #ifndef HERALD_SYSCONFDIR
 #define HERALD_SYSCONFDIR "/etc"
 #endif
@@ -50,14 +52,6 @@ static void die_oom(void)
 {
     fputs("herald: out of memory\n", stderr);
     exit(EX_SOFTWARE);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die_oom();
-    return p;
 }
 
 static void *xcalloc(size_t n, size_t size)
@@ -122,52 +116,6 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Read all of @f; NULL with errno set on failure.  *len_r gets the length. */
-static char *read_stream(FILE *f, size_t *len_r)
-{
-    size_t cap = 8192, len = 0, n;
-    char *buf = xmalloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            if (cap > ((size_t)-1) / 2) {
-                free(buf);
-                errno = EFBIG;
-                return NULL;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb)
-                die_oom();
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (ferror(f)) {
-        int e = errno;
-        free(buf);
-        errno = e ? e : EIO;
-        return NULL;
-    }
-    buf[len] = '\0';
-    *len_r = len;
-    return buf;
-}
-
-/* Read the file at @path ("-" is standard input). */
-static char *read_input(const char *path, size_t *len_r)
-{
-    if (strcmp(path, "-") == 0)
-        return read_stream(stdin, len_r);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = read_stream(f, len_r);
-    int e = errno;
-    fclose(f);
-    errno = e;
-    return buf;
-}
-
 /* ------------------------------------------------------------------ */
 /* JSON output (escaped by hand: the CLI links nothing but libherald)  */
 /* ------------------------------------------------------------------ */
@@ -200,29 +148,70 @@ static size_t utf8_seq_len(const unsigned char *p, size_t avail)
     return n;
 }
 
-/* A JSON string of @len bytes: quotes, backslash and control characters
- * escaped, valid UTF-8 passed through, invalid bytes as U+FFFD. */
-static void json_strn(FILE *f, const char *s, size_t len)
+/* The code point of the valid @n-byte UTF-8 sequence at @p when it is a C1
+ * control (U+0080..U+009F, which terminals act on like ESC), else 0. */
+static unsigned c1_control(const unsigned char *p, size_t n)
+{
+    return n == 2 && p[0] == 0xc2 && p[1] <= 0x9f ? p[1] : 0;
+}
+
+/* How put_escaped() writes a control character. */
+enum esc_style {
+    ESC_JSON,       /* \u00HH, quotes and backslash escaped, U+FFFD for
+                       bytes that are not UTF-8 */
+    ESC_TEXT,       /* \e \r \n \t \xHH, C1 as \u00HH, \xHH for bytes
+                       that are not UTF-8 */
+    ESC_TEXT_NL     /* ESC_TEXT, but a newline stays */
+};
+
+/* Write @len bytes of @s with every control character (C0, DEL, C1)
+ * escaped as @style says; other valid UTF-8 passes.  Text that came from
+ * outside (a provider's answer, a message id) cannot then move the cursor,
+ * retitle the terminal or forge a line. */
+static void put_escaped(FILE *f, const char *s, size_t len,
+                        enum esc_style style)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    putc('"', f);
     while (p < end) {
         size_t n = utf8_seq_len(p, (size_t)(end - p));
-        if (n == 0) {
+        unsigned c1 = n ? c1_control(p, n) : 0;
+        if (n == 0 && style == ESC_JSON) {
             fputs("\\ufffd", f);
             p++;
+        } else if (n == 0) {
+            fprintf(f, "\\x%02x", *p++);
+        } else if (c1) {
+            fprintf(f, "\\u%04x", c1);
+            p += n;
         } else if (n > 1) {
             fwrite(p, 1, n, f);
             p += n;
-        } else if (*p == '"' || *p == '\\') {
+        } else if (style == ESC_JSON && (*p == '"' || *p == '\\')) {
             putc('\\', f);
             putc(*p++, f);
-        } else if (*p < 0x20 || *p == 0x7f) {
+        } else if (*p == '\n' && style == ESC_TEXT_NL) {
+            putc(*p++, f);
+        } else if ((*p < 0x20 || *p == 0x7f) && style == ESC_JSON) {
             fprintf(f, "\\u%04x", *p++);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            const char *named = *p == 0x1b ? "\\e" : *p == '\r' ? "\\r" :
+                                *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : NULL;
+            if (named)
+                fputs(named, f);
+            else
+                fprintf(f, "\\x%02x", *p);
+            p++;
         } else {
             putc(*p++, f);
         }
     }
+}
+
+/* A JSON string of @len bytes. */
+static void json_strn(FILE *f, const char *s, size_t len)
+{
+    putc('"', f);
+    put_escaped(f, s, len, ESC_JSON);
     putc('"', f);
 }
 
@@ -241,6 +230,22 @@ static void json_kv(FILE *f, const char *key, const char *value)
     json_str(f, key);
     putc(':', f);
     json_str(f, value);
+}
+
+/* Outside text for a terminal (see put_escaped); with @keep_nl newlines
+ * stay (the CLI's own multi-line messages).  NULL prints nothing. */
+static void put_text(FILE *f, const char *s, int keep_nl)
+{
+    if (s)
+        put_escaped(f, s, strlen(s), keep_nl ? ESC_TEXT_NL : ESC_TEXT);
+}
+
+/* "herald: " + @msg (escaped, newlines kept) + "\n" on stderr. */
+static void say_err(const char *msg)
+{
+    fputs("herald: ", stderr);
+    put_text(stderr, msg, 1);
+    putc('\n', stderr);
 }
 
 /* {"error":{...}} on stdout, one line. */
@@ -279,7 +284,7 @@ static int fail_err(const struct cli *cli, herald_class cls, herald_error *err)
     if (err)
         cls = herald_error_class(err);
     const char *msg = err ? herald_error_message(err) : herald_strerror(cls);
-    fprintf(stderr, "herald: %s\n", msg);
+    say_err(msg);
     if (cli->json)
         json_error(cls, msg, herald_error_code(err),
                    herald_error_provider_text(err),
@@ -300,7 +305,7 @@ static int fail(const struct cli *cli, herald_class cls, const char *fmt, ...)
     if (vasprintf(&msg, fmt, ap) < 0)
         die_oom();
     va_end(ap);
-    fprintf(stderr, "herald: %s\n", msg);
+    say_err(msg);
     if (cls == HERALD_ERR_USAGE)
         fprintf(stderr, "try 'herald %s%s--help'\n", cli->cmd ? cli->cmd : "",
                 cli->cmd ? " " : "");
@@ -350,9 +355,11 @@ static const char main_help[] =
     "  69  rejected by the provider, or a permanent failure;\n"
     "      doctor: a channel is not healthy\n"
     "  70  internal error\n"
-    "  74  cannot write the output\n"
+    "  74  cannot write the output; send: the message WAS sent, do not\n"
+    "      send it again\n"
     "  75  temporary failure: try again later\n"
-    "  76  TLS or protocol error\n"
+    "  76  TLS or protocol error, or delivery unknown: the message may\n"
+    "      have been delivered; do not resend blindly\n"
     "  77  authentication failed\n"
     "  78  config file or driver error\n"
     "\n"
@@ -378,6 +385,8 @@ static const char send_help[] =
     "  --html HTML           HTML body\n"
     "  --html-file FILE      HTML body read from FILE ('-': stdin)\n"
     "                        (at least one body is required)\n"
+    "                        FILEs must be regular files; at most 25 MiB\n"
+    "                        is read from each (and from stdin)\n"
     "  --attach FILE[;name=NAME][;type=TYPE]\n"
     "                        attach FILE ('-': stdin), optionally under\n"
     "                        another name and content type; repeatable\n"
@@ -617,6 +626,26 @@ static void apply_log_level(const struct cli *cli, herald_ctx *ctx)
         herald_set_log_handler(ctx, log_level(cli), NULL, NULL);
 }
 
+/* Why the config file @path cannot be used, before herald_open() reads it
+ * (malloc'd), or NULL.  A FIFO would block and /dev/zero would never end;
+ * a file over HB_CONFIG_LIMIT is refused whole.  herald_open() reads with
+ * the same bounds; a missing file is left to it to report. */
+static char *config_file_problem(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return NULL;
+    if (!S_ISREG(st.st_mode))
+        return xasprintf("config file %s: is a %s, not a regular file; give "
+                         "the path of a regular file", path,
+                         hb_file_kind(st.st_mode));
+    if ((unsigned long long)st.st_size > HB_CONFIG_LIMIT)
+        return xasprintf("config file %s: is %lld bytes, larger than the "
+                         "config size limit (%u bytes); name the right file",
+                         path, (long long)st.st_size, HB_CONFIG_LIMIT);
+    return NULL;
+}
+
 /* Find and open the config.  Returns EX_OK with *ctx_r set, or an exit
  * status after reporting the problem. */
 static int open_config(const struct cli *cli, unsigned flags,
@@ -626,6 +655,13 @@ static int open_config(const struct cli *cli, unsigned flags,
     char *path = find_config(cli, &tried);
     if (!path)
         return fail_no_config(cli, tried);
+    char *problem = config_file_problem(path);
+    if (problem) {
+        int rc = fail(cli, HERALD_ERR_CONFIG, "%s", problem);
+        free(problem);
+        free(path);
+        return rc;
+    }
     herald_error *err = NULL;
     herald_class cls = herald_open(path, flags, ctx_r, &err);
     if (cls != HERALD_OK) {
@@ -781,19 +817,44 @@ static int claim_stdin(struct cli *cli, struct send_args *a, const char *opt)
     return CONTINUE;
 }
 
+/* The most `herald send` reads from one file (a body or an attachment):
+ * the default max_message_size.  herald_send() then holds the whole message
+ * to the config's own max_message_size. */
+#define SEND_FILE_LIMIT (25u * 1024u * 1024u)
+
+/* Read the file @path that option @opt names ("-": standard input) with
+ * hb_read_file(): a regular file only, at most SEND_FILE_LIMIT bytes.
+ * Returns CONTINUE with *data_r (malloc'd) and *len_r, or an exit status
+ * after reporting what the path is or which limit it exceeds. */
+static int read_send_file(struct cli *cli, struct send_args *a,
+                          const char *opt, const char *path, char **data_r,
+                          size_t *len_r)
+{
+    if (strcmp(path, "-") == 0 && claim_stdin(cli, a, opt) != CONTINUE)
+        return EX_USAGE;
+    char *why = NULL;
+    if (hb_read_file(path, SEND_FILE_LIMIT, "the default max_message_size",
+                     1, data_r, len_r, &why) == 0)
+        return CONTINUE;
+    int e = errno;
+    int rc = fail(cli, HERALD_ERR_INVALID_MESSAGE, "%s %s%s", opt,
+                  why ? why : strerror(e),
+                  e == EFBIG ? "; herald send reads no more from one file: "
+                  "send a smaller one" : e == EINVAL ? "" :
+                  "; check the path and its permissions");
+    free(why);
+    return rc;
+}
+
 /* Read a body from @path into a new string; NUL bytes are refused. */
 static int read_body(struct cli *cli, struct send_args *a, const char *opt,
                      const char *path, char **body_r)
 {
-    if (strcmp(path, "-") == 0 && claim_stdin(cli, a, opt) != CONTINUE)
-        return EX_USAGE;
     size_t len;
-    char *body = read_input(path, &len);
-    if (!body)
-        return fail(cli, HERALD_ERR_INVALID_MESSAGE,
-                    "%s %s: cannot read: %s; check the path", opt,
-                    strcmp(path, "-") == 0 ? "(standard input)" : path,
-                    strerror(errno));
+    char *body;
+    int rc = read_send_file(cli, a, opt, path, &body, &len);
+    if (rc != CONTINUE)
+        return rc;
     if (memchr(body, '\0', len)) {
         free(body);
         return fail(cli, HERALD_ERR_INVALID_MESSAGE,
@@ -847,25 +908,18 @@ static int add_attachment(struct cli *cli, struct send_args *a,
     int rc = parse_attach_spec(cli, spec, &path, &name, &type);
     if (rc != CONTINUE)
         return rc;
-    herald_class cls;
-    if (strcmp(path, "-") == 0) {
-        size_t len;
-        char *data = NULL;
-        if ((rc = claim_stdin(cli, a, "--attach")) == CONTINUE &&
-            !(data = read_stream(stdin, &len)))
-            rc = fail(cli, HERALD_ERR_INVALID_MESSAGE,
-                      "--attach -: cannot read standard input: %s",
-                      strerror(errno));
-        if (rc == CONTINUE) {
-            cls = herald_msg_attach_data(m, data, len, name ? name : "stdin",
-                                         type);
-            note_setter(a, cls, "--attach", spec);
-        }
-        free(data);
-    } else {
-        cls = herald_msg_attach_file(m, path, name, type);
-        note_setter(a, cls, "--attach", spec);
+    size_t len;
+    char *data = NULL;
+    if ((rc = read_send_file(cli, a, "--attach", path, &data, &len)) ==
+        CONTINUE) {
+        const char *slash = strrchr(path, '/');
+        const char *base = strcmp(path, "-") == 0 ? "stdin"
+                           : slash ? slash + 1 : path;
+        note_setter(a, herald_msg_attach_data(m, data, len,
+                                              name ? name : base, type),
+                    "--attach", spec);
     }
+    free(data);
     free(path);
     free(name);
     free(type);
@@ -1017,6 +1071,29 @@ static int dry_run(struct cli *cli, herald_ctx *ctx, const char *channel,
     return EX_OK;
 }
 
+/* 1 when standard output is a pipe whose reader has closed it (errno of the
+ * failed write may be long gone by the time we look). */
+static int stdout_reader_gone(void)
+{
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = 0, .revents = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+/* Flush standard output.  Returns 0, or the errno of a write that failed;
+ * a reader that went away (`herald drivers | head -1`) is not a failure:
+ * there is no one to tell.  A failure is reported once: later calls
+ * return 0. */
+static int flush_stdout(void)
+{
+    static int reported;
+    errno = 0;
+    if (reported || (fflush(stdout) == 0 && !ferror(stdout)))
+        return 0;
+    int e = errno ? errno : EIO;
+    reported = 1;
+    return e == EPIPE || stdout_reader_gone() ? 0 : e;
+}
+
 static int do_send(struct cli *cli, herald_ctx *ctx, const char *channel,
                    herald_msg *m)
 {
@@ -1030,9 +1107,20 @@ static int do_send(struct cli *cli, herald_ctx *ctx, const char *channel,
     const char *id = res ? herald_result_message_id(res) : NULL;
     if (cli->json && res)
         print_send_json(res);
-    else if (id)
-        puts(id);
-    if (!id && !cli->quiet && !cli->json)
+    else if (id) {
+        put_text(stdout, id, 0);
+        putchar('\n');
+    }
+    int rc = EX_OK, e = flush_stdout();
+    if (e) {
+        /* Delivered: say so, with the id, so that no one sends it again. */
+        fprintf(stderr, "herald: the message was sent through channel '%s' "
+                        "(message id ", channel);
+        put_text(stderr, id ? id : "unknown", 0);
+        fprintf(stderr, "), but printing the result failed: %s; do not send "
+                        "it again\n", strerror(e));
+        rc = EX_IOERR;
+    } else if (!id && !cli->quiet && !cli->json)
         fprintf(stderr, "herald: sent through channel '%s' (the driver "
                         "reported no message id)\n", channel);
     else if (cli->verbose && res)
@@ -1041,7 +1129,7 @@ static int do_send(struct cli *cli, herald_ctx *ctx, const char *channel,
                 herald_result_attempts(res),
                 herald_result_attempts(res) == 1 ? "" : "s");
     herald_result_free(res);
-    return EX_OK;
+    return rc;
 }
 
 static int cmd_send(struct cli *cli, int argc, char **argv)
@@ -1147,7 +1235,9 @@ static void list_driver_text(const herald_driver_info *d)
 {
     if (d->refused) {
         printf("%-12s %-9s %-8s %s\n", d->name, "-", "-", d->path);
-        printf("    refused: %s\n", d->refused);
+        fputs("    refused: ", stdout);
+        put_text(stdout, d->refused, 0);
+        putchar('\n');
         return;
     }
     char abi[32];
@@ -1311,11 +1401,17 @@ static herald_ctx *drivers_context(const struct cli *cli)
         return NULL;
     herald_ctx *ctx = NULL;
     herald_error *err = NULL;
-    if (herald_open(path, HERALD_OPEN_KEEP_BROKEN, &ctx, &err) != HERALD_OK) {
-        if (!cli->quiet)
-            fprintf(stderr, "herald: note: listing without the config's "
-                            "plugin_dir: %s\n", herald_error_message(err));
+    char *problem = config_file_problem(path);
+    if (problem || herald_open(path, HERALD_OPEN_KEEP_BROKEN, &ctx, &err) !=
+                   HERALD_OK) {
+        if (!cli->quiet) {
+            fputs("herald: note: listing without the config's plugin_dir: ",
+                  stderr);
+            put_text(stderr, problem ? problem : herald_error_message(err), 1);
+            putc('\n', stderr);
+        }
         herald_error_free(err);
+        free(problem);
         ctx = NULL;
     } else {
         apply_log_level(cli, ctx);
@@ -1447,7 +1543,9 @@ static int config_check(struct cli *cli)
             json_kv(stdout, "error", why);
             putchar('}');
         } else if (err) {
-            printf("FAIL %s (%s): %s\n", name, driver ? driver : "?", why);
+            printf("FAIL %s (%s): ", name, driver ? driver : "?");
+            put_text(stdout, why, 1);
+            putchar('\n');
         } else {
             printf("OK   %s (%s)\n", name, driver ? driver : "?");
         }
@@ -1570,10 +1668,14 @@ static void print_step_text(const struct doctor *d, const char *channel,
 {
     printf("%-*s  ", d->width, channel);
     print_step_leader(step);
-    printf(" %6.0f ms  %-4s  %s\n", ms, status_word[status],
-           detail ? detail : "");
-    if (fix)
-        printf("%-*s    fix: %s\n", d->width, "", fix);
+    printf(" %6.0f ms  %-4s  ", ms, status_word[status]);
+    put_text(stdout, detail, 0);
+    putchar('\n');
+    if (fix) {
+        printf("%-*s    fix: ", d->width, "");
+        put_text(stdout, fix, 0);
+        putchar('\n');
+    }
 }
 
 /* herald_check_fn: print one step as it comes and count it. */
@@ -1885,29 +1987,17 @@ static int run(int argc, char **argv)
     return cmd->run(&cli, argc - optind, argv + optind);
 }
 
-/* 1 when standard output is a pipe whose reader has closed it (errno of the
- * failed write may be long gone by the time we look). */
-static int stdout_reader_gone(void)
-{
-    struct pollfd p = {.fd = STDOUT_FILENO, .events = 0, .revents = 0};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
-}
-
 int main(int argc, char **argv)
 {
     /* A closed stdout must give an error we can report, not a signal. */
     signal(SIGPIPE, SIG_IGN);
     int rc = run(argc, argv);
-    errno = 0;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        /* The reader went away (`herald drivers | head -1`): nothing to
-         * tell it, and the command's own outcome stands. */
-        if (errno != EPIPE && !stdout_reader_gone()) {
-            fprintf(stderr, "herald: cannot write to standard output: %s\n",
-                    strerror(errno));
-            if (rc == EX_OK)
-                rc = EX_IOERR;
-        }
+    int e = flush_stdout();
+    if (e) {
+        fprintf(stderr, "herald: cannot write to standard output: %s\n",
+                strerror(e));
+        if (rc == EX_OK)
+            rc = EX_IOERR;
     }
     return rc;
 }

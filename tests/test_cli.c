@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -674,4 +675,139 @@ Test(cli, closed_stdout_is_not_a_signal)
     cr_expect_eq(delivered(), 1, "the message is still delivered");
     free(out);
     free(script);
+}
+
+/* ---------------------------------------------------------------- file reading */
+
+/* Run `herald ARGS`; expect exit @status at once (timeout(1) ends a read
+ * that blocks or never ends, with 124), nothing delivered, and the output
+ * to contain each of the NULL-terminated @needles. */
+static void expect_refused_file(int status, const char *args, ...)
+{
+    char *out;
+    int rc = tu_run(&out, "timeout 5 '%s' %s", tu_cli(), args);
+    cr_expect_eq(rc, status, "herald %s: %s", args, out);
+    va_list ap;
+    va_start(ap, args);
+    for (const char *n; (n = va_arg(ap, const char *)) != NULL;)
+        cr_expect(strstr(out, n), "herald %s: no '%s' in: %s", args, n, out);
+    va_end(ap);
+    cr_expect_eq(delivered(), 0);
+    free(out);
+}
+
+Test(cli, attach_dev_zero_is_refused_at_once, .timeout = 10)
+{
+    char *args = tu_printf("-c '%s' " SEND_OK " --text x --attach /dev/zero",
+                           conf);
+    expect_refused_file(65, args, "--attach /dev/zero: is a character device",
+                        "regular file", NULL);
+    free(args);
+}
+
+Test(cli, text_file_fifo_fails_fast, .timeout = 10)
+{
+    char *fifo = tu_printf("%s/body.fifo", tmp);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char *args = tu_printf("-c '%s' " SEND_OK " --text-file '%s'", conf, fifo);
+    char *want = tu_printf("--text-file %s: is a FIFO, not a regular file",
+                           fifo);
+    expect_refused_file(65, args, want, NULL);
+    free(want);
+    free(args);
+    free(fifo);
+}
+
+Test(cli, html_file_directory_is_refused, .timeout = 10)
+{
+    char *args = tu_printf("-c '%s' " SEND_OK " --html-file '%s'", conf, tmp);
+    char *want = tu_printf("--html-file %s: is a directory", tmp);
+    expect_refused_file(65, args, want, NULL);
+    free(want);
+    free(args);
+}
+
+Test(cli, large_regular_file_names_the_limit, .timeout = 10)
+{
+    /* Sparse: 30 MiB of size, no blocks; refused from its size alone. */
+    char *big = tu_printf("%s/big.bin", tmp);
+    FILE *f = fopen(big, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(ftruncate(fileno(f), 30L * 1024 * 1024), 0);
+    fclose(f);
+    char *args = tu_printf("-c '%s' " SEND_OK " --text x --attach '%s'", conf,
+                           big);
+    expect_refused_file(65, args, "larger than the default max_message_size "
+                        "(26214400 bytes)", "big.bin", NULL);
+    free(args);
+    args = tu_printf("-c '%s' " SEND_OK " --text-file '%s'", conf, big);
+    expect_refused_file(65, args, "--text-file", "26214400", NULL);
+    free(args);
+    free(big);
+}
+
+Test(cli, stdin_over_the_limit_stops_at_the_limit, .timeout = 20)
+{
+    /* One byte over the 25 MiB default, through a pipe. */
+    char *args = tu_printf("-c '%s' " SEND_OK " --text x --attach - < /dev/null; "
+                           "head -c 26214401 /dev/zero | '%s' -c '%s' " SEND_OK
+                           " --text x --attach -", conf, tu_cli(), conf);
+    char *out;
+    int rc = herald(&out, "%s", args);
+    cr_expect_eq(rc, 65, "%s", out);
+    cr_expect(strstr(out, "--attach standard input: larger than the default "
+                     "max_message_size (26214400 bytes)"), "%s", out);
+    /* The first command (an empty attachment from stdin) was sent. */
+    cr_expect_eq(delivered(), 1, "%s", out);
+    free(out);
+    free(args);
+}
+
+Test(cli, config_dev_zero_and_fifo_fail_fast, .timeout = 10)
+{
+    char *fifo = tu_printf("%s/conf.fifo", tmp);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char *args = tu_printf("-c /dev/zero " SEND_OK " --text x");
+    expect_refused_file(78, args, "config file /dev/zero: is a character "
+                        "device, not a regular file", NULL);
+    free(args);
+    args = tu_printf("--config '%s' " SEND_OK " --text x", fifo);
+    char *want = tu_printf("config file %s: is a FIFO", fifo);
+    expect_refused_file(78, args, want, NULL);
+    free(args);
+    /* `drivers` needs no config: it lists without it, and says why. */
+    args = tu_printf("-c '%s' drivers", fifo);
+    expect_refused_file(0, args, want, "maildir", NULL);
+    free(args);
+    free(want);
+    free(fifo);
+}
+
+/* ---------------------------------------------------------------- output */
+
+Test(cli, full_stdout_says_the_message_was_sent_with_its_id)
+{
+    char *err = tu_printf("%s/err.txt", tmp);
+    for (int json = 0; json < 2; json++) {
+        int rc = herald(NULL, "-c '%s' " SEND_OK " --text x %s > /dev/full "
+                        "2> '%s'", conf, json ? "--json" : "", err);
+        /* Delivered once; 74 says only the output failed. */
+        cr_expect_eq(rc, 74);
+        cr_assert_eq(delivered(), 1, "json=%d", json);
+        char *name = only_file_name();
+        char *text = tu_read_file(err, NULL);
+        cr_assert_not_null(text);
+        char *want = tu_printf("herald: the message was sent through channel "
+                               "'m' (message id %s), but printing the result "
+                               "failed: No space left on device; do not send "
+                               "it again\n", name);
+        cr_expect_str_eq(text, want, "json=%d", json);
+        free(want);
+        free(text);
+        char *path = tu_printf("%s/%s", newdir, name);
+        cr_assert_eq(unlink(path), 0);
+        free(path);
+        free(name);
+    }
+    free(err);
 }

@@ -1,7 +1,10 @@
 /* tests/test_doctor.c - `herald doctor`, run as a separate process: the
  * probe test driver (a check hook that reports dns OK and connect FAIL and
  * echoes send_test), maildir (no hook), broken and unknown channels, and,
- * when the smtp driver is built, a real aiosmtpd and a refused port. */
+ * when the smtp driver is built, a real aiosmtpd and a refused port.
+ * With the same servers: `herald send` exit statuses (68, 69, 75, 76, 77)
+ * from real failures, and the escaping of what hostile servers answer
+ * (tests/servers/rude_smtp.py, providers.py). */
 #include "config.h"
 #include <criterion/criterion.h>
 
@@ -256,7 +259,7 @@ Test(doctor, a_channel_named_twice_is_checked_once)
     free(out);
 }
 
-Test(doctor, send_test_reaches_the_driver)
+Test(send, send_test_reaches_the_driver)
 {
     char *out;
     int rc = doctor(&out, conf, "p --send-test ann@example.com");
@@ -523,16 +526,34 @@ static char *make_server_cert(void)
     return dir;
 }
 
-Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
+/* Start smtpd.py with STARTTLS and AUTH for bob:s3cret; returns the
+ * certificate directory (for auth_conf). */
+static char *start_auth_smtpd(void)
 {
-    need_smtp();
     char *certs = make_server_cert();
     char *args = tu_printf("--mode starttls --certs '%s' --auth bob:s3cret",
                            certs);
     start_smtpd(args);
+    free(args);
+    return certs;
+}
+
+/* A config for that server, logging in as bob with @password. */
+static char *auth_conf(const char *certs, const char *password)
+{
     char *extra = tu_printf("tls = starttls\nca_file = %s/ca.pem\n"
-                            "username = bob\npassword = s3cret\n", certs);
+                            "username = bob\npassword = %s\n", certs,
+                            password);
     char *path = smtp_conf(srv.port, extra);
+    free(extra);
+    return path;
+}
+
+Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
+{
+    need_smtp();
+    char *certs = start_auth_smtpd();
+    char *path = auth_conf(certs, "s3cret");
     char *out;
     int rc = doctor(&out, path, "mail");
     cr_expect_eq(rc, 0, "a healthy server: %s", out);
@@ -552,10 +573,7 @@ Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
 
     /* The same server with the wrong password: auth fails, with a fix. */
     free(path);
-    free(extra);
-    extra = tu_printf("tls = starttls\nca_file = %s/ca.pem\n"
-                      "username = bob\npassword = wrong\n", certs);
-    path = smtp_conf(srv.port, extra);
+    path = auth_conf(certs, "wrong");
     rc = doctor(&out, path, "mail");
     cr_expect_eq(rc, 69, "%s", out);
     char *line = step_line(out, "mail", "auth", "FAIL");
@@ -565,8 +583,6 @@ Test(doctor, smtp_healthy_starttls_with_auth, .fini = stop_server)
     free(line);
     free(out);
     free(path);
-    free(extra);
-    free(args);
     free(certs);
 }
 
@@ -635,5 +651,227 @@ Test(doctor, smtp_send_test_accepted_delivers_nothing,
     free(out);
     free(json);
     free(path);
+}
+
+/* ------------------------------------------------- herald send: exit status */
+/* One real failure for each exit status a send can end with, through the
+ * smtp driver and real servers; each message names its fix. */
+
+/* The same private directory and environment as the doctor tests. */
+TestSuite(send, .init = setup, .fini = teardown, .timeout = 20);
+
+#define SEND_ARGS "send --channel mail --to ops@example.com --subject s --text x"
+
+/* Run `herald -c @path SEND_ARGS @extra`; output in *out_r. */
+static int send_mail(char **out_r, const char *path, const char *extra)
+{
+    return tu_run(out_r, "'%s' -c '%s' " SEND_ARGS " %s", tu_cli(), path,
+                  extra);
+}
+
+/* The send fails with @status; the output names @fix; with --json the error
+ * object has class @cls and retryable @retryable. */
+static void expect_send_status(const char *path, int status, const char *fix,
+                               const char *cls, const char *retryable)
+{
+    char *out;
+    int rc = send_mail(&out, path, "");
+    cr_expect_eq(rc, status, "%s", out);
+    cr_expect(strstr(out, fix), "names the fix '%s': %s", fix, out);
+    free(out);
+    char *json = tu_printf("%s/err.json", tmp);
+    char *redirect = tu_printf("--json > '%s' 2>/dev/null", json);
+    cr_expect_eq(send_mail(NULL, path, redirect), status);
+    rc = json_check(&out, json,
+                    "import json,sys; e=json.load(sys.stdin)[\"error\"]; "
+                    "print(e[\"class\"], e[\"retryable\"], e[\"exit_status\"])");
+    char *want = tu_printf("%s %s %d\n", cls, retryable, status);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, want);
+    free(want);
+    free(out);
+    free(redirect);
+    free(json);
+}
+
+Test(send, send_68_host_not_found)
+{
+    need_smtp();
+    char *text = tu_printf("[channel mail]\ndriver = smtp\n"
+                           "host = nonexistent.invalid\nport = 25\n"
+                           "tls = none\nfrom = bot@example.com\n"
+                           "connect_timeout = 2s\n");
+    char *path = tu_write_file(tmp, "smtp.conf", text);
+    expect_send_status(path, 68, "check `host = nonexistent.invalid` for a "
+                       "typo", "host_not_found", "False");
+    free(path);
+    free(text);
+}
+
+Test(send, send_69_recipient_rejected, .fini = stop_server)
+{
+    need_smtp();
+    start_smtpd("--mode plain --reject-rcpt ops@example.com");
+    char *path = smtp_conf(srv.port, "tls = none\n");
+    expect_send_status(path, 69, "check the addresses", "recipient_rejected",
+                       "False");
+    char *msgs = tu_printf("%s/msgs", tmp);
+    cr_expect_eq(tu_count_files(msgs), 0);
+    free(msgs);
+    free(path);
+}
+
+Test(send, send_75_connection_refused)
+{
+    need_smtp();
+    char *path = smtp_conf(closed_port(), "tls = none\n");
+    expect_send_status(path, 75, "that the mail server is running", "connect",
+                       "True");
+    free(path);
+}
+
+Test(send, send_76_implicit_tls_against_a_plain_server, .fini = stop_server)
+{
+    need_smtp();
+    start_smtpd("--mode plain");
+    char *path = smtp_conf(srv.port, "tls = implicit\n");
+    expect_send_status(path, 76, "use tls = starttls", "tls", "False");
+    free(path);
+}
+
+Test(send, send_77_wrong_password, .fini = stop_server)
+{
+    need_smtp();
+    char *certs = start_auth_smtpd();
+    char *path = auth_conf(certs, "wrong-one");
+    expect_send_status(path, 77, "check username and password", "auth",
+                       "False");
+    char *out;
+    send_mail(&out, path, "");
+    cr_expect_null(strstr(out, "wrong-one"), "no secret: %s", out);
+    free(out);
+    free(path);
+    free(certs);
+}
+
+/* ------------------------------------------- herald send: hostile answers */
+
+/* @out (text or JSON that herald printed) is valid UTF-8 with no control
+ * character but newline: no ESC, BEL, CR, DEL, C1, nor a stray 0x9b. */
+static void expect_no_controls(const char *out, const char *what)
+{
+    char *file = tu_write_file(tmp, "printed.txt", out);
+    char *res;
+    int rc = tu_run(&res, "'%s' -c 'import sys\n"
+                    "t = sys.stdin.buffer.read().decode(\"utf-8\")\n"
+                    "bad = [hex(ord(c)) for c in t if c != \"\\n\" and "
+                    "(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f)]\n"
+                    "print(bad or \"clean\")' < '%s'", tu_python(), file);
+    cr_expect_eq(rc, 0, "%s: not UTF-8: %s", what, res);
+    cr_expect_str_eq(res, "clean\n", "%s: %s", what, out);
+    free(res);
+    free(file);
+}
+
+Test(send, send_escapes_what_a_rude_smtp_server_says, .fini = stop_server)
+{
+    need_smtp();
+    int rc = tu_server_start(&srv, "exec %s %s/tests/servers/rude_smtp.py "
+                             "--reject-rcpt bad@example.com", tu_python(),
+                             tu_srcdir());
+    cr_assert_eq(rc, 0, "rude_smtp.py did not start");
+    char *path = smtp_conf(srv.port, "tls = none\n");
+    static const char *const runs[][2] = {
+        {"", "0"}, {"--json", "0"},
+        {"--to bad@example.com --cc bad@example.com", "69"},
+        {"--to bad@example.com --cc bad@example.com --json", "69"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char *out;
+        char *extra = tu_printf("%s 2>&1", runs[i][0]);
+        /* The bad recipients replace ops@example.com for the 69 runs. */
+        rc = tu_run(&out, "'%s' -c '%s' send --channel mail %s --subject s "
+                    "--text x %s", tu_cli(), path,
+                    runs[i][1][0] == '0' ? "--to ops@example.com" : "",
+                    extra);
+        cr_expect_eq(rc, atoi(runs[i][1]), "%s: %s", runs[i][0], out);
+        expect_no_controls(out, runs[i][0]);
+        free(out);
+        free(extra);
+    }
+    free(path);
+}
+
+/* A Resend-shaped success whose id, and an error whose message, carry
+ * ESC, OSC, BEL, CR/LF and C1, from providers.py over loopback http. */
+Test(send, send_escapes_provider_ids_and_errors, .fini = stop_server)
+{
+    char *so = tu_printf("%s/plugins/resend/.libs/resend.so", tu_builddir());
+    int have = access(so, R_OK) == 0;
+    free(so);
+    if (!have)
+        cr_skip("the resend driver is not built (configure without libcurl)");
+    int rc = tu_server_start(&srv, "exec %s %s/tests/servers/providers.py "
+                             "--plain", tu_python(), tu_srcdir());
+    cr_assert_eq(rc, 0, "providers.py did not start");
+    char *text = tu_printf("[channel r]\ndriver = resend\n"
+                           "base_url = http://127.0.0.1:%d\napi_key = re_test\n"
+                           "from = bot@example.com\ntimeout = 5s\n", srv.port);
+    char *path = tu_write_file(tmp, "resend.conf", text);
+    static const char rude[] =
+        "\\\\u001b]0;pwned\\\\u0007\\\\u001b[31m\\\\r\\\\nX\\\\u007f\\\\u009b2J";
+    static const char ok[] = "{\\\"id\\\":\\\"";
+    static const char bad[] = "{\\\"statusCode\\\":422,\\\"name\\\":"
+                              "\\\"validation_error\\\",\\\"message\\\":\\\"bad ";
+    /* status, body before the rude text, option, exit status */
+    static const struct { const char *status, *head, *opt; int rc; } runs[] = {
+        {"200", ok, "", 0}, {"200", ok, "--json", 0},
+        {"422", bad, "", 65}, {"422", bad, "--json", 65},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char *body = tu_printf("%s%s\\\"}", runs[i].head, rude);
+        char *fault = tu_printf("{\"path_prefix\":\"/emails\",\"status\":%s,"
+                                "\"body\":\"%s\"}", runs[i].status, body);
+        char *out;
+        rc = tu_run(&out, "'%s' -c 'import sys,urllib.request as u; "
+                    "u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), "
+                    "method=\"POST\"))' 'http://127.0.0.1:%d/_test/fault' '%s'",
+                    tu_python(), srv.port, fault);
+        cr_assert_eq(rc, 0, "fault not set: %s", out);
+        free(out);
+        rc = tu_run(&out, "'%s' -c '%s' send --channel r --to ops@example.com "
+                    "--subject s --text x %s 2>&1", tu_cli(), path, runs[i].opt);
+        cr_expect_eq(rc, runs[i].rc, "%s", out);
+        cr_expect(strstr(out, "pwned"), "the text is shown: %s", out);
+        expect_no_controls(out, runs[i].opt);
+        if (i == 0)   /* the id, every control visible */
+            cr_expect_str_eq(out, "\\e]0;pwned\\x07\\e[31m\\r\\nX\\x7f\\u009b2J\n");
+        free(out);
+        free(fault);
+        free(body);
+    }
+    /* JSON stays valid and loses nothing: the id decodes to what was sent. */
+    char *fault = tu_printf("{\"path_prefix\":\"/emails\",\"status\":200,"
+                            "\"body\":\"%s%s\\\"}\"}", ok, rude);
+    char *json = tu_printf("%s/id.json", tmp);
+    char *out;
+    rc = tu_run(&out, "'%s' -c 'import sys,urllib.request as u; "
+                "u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), "
+                "method=\"POST\"))' 'http://127.0.0.1:%d/_test/fault' '%s' && "
+                "'%s' -c '%s' send --channel r --to ops@example.com --subject s "
+                "--text x --json > '%s'", tu_python(), srv.port, fault,
+                tu_cli(), path, json);
+    cr_expect_eq(rc, 0, "%s", out);
+    free(out);
+    rc = json_check(&out, json, "import json,sys; "
+                    "print(json.load(sys.stdin)[\"message_id\"] == "
+                    "\"\\x1b]0;pwned\\x07\\x1b[31m\\r\\nX\\x7f\\x9b2J\")");
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect_str_eq(out, "True\n");
+    free(out);
+    free(json);
+    free(fault);
+    free(path);
+    free(text);
 }
 #endif /* HERALD_TEST_SMTP */

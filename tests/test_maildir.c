@@ -9,6 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 
 #include <herald/herald.h>
 #include "testutil.h"
@@ -297,4 +302,160 @@ Test(maildir_config, create_makes_missing_parent_directories)
     free(newdir);
     free(dir);
     free(conf);
+}
+
+/* ---------------------------------------------------------------- disk full */
+
+static char *fs_dir;   /* a 64 KiB tmpfs mounted here, or NULL */
+
+static void mount_tiny_fs(void)
+{
+    fs_dir = tu_mkdtemp();
+    cr_assert(fs_dir);
+    if (mount("tmpfs", fs_dir, "tmpfs", 0, "size=64k,mode=0700") != 0) {
+        int e = errno;
+        tu_rmrf(fs_dir);
+        free(fs_dir);
+        fs_dir = NULL;
+        cr_skip("cannot mount a tmpfs (%s): the disk-full test needs root",
+                strerror(e));
+    }
+}
+
+static void unmount_tiny_fs(void)
+{
+    if (!fs_dir)
+        return;
+    umount2(fs_dir, MNT_DETACH);
+    tu_rmrf(fs_dir);
+    free(fs_dir);
+    fs_dir = NULL;
+}
+
+/* Fill the filesystem of @dir with @dir/filler until it refuses more. */
+static void fill_fs(const char *dir)
+{
+    char *path = tu_printf("%s/filler", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert(fd >= 0);
+    char block[4096];
+    memset(block, 'f', sizeof block);
+    ssize_t w;
+    while ((w = write(fd, block, sizeof block)) > 0)
+        ;
+    cr_assert_eq(errno, ENOSPC, "filling stopped with %s", strerror(errno));
+    close(fd);
+    free(path);
+}
+
+Test(maildir_disk, full_disk_is_temporary_and_stores_nothing,
+     .init = mount_tiny_fs, .fini = unmount_tiny_fs, .timeout = 30)
+{
+    char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/Maildir\n"
+                           "from = Bot <bot@example.com>\n", fs_dir);
+    herald_ctx *c = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &c, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    fill_fs(fs_dir);
+    herald_msg *m = base_msg();
+    cr_expect_eq(herald_send(c, "box", m, NULL, &err), HERALD_ERR_TEMPORARY, "%s",
+                 err ? herald_error_message(err) : "sent");
+    cr_expect_eq(herald_sysexit(herald_error_class(err)), 75);
+    cr_expect(herald_error_retryable(err));
+    const char *msg = herald_error_message(err);
+    cr_expect(strstr(msg, strerror(ENOSPC)), "%s", msg);
+    cr_expect(strstr(msg, "the message was not stored"), "%s", msg);
+    cr_expect(strstr(msg, "free space"), "says the fix: %s", msg);
+    herald_error_free(err);
+    char *tmpdir = tu_printf("%s/Maildir/tmp", fs_dir);
+    char *newdir = tu_printf("%s/Maildir/new", fs_dir);
+    cr_expect_eq(tu_count_files(tmpdir), 0, "no partial file left in tmp/");
+    cr_expect_eq(tu_count_files(newdir), 0);
+    /* Space again: the same message goes through (a resend was right). */
+    char *filler = tu_printf("%s/filler", fs_dir);
+    cr_assert_eq(unlink(filler), 0);
+    cr_expect_eq(herald_send(c, "box", m, NULL, NULL), HERALD_OK);
+    cr_expect_eq(tu_count_files(newdir), 1);
+    free(filler);
+    free(newdir);
+    free(tmpdir);
+    herald_msg_free(m);
+    herald_close(c);
+    free(conf);
+}
+
+/* ---------------------------------------------------------------- fsync of new/ */
+
+static char logged[2048];
+
+static void capture_log(herald_log_level level, const char *channel,
+                        const char *line, void *user_data)
+{
+    (void)user_data;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof logged - n, "%s[%s] %s\n",
+             level == HERALD_LOG_WARNING ? "warning " : "other ",
+             channel ? channel : "-", line);
+}
+
+/* new/ writable but not readable (-wx): the rename into it works, opening
+ * it to fsync does not.  Root ignores permissions, so when root the send
+ * runs in a child that has become nobody (and owns the Maildir). */
+Test(maildir, unsyncable_new_dir_is_success_with_a_warning)
+{
+    char *maildir = tu_printf("%s/Maildir", tmp);
+    char *newdir = tu_printf("%s/new", maildir);
+    int root = geteuid() == 0;
+    if (root) {
+        cr_assert_eq(chmod(tmp, 0711), 0);
+        cr_assert_eq(tu_run(NULL, "chown -R 65534:65534 '%s'", maildir), 0);
+    }
+    cr_assert_eq(chmod(newdir, 0300), 0);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (root && (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
+                     setuid(65534) != 0)) {
+            dprintf(fds[1], "skip %s", strerror(errno));
+            _exit(0);
+        }
+        herald_set_log_handler(ctx, HERALD_LOG_WARNING, capture_log, NULL);
+        herald_msg *m = base_msg();
+        herald_result *res = NULL;
+        herald_error *err = NULL;
+        herald_class cls = herald_send(ctx, "box", m, &res, &err);
+        dprintf(fds[1], "%d %s\n%s%s", (int)cls,
+                res ? herald_result_message_id(res) : "-", logged,
+                err ? herald_error_message(err) : "");
+        _exit(0);
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    chmod(newdir, 0700);
+    if (strncmp(out, "skip ", 5) == 0)
+        cr_skip("cannot become nobody: %s", out + 5);
+    int cls = -1;
+    char id[512] = "";
+    cr_assert_eq(sscanf(out, "%d %511s", &cls, id), 2, "%s", out);
+    cr_expect_eq(cls, HERALD_OK, "an unsynced new/ is not an error: %s", out);
+    cr_expect(strstr(out, "warning [box] stored "), "a warning is logged: %s", out);
+    cr_expect(strstr(out, "fsync of"), "%s", out);
+    cr_expect(strstr(out, "do not send it again"), "%s", out);
+    cr_expect_eq(count_new(), 1, "the message is in new/ exactly once");
+    char *file = tu_printf("%s/%s", newdir, id);
+    cr_expect_eq(access(file, F_OK), 0, "the id names the file: %s", file);
+    free(file);
+    free(newdir);
+    free(maildir);
 }

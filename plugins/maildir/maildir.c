@@ -148,6 +148,8 @@ static int write_all(int fd, const char *p, size_t n)
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w == 0)
+            errno = EIO;
         if (w <= 0)
             return -1;
         p += w;
@@ -166,6 +168,46 @@ static int sync_dir(const char *dir)
     return rc;
 }
 
+/* A full disk or an exhausted quota clears by itself or by an admin: a
+ * temporary failure, worth sending again later.  Anything else (no
+ * permission, no such directory) needs someone to fix the setup. */
+static herald_class store_failure_class(int err)
+{
+#ifdef EDQUOT
+    if (err == EDQUOT)
+        return HERALD_ERR_TEMPORARY;
+#endif
+    return err == ENOSPC ? HERALD_ERR_TEMPORARY : HERALD_ERR_INTERNAL;
+}
+
+static herald_class store_failed(struct maildir *md, herald_error **err_r,
+                                 const char *what, const char *path, int err)
+{
+    herald_class cls = store_failure_class(err);
+    return md->host->error(err_r, cls, NULL, NULL, -1,
+                           "cannot %s %s: %s; the message was not stored (%s)",
+                           what, path, strerror(err),
+                           cls == HERALD_ERR_TEMPORARY
+                               ? "free space on the Maildir's filesystem or "
+                                 "raise the quota, then send it again"
+                               : "check that the Maildir is writable");
+}
+
+/* The file is in new/ but new/ could not be fsync'd: the message is
+ * delivered (a mail reader sees it now) and only its survival of a power
+ * loss is in doubt.  That is success, with a warning; an error here would
+ * invite a resend and a duplicate. */
+static herald_class stored_unsynced(struct maildir *md, const char *dst,
+                                    const char *newdir, int err)
+{
+    md->host->log(md->ch, HERALD_LOG_WARNING,
+                  "stored %s, but fsync of %s failed: %s; the message is "
+                  "delivered (do not send it again) but may not survive a "
+                  "power loss; check the filesystem", dst, newdir,
+                  strerror(err));
+    return HERALD_OK;
+}
+
 static herald_class store(struct maildir *md, const char *data, size_t len,
                           char *name, size_t name_size, herald_error **err_r)
 {
@@ -176,9 +218,7 @@ static herald_class store(struct maildir *md, const char *data, size_t len,
     snprintf(newdir, sizeof newdir, "%s/new", md->path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return md->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
-                               "cannot create %s: %s; check that the Maildir "
-                               "is writable", tmp, strerror(errno));
+        return store_failed(md, err_r, "create", tmp, errno);
     int failed = write_all(fd, data, len) != 0 || (md->fsync && fsync(fd) != 0);
     int saved = errno;
     if (close(fd) != 0 && !failed) {
@@ -191,15 +231,10 @@ static herald_class store(struct maildir *md, const char *data, size_t len,
     }
     if (failed) {
         unlink(tmp);
-        return md->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
-                               "cannot write %s: %s; the message was not stored "
-                               "(check free space and permissions)",
-                               dst, strerror(saved));
+        return store_failed(md, err_r, "write", dst, saved);
     }
     if (md->fsync && sync_dir(newdir) != 0)
-        return md->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
-                               "stored %s but could not fsync %s: %s", dst,
-                               newdir, strerror(errno));
+        return stored_unsynced(md, dst, newdir, errno);
     return HERALD_OK;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <herald/herald.h>
+#include "base/base.h"
 #include <herald/plugin.h>
 
 #include "base/base.h"
@@ -120,34 +121,6 @@ static int file_exists(const char *path)
 /* JSON output (escaped by hand: the CLI links nothing but libherald)  */
 /* ------------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at @p (at most @avail bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0], cp, min;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2; cp = c & 0x1f; min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3; cp = c & 0x0f; min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4; cp = c & 0x07; min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* The code point of the valid @n-byte UTF-8 sequence at @p when it is a C1
  * control (U+0080..U+009F, which terminals act on like ESC), else 0. */
 static unsigned c1_control(const unsigned char *p, size_t n)
@@ -173,7 +146,7 @@ static void put_escaped(FILE *f, const char *s, size_t len,
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
     while (p < end) {
-        size_t n = utf8_seq_len(p, (size_t)(end - p));
+        size_t n = hb_utf8_seq_len(p, (size_t)(end - p));
         unsigned c1 = n ? c1_control(p, n) : 0;
         if (n == 0 && style == ESC_JSON) {
             fputs("\\ufffd", f);

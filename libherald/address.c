@@ -10,47 +10,6 @@
 #define MAX_ADDRESS 254
 #define MAX_LABEL 63
 
-/* Length of the valid UTF-8 sequence at @p (at most @n bytes), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-        len = 2; cp = p[0] & 0x1F; min = 0x80;
-    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-        len = 3; cp = p[0] & 0x0F; min = 0x800;
-    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-        len = 4; cp = p[0] & 0x07; min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq_len(p + i, n - i);
-        if (!l)
-            return 0;
-        i += l;
-    }
-    return 1;
-}
-
 static int is_wsp(char c)
 {
     return c == ' ' || c == '\t';
@@ -331,7 +290,7 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
         why = "contains CR, LF or NUL";
         goto fail;
     }
-    if (!utf8_valid(s, strlen(s))) {
+    if (!hb_utf8_valid(s, strlen(s))) {
         why = "is not valid UTF-8";
         goto fail;
     }

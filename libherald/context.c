@@ -215,6 +215,24 @@ static herald_class host_render_mime(const herald_msg *msg, unsigned flags,
     return hmime_render(msg, flags, out_r, len_r, err_r);
 }
 
+static herald_class host_render_mime_id(const herald_msg *msg, unsigned flags,
+                                        char **out_r, size_t *len_r,
+                                        char **message_id_r,
+                                        herald_error **err_r)
+{
+    return hmime_render_id(msg, flags, out_r, len_r, message_id_r, err_r);
+}
+
+static void host_error_fix(herald_error *err, const char *fmt, ...)
+    HERALD_PRINTF(2, 3);
+static void host_error_fix(herald_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hx_error_vset_fix(err, fmt, ap);
+    va_end(ap);
+}
+
 static herald_class host_error(herald_error **err_r, herald_class cls,
                                const char *code, const char *provider_text,
                                long retry_after, const char *fmt, ...)
@@ -288,6 +306,8 @@ static const herald_host host_table = {
     .check_param = host_check_param,
     .alloc = host_alloc,
     .free = free,
+    .error_fix = host_error_fix,
+    .render_mime_id = host_render_mime_id,
 };
 
 /* ---------------------------------------------------------------- opening */

@@ -6,7 +6,7 @@
 
 /* Handed out when even the error cannot be allocated. */
 static herald_error oom_error = {
-    HERALD_ERR_INTERNAL, (char *)"out of memory", NULL, NULL, NULL, -1, 0
+    HERALD_ERR_INTERNAL, (char *)"out of memory", NULL, NULL, NULL, NULL, -1, 0
 };
 
 herald_class hx_error_full(herald_error **err_r, herald_class cls,
@@ -66,6 +66,25 @@ void hx_error_tag_channel(herald_error *err, const char *channel)
     err->channel = hx_strdup(channel);
 }
 
+void hx_error_vset_fix(herald_error *err, const char *fmt, va_list ap)
+{
+    if (!err || err == &oom_error || !fmt)
+        return;
+    char *f = hx_vprintf(fmt, ap);
+    if (!f)
+        return;
+    free(err->fix);
+    err->fix = f;
+}
+
+void hx_error_set_fix(herald_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hx_error_vset_fix(err, fmt, ap);
+    va_end(ap);
+}
+
 void hx_error_set_idempotent(herald_error *err)
 {
     if (err && err != &oom_error)
@@ -83,6 +102,7 @@ herald_error *hx_error_copy(const herald_error *err)
     e->message = hx_strdup(err->message);
     e->code = hx_strdup(err->code);
     e->provider_text = hx_strdup(err->provider_text);
+    e->fix = hx_strdup(err->fix);
     e->channel = hx_strdup(err->channel);
     e->retry_after = err->retry_after;
     e->idempotent = err->idempotent;
@@ -112,6 +132,11 @@ const char *herald_error_message(const herald_error *err)
     return err && err->message ? err->message : "";
 }
 
+const char *herald_error_fix(const herald_error *err)
+{
+    return err ? err->fix : NULL;
+}
+
 const char *herald_error_code(const herald_error *err)
 {
     return err ? err->code : NULL;
@@ -139,6 +164,7 @@ void herald_error_free(herald_error *err)
     free(err->message);
     free(err->code);
     free(err->provider_text);
+    free(err->fix);
     free(err->channel);
     free(err);
 }

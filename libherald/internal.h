@@ -15,26 +15,9 @@
 #include <stddef.h>
 #include <herald/herald.h>
 #include <herald/plugin.h>
+#include "base/base.h"
 
 /* ---- util.c: growable buffer and string helpers ------------------- */
-
-/* A growable byte buffer, always NUL-terminated when data != NULL.  After an
- * allocation failure `oom` is set and further appends do nothing.  A buffer
- * with `count` set stores nothing: appends only add to `len` (to measure
- * what would be written). */
-struct hbuf {
-    char *data;
-    size_t len, cap;
-    int oom;
-    int count;
-};
-void hbuf_add(struct hbuf *b, const void *p, size_t n);
-void hbuf_adds(struct hbuf *b, const char *s);
-void hbuf_addc(struct hbuf *b, char c);
-void hbuf_printf(struct hbuf *b, const char *fmt, ...) HERALD_PRINTF(2, 3);
-/* Hand the data to the caller (NULL on oom, also frees); resets @b. */
-char *hbuf_steal(struct hbuf *b, size_t *len_r);
-void hbuf_free(struct hbuf *b);
 
 /* Make room for entry @n of an array that only grows one entry at a time
  * (its capacity follows from its count: 4, 8, 16, ...).  Returns the
@@ -58,6 +41,7 @@ struct herald_error {
     char *message;        /* full human message, with the fix */
     char *code;           /* provider's code or NULL */
     char *provider_text;  /* provider's text or NULL */
+    char *fix;            /* what to do about it, or NULL */
     char *channel;        /* NULL when not about a channel */
     long retry_after;     /* seconds or -1 */
     int idempotent;       /* DELIVERY_UNKNOWN only: the request carried an
@@ -76,6 +60,9 @@ void hx_error_set_channel(herald_error *err, const char *channel);
 /* Record the channel without touching the message. */
 void hx_error_tag_channel(herald_error *err, const char *channel);
 herald_error *hx_error_copy(const herald_error *err);
+/* Set the fix of @err (replacing any); see herald_error_fix(). */
+void hx_error_set_fix(herald_error *err, const char *fmt, ...) HERALD_PRINTF(2, 3);
+void hx_error_vset_fix(herald_error *err, const char *fmt, va_list ap);
 /* Mark a DELIVERY_UNKNOWN error safe to retry (see herald_error_retryable). */
 void hx_error_set_idempotent(herald_error *err);
 
@@ -166,13 +153,16 @@ const char *hm_guess_type(const char *filename);
 /* RFC 5322 / MIME rendering; see herald_host.render_mime. */
 herald_class hmime_render(const herald_msg *msg, unsigned flags,
                           char **out_r, size_t *len_r, herald_error **err_r);
+/* The same, also handing back the Message-ID it wrote, without the angle
+ * brackets (malloc'd); see herald_host.render_mime_id. */
+herald_class hmime_render_id(const herald_msg *msg, unsigned flags,
+                             char **out_r, size_t *len_r, char **message_id_r,
+                             herald_error **err_r);
 /* The length hmime_render would give (headers, encoded bodies and
  * attachments), computed without encoding anything: what
  * max_message_size is compared with. */
 herald_class hmime_size(const herald_msg *msg, unsigned flags, size_t *size_r,
                         herald_error **err_r);
-void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
-                  int wrap76);
 /* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */
 void hmime_encode_phrase(struct hbuf *b, const char *s);
 

@@ -24,33 +24,7 @@ static const char one_line[] =
 
 static int utf8_valid(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t len;
-        unsigned cp, min;
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        if (*p >= 0xC2 && *p <= 0xDF) {
-            len = 2; cp = *p & 0x1Fu; min = 0x80;
-        } else if (*p >= 0xE0 && *p <= 0xEF) {
-            len = 3; cp = *p & 0x0Fu; min = 0x800;
-        } else if (*p >= 0xF0 && *p <= 0xF4) {
-            len = 4; cp = *p & 0x07u; min = 0x10000;
-        } else {
-            return 0;
-        }
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        p += len;
-    }
-    return 1;
+    return hb_utf8_valid(s, strlen(s));
 }
 
 static int has_control(const char *s)

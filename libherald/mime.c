@@ -18,42 +18,6 @@
 #define EW_OVERHEAD 12    /* "=?UTF-8?B?" + "?=" */
 #define QP_LINE 76
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Base64 of @n bytes; with @wrap76 in lines of 76 characters, each ending
- * in CRLF (the last one too). */
-void hmime_base64(struct hbuf *b, const unsigned char *p, size_t n,
-                  int wrap76)
-{
-    if (b->count) {
-        size_t chars = (n / 3 + (n % 3 != 0)) * 4;
-        b->len += chars + (wrap76 ? (chars + 75) / 76 * 2 : 0);
-        return;
-    }
-    char line[80];
-    size_t col = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned long v = (unsigned long)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned long)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        line[col++] = b64_alphabet[(v >> 18) & 63];
-        line[col++] = b64_alphabet[(v >> 12) & 63];
-        line[col++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-        line[col++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
-        if (col == 76 || i + 3 >= n) {
-            if (wrap76) {
-                line[col++] = '\r';
-                line[col++] = '\n';
-            }
-            hbuf_add(b, line, col);
-            col = 0;
-        }
-    }
-}
-
 /* ---- random ids and boundaries ----------------------------------------- */
 
 static int random_hex(char *out, size_t nbytes)
@@ -186,7 +150,7 @@ static void hw_encoded_words(struct hw *w, const char *s, size_t n, int sp,
         size_t take = ew_chunk(s, n, max);
         struct hbuf word = {0};
         hbuf_adds(&word, "=?UTF-8?B?");
-        hmime_base64(&word, (const unsigned char *)s, take, 0);
+        hb_base64(&word, (const unsigned char *)s, take, 0);
         hbuf_adds(&word, "?=");
         if (word.data)
             hw_token(w, word.data, word.len, first ? sp : 1);
@@ -400,7 +364,8 @@ static int fresh_hex(char *out, size_t nbytes, int count)
 }
 
 static herald_class add_headers(struct hbuf *b, const herald_msg *msg,
-                                unsigned flags, herald_error **err_r)
+                                unsigned flags, char **message_id_r,
+                                herald_error **err_r)
 {
     char id[33];
     if (fresh_hex(id, 16, b->count) < 0)
@@ -417,6 +382,8 @@ static herald_class add_headers(struct hbuf *b, const herald_msg *msg,
     if (msg->subject)
         add_text_header(b, "Subject", msg->subject);
     hbuf_printf(b, "Message-ID: <%s@%s>\r\n", id, id_domain(msg));
+    if (message_id_r && !(*message_id_r = hx_printf("%s@%s", id, id_domain(msg))))
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     hbuf_adds(b, "MIME-Version: 1.0\r\n");
     if (!(flags & HERALD_MIME_NO_HERALD_HEADERS)) {
         if (msg->n_tags) {
@@ -608,7 +575,7 @@ static void attachment_part(struct part *p, const struct hm_attachment *a)
     add_param(&w, "filename", a->filename);
     hw_end(&w);
     hbuf_adds(&p->head, "Content-Transfer-Encoding: base64\r\n");
-    hmime_base64(&p->body, a->data, a->len, 1);
+    hb_base64(&p->body, a->data, a->len, 1);
     hbuf_add(&p->body, "", 0);
 }
 
@@ -736,14 +703,15 @@ static int output_ok(const char *s, size_t n)
 /* The whole message, headers then body, into @b (a counting buffer when
  * only measuring). */
 static herald_class render(const herald_msg *msg, unsigned flags,
-                           struct hbuf *b, herald_error **err_r)
+                           struct hbuf *b, char **message_id_r,
+                           herald_error **err_r)
 {
     if (msg->bad_what)
         return hx_error(err_r, msg->bad_cls, "invalid message: %s",
                         msg->bad_what);
     struct part root;
     part_init(&root, b->count);
-    herald_class rc = add_headers(b, msg, flags, err_r);
+    herald_class rc = add_headers(b, msg, flags, message_id_r, err_r);
     if (rc == HERALD_OK)
         rc = root_part(msg, &root, err_r);
     if (rc == HERALD_OK) {
@@ -761,6 +729,17 @@ static herald_class render(const herald_msg *msg, unsigned flags,
 herald_class hmime_render(const herald_msg *msg, unsigned flags,
                           char **out_r, size_t *len_r, herald_error **err_r)
 {
+    return hmime_render_id(msg, flags, out_r, len_r, NULL, err_r);
+}
+
+/* The whole message and the Message-ID it carries (without <>); see
+ * herald_host.render_mime_id. */
+herald_class hmime_render_id(const herald_msg *msg, unsigned flags,
+                             char **out_r, size_t *len_r, char **message_id_r,
+                             herald_error **err_r)
+{
+    if (message_id_r)
+        *message_id_r = NULL;
     if (out_r)
         *out_r = NULL;
     if (len_r)
@@ -769,18 +748,23 @@ herald_class hmime_render(const herald_msg *msg, unsigned flags,
         return hx_error(err_r, HERALD_ERR_USAGE,
                         "hmime_render: no message or no output pointer");
     struct hbuf b = {0};
-    herald_class rc = render(msg, flags, &b, err_r);
+    char *id = NULL;
+    herald_class rc = render(msg, flags, &b, message_id_r ? &id : NULL, err_r);
     if (rc != HERALD_OK) {
         hbuf_free(&b);
+        free(id);
         return rc;
     }
     size_t len = 0;
     char *out = hbuf_steal(&b, &len);
-    if (!out)
+    if (!out) {
+        free(id);
         return hx_error(err_r, HERALD_ERR_INTERNAL,
                         "out of memory rendering the message");
+    }
     if (!output_ok(out, len)) {
         free(out);
+        free(id);
         return hx_error(err_r, HERALD_ERR_INTERNAL,
                         "bug: the rendered message has a bare CR or LF or a "
                         "line over 998 octets; please report it");
@@ -788,6 +772,8 @@ herald_class hmime_render(const herald_msg *msg, unsigned flags,
     *out_r = out;
     if (len_r)
         *len_r = len;
+    if (message_id_r)
+        *message_id_r = id;
     return HERALD_OK;
 }
 
@@ -800,7 +786,7 @@ herald_class hmime_size(const herald_msg *msg, unsigned flags, size_t *size_r,
         return hx_error(err_r, HERALD_ERR_USAGE, "hmime_size: no message");
     struct hbuf b = {0};
     b.count = 1;
-    herald_class rc = render(msg, flags, &b, err_r);
+    herald_class rc = render(msg, flags, &b, NULL, err_r);
     if (rc == HERALD_OK && b.oom)
         rc = hx_error(err_r, HERALD_ERR_INTERNAL,
                       "out of memory measuring the message");

@@ -906,7 +906,7 @@ Test(base64, known_vectors)
                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (int i = 0; i < 7; i++) {
         struct hbuf b = {0};
-        hmime_base64(&b, (const unsigned char *)in[i], strlen(in[i]), 0);
+        hb_base64(&b, (const unsigned char *)in[i], strlen(in[i]), 0);
         hbuf_add(&b, "", 0);
         cr_assert_str_eq(b.data, want[i]);
         hbuf_free(&b);
@@ -919,7 +919,7 @@ Test(base64, wrapped_at_76)
     for (int i = 0; i < 200; i++)
         data[i] = (unsigned char)(255 - i);
     struct hbuf b = {0};
-    hmime_base64(&b, data, sizeof data, 1);
+    hb_base64(&b, data, sizeof data, 1);
     /* 200 bytes -> 268 chars -> 76 + 76 + 76 + 40, each with CRLF */
     cr_assert_eq(b.len, 268 + 4 * 2);
     assert_lines(b.data, b.len, 76);

@@ -31,12 +31,15 @@
  *  - Objects are not thread-safe unless the function says so.  A context is
  *    safe to share between threads for herald_send() and herald_render().
  *
- * The driver ABI is in <herald/plugin.h>; applications never need it.
+ * The driver ABI is in <herald/plugin.h>; applications never need it.  What
+ * both share (outcome classes, opaque types, option tables, capability
+ * flags) is in <herald/types.h>, which this header includes.
  */
 #ifndef HERALD_HERALD_H
 #define HERALD_HERALD_H
 
 #include <stddef.h>
+#include <herald/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,57 +49,7 @@ extern "C" {
 #define HERALD_VERSION_MINOR 1
 #define HERALD_VERSION_PATCH 0
 
-#if defined(__GNUC__)
-#define HERALD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define HERALD_PRINTF(fmt, args)
-#endif
 
-/*
- * Every outcome has one class.  Each class is either retryable (the same
- * message may succeed later, unchanged) or not; see herald_class_retryable().
- * The numbers are part of the ABI and never change.
- */
-typedef enum herald_class {
-    HERALD_OK = 0,
-    HERALD_ERR_USAGE = 1,          /* API misuse: NULL argument, bad flag */
-    HERALD_ERR_CONFIG = 2,         /* config file, option, or driver load */
-    HERALD_ERR_INVALID_MESSAGE = 3,/* the message itself is unacceptable */
-    HERALD_ERR_HOST_NOT_FOUND = 4, /* DNS lookup failed */
-    HERALD_ERR_CONNECT = 5,        /* refused, unreachable, reset (retryable) */
-    HERALD_ERR_TIMEOUT = 6,        /* no answer in time: often a blocked port (retryable) */
-    HERALD_ERR_TLS = 7,            /* handshake, certificate, pin */
-    HERALD_ERR_PROTOCOL = 8,       /* the peer spoke something unexpected */
-    HERALD_ERR_AUTH = 9,           /* credentials rejected */
-    HERALD_ERR_SENDER_REJECTED = 10,
-    HERALD_ERR_RECIPIENT_REJECTED = 11,
-    HERALD_ERR_RATE_LIMITED = 12,  /* retryable; see herald_error_retry_after() */
-    HERALD_ERR_TEMPORARY = 13,     /* provider 4xx-style / 5xx: retryable */
-    HERALD_ERR_PERMANENT = 14,     /* provider refused for good */
-    HERALD_ERR_INTERNAL = 15,      /* out of memory, local I/O, a bug */
-    HERALD_ERR_DELIVERY_UNKNOWN = 16 /* request sent, answer lost: maybe delivered */
-} herald_class;
-
-/*
- * HERALD_ERR_DELIVERY_UNKNOWN: the whole message reached the provider (the
- * SMTP final dot was written, the HTTP request body was sent) but its answer
- * was lost, cut short, too long or not the provider's success shape.  The
- * message may or may not have been delivered.  It is not retryable
- * (herald_class_retryable() gives 0), because a retry may deliver it twice,
- * unless the message carried an idempotency key that the channel's driver
- * sends and the provider honours (see herald_error_retryable()).
- *
- * The delivery promise: a message handed to herald_send() is delivered, or
- * handed back to the caller as an error whose class says whether sending it
- * again is safe; never lost silently, never sent twice where the provider
- * lets us prevent it.
- */
-
-/** Opaque types.  Each has a matching _free / _close function. */
-typedef struct herald_ctx herald_ctx;
-typedef struct herald_msg herald_msg;
-typedef struct herald_result herald_result;
-typedef struct herald_error herald_error;
 
 /* ------------------------------------------------------------------ */
 /* Library version                                                     */
@@ -155,11 +108,20 @@ herald_class herald_error_class(const herald_error *err);
 int herald_error_retryable(const herald_error *err);
 
 /**
- * herald_error_message - the full human message: what went wrong, on which
- * channel, and what to do about it.  Never contains a secret.  Owned by
- * @err.  Returns "" for NULL.
+ * herald_error_message - what went wrong, and on which channel, in one
+ * sentence ("channel 'alerts': smtp.example.com:465 sent no greeting").
+ * Never contains a secret.  What to do about it is herald_error_fix().
+ * Owned by @err.  Returns "" for NULL.
  */
 const char *herald_error_message(const herald_error *err);
+
+/**
+ * herald_error_fix - what the user should do about @err ("set tls = implicit
+ * for port 465"), kept apart from the message so a program can show it as
+ * advice; NULL when herald has no advice.  Never contains a secret.  Owned
+ * by @err.
+ */
+const char *herald_error_fix(const herald_error *err);
 
 /**
  * herald_error_code - the provider's own code as text: an SMTP reply code
@@ -234,12 +196,6 @@ herald_class herald_open_string(const char *text, const char *name,
  */
 void herald_close(herald_ctx *ctx);
 
-typedef enum herald_log_level {
-    HERALD_LOG_ERROR = 0,
-    HERALD_LOG_WARNING = 1,
-    HERALD_LOG_INFO = 2,
-    HERALD_LOG_DEBUG = 3
-} herald_log_level;
 
 /**
  * herald_log_fn - receives one log line (no trailing newline) with secrets
@@ -442,7 +398,6 @@ void herald_result_free(herald_result *res);
 /* Drivers and diagnosis                                               */
 /* ------------------------------------------------------------------ */
 
-struct herald_option; /* see <herald/plugin.h> */
 
 /** What herald_drivers_foreach() reports about one driver file. */
 typedef struct herald_driver_info {
@@ -451,7 +406,7 @@ typedef struct herald_driver_info {
     const char *version;     /* NULL when refused */
     const char *description; /* NULL when refused */
     unsigned abi_major, abi_minor;
-    unsigned long long caps; /* HERALD_CAP_* from <herald/plugin.h> */
+    unsigned long long caps; /* HERALD_CAP_* from <herald/types.h> */
     const struct herald_option *options; /* NULL-name terminated; NULL when refused */
     const char *refused;     /* NULL when loadable, else why it was refused */
 } herald_driver_info;
@@ -468,12 +423,6 @@ typedef void (*herald_driver_fn)(const herald_driver_info *info, void *user_data
 herald_class herald_drivers_foreach(herald_ctx *ctx, herald_driver_fn fn,
                                     void *user_data, herald_error **err_r);
 
-typedef enum herald_check_status {
-    HERALD_CHECK_OK = 0,
-    HERALD_CHECK_WARN = 1,
-    HERALD_CHECK_FAIL = 2,
-    HERALD_CHECK_INFO = 3
-} herald_check_status;
 
 /** One step of a diagnosis: what was tried, how it went, why, and the fix. */
 typedef void (*herald_check_fn)(const char *channel, const char *step,

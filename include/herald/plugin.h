@@ -36,66 +36,42 @@
  *         .caps = HERALD_CAP_EMAIL, .options = opts,
  *         .init = my_init, .send = my_send, .teardown = my_teardown);
  *
- * ABI history (bump HERALD_ABI_MINOR for additions at the end of a struct;
- * HERALD_ABI_MAJOR for anything else):
+ * Compatibility rule (the loader's, in one place: libherald/loader.c):
+ * a driver loads when its abi_major equals the core's and its abi_minor is
+ * not newer than the core's.  A driver built against minor N therefore runs
+ * only in cores of minor >= N, and may use every host entry and descriptor
+ * field that minor N defines without checking host->abi_minor; a core never
+ * loads a driver newer than itself.
+ *
+ * Growing the ABI: a new host entry or descriptor field takes the place of
+ * the first slots of `reserved[]` (the array shrinks by as many slots, so
+ * struct sizes and the offsets of everything before stay the same) and
+ * HERALD_ABI_MINOR is bumped.  Anything else (a removed, reordered or
+ * retyped member, a changed meaning) bumps HERALD_ABI_MAJOR.
+ *
+ * ABI history:
  *   1.0  first version: descriptor with init/send/teardown/render/check,
  *        host table with options, message accessors, MIME, log, errors,
  *        results, check steps and check parameters.
+ *   1.1  host->error_fix (the fix of an error, apart from its message) and
+ *        host->render_mime_id (the MIME rendering and its Message-ID);
+ *        host reserved[] 16 -> 14 slots.
  */
 #ifndef HERALD_PLUGIN_H
 #define HERALD_PLUGIN_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <herald/herald.h>
+#include <herald/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define HERALD_ABI_MAJOR 1
-#define HERALD_ABI_MINOR 0
+#define HERALD_ABI_MINOR 1
 
-/* ---- capabilities: what a driver can carry ---------------------- */
-#define HERALD_CAP_EMAIL        (1ull << 0)  /* delivers email */
-#define HERALD_CAP_CHAT         (1ull << 1)  /* delivers chat/SMS/push text */
-#define HERALD_CAP_TEXT         (1ull << 2)  /* plain text body */
-#define HERALD_CAP_HTML         (1ull << 3)  /* HTML body */
-#define HERALD_CAP_ATTACHMENTS  (1ull << 4)
-#define HERALD_CAP_CC_BCC       (1ull << 5)
-#define HERALD_CAP_REPLY_TO     (1ull << 6)
-#define HERALD_CAP_HEADERS      (1ull << 7)  /* extra headers */
-#define HERALD_CAP_TAGS         (1ull << 8)
-#define HERALD_CAP_METADATA     (1ull << 9)
-#define HERALD_CAP_IDEMPOTENCY  (1ull << 10)
-#define HERALD_CAP_UTF8_ADDRESS (1ull << 11) /* RFC 6531 addresses */
-#define HERALD_CAP_THREAD_SAFE  (1ull << 32) /* send() may run concurrently on one state */
 
-/* ---- options ------------------------------------------------------ */
-typedef enum herald_opt_type {
-    HERALD_OPT_STRING = 0,
-    HERALD_OPT_INT = 1,      /* decimal, checked against min/max when max > min */
-    HERALD_OPT_BOOL = 2,     /* yes/no, true/false, on/off, 1/0 */
-    HERALD_OPT_ENUM = 3,     /* one of `choices`, a '|'-separated list */
-    HERALD_OPT_DURATION = 4, /* "30", "30s", "500ms", "2m": read as milliseconds */
-    HERALD_OPT_PATH = 5      /* a file or directory path */
-} herald_opt_type;
-
-#define HERALD_OPT_REQUIRED (1u << 0)
-/* A secret may also be given as NAME_env (environment variable) or NAME_file
- * (file contents, trailing newline stripped) and never appears in logs. */
-#define HERALD_OPT_SECRET   (1u << 1)
-
-/** One entry of a driver's option table; the table ends with { NULL }. */
-typedef struct herald_option {
-    const char *name;          /* [a-z0-9_]+ */
-    herald_opt_type type;
-    unsigned flags;            /* HERALD_OPT_REQUIRED | HERALD_OPT_SECRET */
-    const char *default_value; /* as written in a config file; NULL = none */
-    const char *choices;       /* ENUM: "implicit|starttls|none"; else NULL */
-    const char *doc;           /* one line, for `herald drivers show` */
-    long long min, max;        /* INT and DURATION(ms) bounds, used when max > min */
-} herald_option;
 
 /* ---- opaque handles the core passes to drivers ------------------ */
 typedef struct herald_channel herald_channel;  /* a configured channel */
@@ -129,9 +105,9 @@ typedef enum herald_list {
 
 /**
  * The host table: every service the core offers a driver.  Passed to init();
- * valid until teardown() returns.  New entries are only ever appended, with
- * HERALD_ABI_MINOR bumped; a driver built against a newer minor checks
- * host->abi_minor before using an entry it added.
+ * valid until teardown() returns.  New entries take reserved[] slots, with
+ * HERALD_ABI_MINOR bumped (see the compatibility rule at the top): every
+ * entry of the minor a driver was built against is present.
  */
 typedef struct herald_host {
     uint16_t abi_major;
@@ -202,7 +178,22 @@ typedef struct herald_host {
     void *(*alloc)(size_t size);
     void (*free)(void *p);
 
-    void *reserved[16];
+    /* ---- 1.1 ---- */
+
+    /* Set what the user should do about @err (an error made by host->error),
+     * kept apart from its message; see herald_error_fix().  @err NULL is
+     * ignored.  Like the message, it must not contain a secret. */
+    void (*error_fix)(herald_error *err, const char *fmt, ...)
+        HERALD_PRINTF(2, 3);
+
+    /* render_mime, also handing back in *message_id_r the Message-ID the
+     * rendering carries, without the angle brackets (freed with host->free;
+     * may be NULL when not wanted). */
+    herald_class (*render_mime_id)(const herald_msg *msg, unsigned flags,
+                                   char **out_r, size_t *len_r,
+                                   char **message_id_r, herald_error **err_r);
+
+    void *reserved[14];
 } herald_host;
 
 /**

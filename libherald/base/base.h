@@ -9,6 +9,43 @@
 
 #include <stddef.h>
 
+/* ---- buf.c ------------------------------------------------------------ */
+
+/* A growable byte buffer, always NUL-terminated when data != NULL.  After an
+ * allocation failure `oom` is set and further appends do nothing.  A buffer
+ * with `count` set stores nothing: appends only add to `len` (to measure
+ * what would be written). */
+struct hbuf {
+    char *data;
+    size_t len, cap;
+    int oom;
+    int count;
+};
+void hbuf_add(struct hbuf *b, const void *p, size_t n);
+void hbuf_adds(struct hbuf *b, const char *s);
+void hbuf_addc(struct hbuf *b, char c);
+void hbuf_printf(struct hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hand the data to the caller (NULL on oom, also frees); resets @b. */
+char *hbuf_steal(struct hbuf *b, size_t *len_r);
+void hbuf_free(struct hbuf *b);
+
+/* ---- utf8.c ----------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at @p (at most @avail bytes, avail >= 1),
+ * or 0 when it is not valid (overlong, surrogate, > U+10FFFF, truncated). */
+size_t hb_utf8_seq_len(const unsigned char *p, size_t avail);
+/* 1 when the @n bytes at @s are valid UTF-8 (NUL counts as a valid byte). */
+int hb_utf8_valid(const char *s, size_t n);
+
+/* ---- base64.c ---------------------------------------------------------- */
+
+/* Append the base64 (RFC 4648, with padding) of @n bytes at @p to @b; with
+ * @wrap76 in lines of 76 characters, each ending in CRLF (the last one too).
+ * A counting buffer gets only the length. */
+void hb_base64(struct hbuf *b, const unsigned char *p, size_t n, int wrap76);
+
+/* ---- readfile.c -------------------------------------------------------- */
+
 /* Limits herald applies to files it reads (see herald.conf(5)). */
 #define HB_SECRET_LIMIT (64u * 1024u)          /* a secret from X_file */
 #define HB_CONFIG_LIMIT (4u * 1024u * 1024u)   /* a config file */

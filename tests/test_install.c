@@ -129,8 +129,10 @@ Test(install, example_driver_builds_out_of_tree_and_cli_loads_it)
     char *out = NULL;
     int rc = tu_run(&out, "cp %s/examples/driver/shout.c %s/examples/driver/Makefile %s/ && "
                           "cd %s && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
-                          "PKG_CONFIG_PATH=%s PKG_CONFIG_SYSROOT_DIR=%s make",
-                    tu_srcdir(), tu_srcdir(), work, work, pcdir, root);
+                          "PKG_CONFIG_PATH=%s PKG_CONFIG_SYSROOT_DIR=%s "
+                          "make CC='%s' CFLAGS='%s' LDFLAGS='%s'",
+                    tu_srcdir(), tu_srcdir(), work, work, pcdir, root,
+                    tu_cc(), tu_cflags(), tu_ldflags());
     cr_assert_eq(rc, 0, "out-of-tree build failed:\n%s", out);
     cr_assert_null(strstr(out, "warning"), "the example driver builds with warnings:\n%s", out);
     free(out);
@@ -165,10 +167,12 @@ Test(install, example_driver_builds_out_of_tree_and_cli_loads_it)
 Test(install, example_app_builds_against_installed_library)
 {
     char *out = NULL;
-    int rc = tu_run(&out, "cd %s && cc -std=c11 -Wall -Wextra -Werror %s/examples/app.c "
+    /* The build's own compiler and flags: under `make check-asan` the
+     * installed library carries ASan, so the app must too. */
+    int rc = tu_run(&out, "cd %s && %s -std=c11 -Wall -Wextra -Werror %s %s/examples/app.c "
                           "$(PKG_CONFIG_PATH=%s PKG_CONFIG_SYSROOT_DIR=%s pkg-config --cflags --libs herald) "
-                          "-o app",
-                    work, tu_srcdir(), pcdir, root);
+                          "%s -o app",
+                    work, tu_cc(), tu_cflags(), tu_srcdir(), pcdir, root, tu_ldflags());
     cr_assert_eq(rc, 0, "example app failed to build:\n%s", out);
     free(out);
     char *conf = tu_printf("[channel local]\ndriver = maildir\npath = %s/Maildir\n"

@@ -22,6 +22,11 @@ const char *tu_srcdir(void);
 const char *tu_builddir(void);
 const char *tu_python(void);
 const char *tu_cli(void);
+/* The compiler, CFLAGS and LDFLAGS this tree was configured with (so code
+ * the tests compile, such as the examples, gets the same sanitizers). */
+const char *tu_cc(void);
+const char *tu_cflags(void);
+const char *tu_ldflags(void);
 /* Directory holding the built maildir.so. */
 const char *tu_maildir_plugin_dir(void);
 /* malloc'd sprintf. */

@@ -221,16 +221,16 @@ static int resolve(const char *host, int port, long ms, struct addrinfo **ai_r,
     struct lookup *l = lookup_new(host, port);
     if (!l)
         return EAI_MEMORY;
+    /* Joinable: once the answer is in, wait for the thread to leave this
+     * driver's code (it still runs lookup_unref() and returns), or the core
+     * may unload the driver under it. */
     pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     l->refs = 2;
-    if (pthread_create(&t, &attr, lookup_thread, l) != 0) {
+    int threaded = pthread_create(&t, NULL, lookup_thread, l) == 0;
+    if (!threaded) {
         l->refs = 1;
         lookup_now(l); /* no thread: wait as long as it takes */
     }
-    pthread_attr_destroy(&attr);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
@@ -252,7 +252,14 @@ static int resolve(const char *host, int port, long ms, struct addrinfo **ai_r,
         *timed_out_r = 1;
         stay_loaded();
     }
+    int done = l->done;
     pthread_mutex_unlock(&l->mu);
+    if (threaded) {
+        if (done)
+            pthread_join(t, NULL);
+        else
+            pthread_detach(t);
+    }
     lookup_unref(l);
     errno = e;
     return r;

@@ -50,6 +50,33 @@ static void expect_invalid(const herald_msg *m, const struct hm_limits *lim,
     herald_error_free(err);
 }
 
+/* Validate @m and assert the error's fix (herald_error_fix) mentions
+ * every NULL-terminated string after @need_from, and its message none of
+ * the first. */
+static void expect_fix(const herald_msg *m, const struct hm_limits *lim,
+                       int need_from, ...)
+{
+    herald_error *err = NULL;
+    cr_assert_neq(hm_validate(m, lim, need_from, &err), HERALD_OK);
+    const char *fix = herald_error_fix(err);
+    cr_assert_not_null(fix, "no fix for '%s'", herald_error_message(err));
+    va_list ap;
+    va_start(ap, need_from);
+    const char *want;
+    int first = 1;
+    while ((want = va_arg(ap, const char *)) != NULL) {
+        cr_assert_not_null(strstr(fix, want), "fix '%s' lacks '%s'", fix,
+                           want);
+        if (first)
+            cr_assert_null(strstr(herald_error_message(err), want),
+                           "the message '%s' still carries the fix",
+                           herald_error_message(err));
+        first = 0;
+    }
+    va_end(ap);
+    herald_error_free(err);
+}
+
 /* ---- setters and injection ---------------------------------------------- */
 
 Test(inject, subject)
@@ -97,6 +124,15 @@ Test(inject, address)
     cr_assert_eq(hm_count(m, HERALD_LIST_CC), 0);
     expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "cc 'x\\r\\nBcc",
                    NULL);
+    herald_msg_free(m);
+
+    /* a bad mailbox: the message says what, the fix how to write one */
+    m = valid_msg();
+    cr_assert_eq(herald_msg_add_to(m, "bob@"), HERALD_ERR_INVALID_MESSAGE);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "invalid message: to 'bob@': empty domain after @", NULL);
+    expect_fix(m, NULL, 0, "user@example.com or Name <user@example.com>",
+               NULL);
     herald_msg_free(m);
 }
 
@@ -272,7 +308,8 @@ Test(headers, reserved_names_refused)
         "From", "to", "CC", "Bcc", "reply-to", "Subject", "DATE",
         "Message-Id", "MIME-Version", "Content-Type",
         "content-transfer-encoding", "Content-Disposition",
-        "X-Herald-Tags", "x-herald-meta-foo"};
+        "X-Herald-Tags", "x-herald-tags", "x-herald-meta-foo",
+        "X-HERALD-META-Order"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         herald_msg *m = valid_msg();
         cr_assert_eq(herald_msg_add_header(m, names[i], "v"),
@@ -284,8 +321,31 @@ Test(headers, reserved_names_refused)
     }
     herald_msg *m = valid_msg();
     herald_msg_add_header(m, "subject", "v");
-    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
-                   "use herald_msg_set_subject", NULL);
+    expect_fix(m, NULL, 0, "use herald_msg_set_subject", NULL);
+    herald_msg_free(m);
+}
+
+/* Only the headers herald writes (X-Herald-Tags, X-Herald-Meta-*) are
+ * reserved: the rest of the X-Herald- prefix is the caller's. */
+Test(headers, x_herald_prefix_only_what_herald_writes)
+{
+    static const char *const ok[] = {"X-Herald-Build", "x-herald-build",
+                                     "X-Herald-", "X-Herald-Tagsx",
+                                     "X-Herald-Meta", "X-Herald-Metadata"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        herald_msg *m = valid_msg();
+        cr_assert_eq(herald_msg_add_header(m, ok[i], "42"), HERALD_OK,
+                     "%s refused", ok[i]);
+        cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK, "%s", ok[i]);
+        herald_msg_free(m);
+    }
+    herald_msg *m = valid_msg();
+    herald_msg_add_header(m, "X-Herald-Tags", "a");
+    expect_fix(m, NULL, 0, "herald_msg_add_tag", NULL);
+    herald_msg_free(m);
+    m = valid_msg();
+    herald_msg_add_header(m, "x-Herald-meta-k", "a");
+    expect_fix(m, NULL, 0, "herald_msg_set_metadata", NULL);
     herald_msg_free(m);
 }
 
@@ -687,7 +747,11 @@ Test(attach, file_must_be_a_regular_file_within_the_size_limit,
     char *big = tu_write_file(dir, "big.bin", "");
     cr_assert_eq(truncate(big, HM_DEFAULT_MAX_SIZE + 1), 0);
     attach_refused(big, "is 26214401 bytes, larger than the default "
-                   "max_message_size (26214400 bytes); send a smaller file");
+                   "max_message_size (26214400 bytes)");
+    herald_msg *mb = valid_msg();
+    herald_msg_attach_file(mb, big, NULL, NULL);
+    expect_fix(mb, NULL, 0, "send a smaller file", NULL);
+    herald_msg_free(mb);
     /* A small regular file still attaches. */
     char *small = tu_write_file(dir, "small.bin", "0123456789");
     herald_msg *m = valid_msg();
@@ -728,7 +792,8 @@ Test(validate, no_recipient)
     herald_msg *m = herald_msg_new();
     herald_msg_set_text(m, "x");
     expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
-                   "no recipient", "herald_msg_add_to", NULL);
+                   "the message has no recipient", NULL);
+    expect_fix(m, NULL, 0, "add one with herald_msg_add_to or --to", NULL);
     cr_assert_eq(herald_msg_add_bcc(m, "hidden@example.com"), HERALD_OK);
     cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
     herald_msg_free(m);
@@ -739,6 +804,8 @@ Test(validate, no_body)
     herald_msg *m = herald_msg_new();
     herald_msg_add_to(m, "a@example.com");
     expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE, "no body", NULL);
+    expect_fix(m, NULL, 0, "herald_msg_set_text or herald_msg_set_html",
+               NULL);
     cr_assert_eq(herald_msg_set_html(m, "<p>hi</p>"), HERALD_OK);
     cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
     herald_msg_free(m);
@@ -750,7 +817,8 @@ Test(validate, sender_needed)
     cr_assert_eq(herald_msg_validate(m, NULL), HERALD_OK);
     cr_assert_eq(hm_validate(m, NULL, 0, NULL), HERALD_OK);
     expect_invalid(m, NULL, 1, HERALD_ERR_INVALID_MESSAGE, "no sender",
-                   "`from = ...`", NULL);
+                   NULL);
+    expect_fix(m, NULL, 1, "`from = ...`", "set From on the message", NULL);
     cr_assert_eq(herald_msg_set_from(m, "me@example.com"), HERALD_OK);
     cr_assert_eq(hm_validate(m, NULL, 1, NULL), HERALD_OK);
     herald_msg_free(m);
@@ -765,7 +833,8 @@ Test(validate, too_many_recipients)
     cr_assert_eq(hm_validate(m, &lim, 0, NULL), HERALD_OK);
     lim.max_recipients = 2;
     expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, "3 recipients",
-                   "limit of 2", "max_recipients", "[herald]", NULL);
+                   "limit of 2", NULL);
+    expect_fix(m, &lim, 0, "max_recipients", "[herald]", "split it", NULL);
     herald_msg_free(m);
 }
 
@@ -808,6 +877,8 @@ Test(validate, too_large)
     lim.max_size = 200;
     expect_invalid(m, &lim, 0, HERALD_ERR_INVALID_MESSAGE, "bytes",
                    "limit of 200", "max_message_size", NULL);
+    expect_fix(m, &lim, 0, "send smaller attachments",
+               "raise `max_message_size` in the [herald] section", NULL);
     herald_msg_free(m);
 }
 

@@ -140,6 +140,9 @@ int hm_has_control(const char *s);
  * -1 with *why_r set to a static reason ("missing @", "contains CR or LF"). */
 int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
 void hm_mailbox_clear(struct hm_mailbox *mb);
+/* Append @s as an RFC 5322 quoted-string: in double quotes, each " and
+ * backslash escaped by a backslash. */
+void hm_quote_string(struct hbuf *b, const char *s);
 
 struct hm_limits {
     size_t max_size;        /* bytes of the message as rendered (hmime_size); default 25 MiB */

@@ -221,13 +221,7 @@ static void hw_phrase(struct hw *w, const char *name, int sp)
         hw_text(w, name, sp);
     } else {
         struct hbuf q = {0};
-        hbuf_addc(&q, '"');
-        for (const char *p = name; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                hbuf_addc(&q, '\\');
-            hbuf_addc(&q, *p);
-        }
-        hbuf_addc(&q, '"');
+        hm_quote_string(&q, name);
         if (q.data)
             hw_token(w, q.data, q.len, sp);
         else

@@ -139,6 +139,10 @@ int hm_has_control(const char *s);
  * per RFC 6531).  Returns 0 and fills @mb (free with hm_mailbox_clear), or
  * -1 with *why_r set to a static reason ("missing @", "contains CR or LF"). */
 int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
+/* The same, with *fix_r (may be NULL) set on failure to what to do when
+ * there is something specific ("add one mailbox per call"), else NULL. */
+int hm_parse_mailbox_fix(const char *s, struct hm_mailbox *mb,
+                         const char **why_r, const char **fix_r);
 void hm_mailbox_clear(struct hm_mailbox *mb);
 /* Append @s as an RFC 5322 quoted-string: in double quotes, each " and
  * backslash escaped by a backslash. */

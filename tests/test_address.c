@@ -335,3 +335,35 @@ Test(mailbox, null_and_reason_pointer)
     cr_assert_null(mb.addr);
     hm_mailbox_clear(NULL);
 }
+
+/* The reason says what is wrong; a fix, when there is one to give, comes
+ * apart (never glued to the reason after ':' or ';'). */
+Test(mailbox, reason_and_fix_apart)
+{
+    static const char *const cases[][3] = {
+        {"a b@example.com", "local part contains a space",
+         "write a display name as \"Name <user@example.com>\""},
+        {"a@example.com, b@example.com", "contains a comma",
+         "add one mailbox per call"},
+        {"a@b@example.com", "more than one @",
+         "quote the local part if it really contains @"},
+        {"a@[192.0.2]", "invalid address literal",
+         "write it as [192.0.2.1] or [IPv6:2001:db8::1]"},
+        {"Bob \"B\" <bob@example.com>", "display name has a stray '\"'",
+         "put the whole name in quotes and escape inner quotes as \\\""},
+        {"\"Bob\" Smith <bob@example.com>", "text after the quoted display name",
+         "put the whole name inside the quotes"},
+        {"bob@", "empty domain after @", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct hm_mailbox mb;
+        const char *why = NULL, *fix = "sentinel";
+        cr_assert_eq(hm_parse_mailbox_fix(cases[i][0], &mb, &why, &fix), -1,
+                     "'%s' accepted", cases[i][0]);
+        cr_assert_str_eq(why, cases[i][1], "reason of '%s'", cases[i][0]);
+        if (cases[i][2])
+            cr_assert_str_eq(fix, cases[i][2], "fix of '%s'", cases[i][0]);
+        else
+            cr_assert_null(fix, "fix of '%s'", cases[i][0]);
+    }
+}

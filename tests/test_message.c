@@ -134,6 +134,14 @@ Test(inject, address)
     expect_fix(m, NULL, 0, "user@example.com or Name <user@example.com>",
                NULL);
     herald_msg_free(m);
+    /* a reason with its own fix gives that one */
+    m = valid_msg();
+    cr_assert_eq(herald_msg_add_cc(m, "a@example.com, b@example.com"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    expect_invalid(m, NULL, 0, HERALD_ERR_INVALID_MESSAGE,
+                   "cc 'a@example.com, b@example.com': contains a comma", NULL);
+    expect_fix(m, NULL, 0, "add one mailbox per call", NULL);
+    herald_msg_free(m);
 }
 
 Test(inject, header_value_and_name)

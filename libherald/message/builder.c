@@ -22,10 +22,10 @@ static const char mailbox_fix[] =
 static herald_class new_mailbox(herald_msg *msg, const char *label,
                                 const char *mailbox, struct hm_mailbox *mb)
 {
-    const char *why = "invalid mailbox";
+    const char *why = "invalid mailbox", *fix = NULL;
     if (!mailbox)
         return hm_usage(msg, label);
-    if (hm_parse_mailbox(mailbox, mb, &why) == 0)
+    if (hm_parse_mailbox_fix(mailbox, mb, &why, &fix) == 0)
         return HERALD_OK;
     if (strcmp(why, "out of memory") == 0)
         return hm_oom(msg, label);
@@ -37,7 +37,7 @@ static herald_class new_mailbox(herald_msg *msg, const char *label,
     else
         snprintf(lab, sizeof lab, "%s", label);
     return hm_fail_value(msg, HERALD_ERR_INVALID_MESSAGE, lab, mailbox, why,
-                         mailbox_fix);
+                         fix ? fix : mailbox_fix);
 }
 
 static herald_class set_mailbox(herald_msg *msg, const char *label,

@@ -26,8 +26,11 @@ static int is_atext(unsigned char c)
     return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
+/* Each check returns why the text is refused (the what) or NULL, and
+ * sets *fix_r when there is something specific to do about it. */
+
 /* Check a dot-atom local part. */
-static const char *check_dot_atom(const char *s, size_t n)
+static const char *check_dot_atom(const char *s, size_t n, const char **fix_r)
 {
     if (s[0] == '.' || s[n - 1] == '.')
         return "local part starts or ends with a dot";
@@ -37,9 +40,11 @@ static const char *check_dot_atom(const char *s, size_t n)
             if (s[i + 1] == '.')
                 return "local part has two dots in a row";
         } else if (!is_atext(c)) {
-            if (c == ' ' || c == '\t')
-                return "local part contains a space: write a display name "
-                       "as \"Name <user@example.com>\"";
+            if (c == ' ' || c == '\t') {
+                *fix_r = "write a display name as \"Name "
+                         "<user@example.com>\"";
+                return "local part contains a space";
+            }
             return "local part contains a character that is only allowed "
                    "inside quotes (such as ( ) , : ; < > @ [ ] \\ \")";
         }
@@ -71,26 +76,24 @@ static size_t quoted_len(const char *s, size_t n, const char **why_r)
     return 0;
 }
 
-static const char *check_address_literal(const char *s, size_t n)
+static const char *check_address_literal(const char *s, size_t n,
+                                         const char **fix_r)
 {
     char buf[64];
     unsigned char bin[16];
-    if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof buf)
-        return "invalid address literal: write it as [192.0.2.1] or "
-               "[IPv6:2001:db8::1]";
-    memcpy(buf, s + 1, n - 2);
-    buf[n - 2] = '\0';
-    if (strncmp(buf, "IPv6:", 5) == 0) {
-        if (inet_pton(AF_INET6, buf + 5, bin) == 1)
+    if (n >= 3 && s[n - 1] == ']' && n - 2 < sizeof buf) {
+        memcpy(buf, s + 1, n - 2);
+        buf[n - 2] = '\0';
+        if (strncmp(buf, "IPv6:", 5) == 0
+                ? inet_pton(AF_INET6, buf + 5, bin) == 1
+                : inet_pton(AF_INET, buf, bin) == 1)
             return NULL;
-    } else if (inet_pton(AF_INET, buf, bin) == 1) {
-        return NULL;
     }
-    return "invalid address literal: write it as [192.0.2.1] or "
-           "[IPv6:2001:db8::1]";
+    *fix_r = "write it as [192.0.2.1] or [IPv6:2001:db8::1]";
+    return "invalid address literal";
 }
 
-static const char *check_label(const char *s, size_t n)
+static const char *check_label(const char *s, size_t n, const char **fix_r)
 {
     if (n == 0)
         return "domain has an empty label (a dot at the start or end, or "
@@ -101,24 +104,26 @@ static const char *check_label(const char *s, size_t n)
         return "a domain label starts or ends with a hyphen";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c == '@') {
+            *fix_r = "quote the local part if it really contains @";
+            return "more than one @";
+        }
         if (!(c >= 0x80 || c == '-' || (c >= 'a' && c <= 'z') ||
               (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            return c == '@' ? "more than one @ (quote the local part if it "
-                              "really contains @)"
-                            : "domain contains a character other than "
-                              "letters, digits, hyphens and dots";
+            return "domain contains a character other than letters, digits, "
+                   "hyphens and dots";
     }
     return NULL;
 }
 
-static const char *check_domain(const char *s, size_t n)
+static const char *check_domain(const char *s, size_t n, const char **fix_r)
 {
     if (s[0] == '[')
-        return check_address_literal(s, n);
+        return check_address_literal(s, n, fix_r);
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i == n || s[i] == '.') {
-            const char *why = check_label(s + start, i - start);
+            const char *why = check_label(s + start, i - start, fix_r);
             if (why)
                 return why;
             start = i + 1;
@@ -128,7 +133,7 @@ static const char *check_domain(const char *s, size_t n)
 }
 
 /* Validate a bare address "local@domain" of @n bytes. */
-static const char *check_address(const char *s, size_t n)
+static const char *check_address(const char *s, size_t n, const char **fix_r)
 {
     const char *why = NULL;
     size_t local_len;
@@ -144,15 +149,17 @@ static const char *check_address(const char *s, size_t n)
             return local_len == n ? "missing @" : "text after the quoted "
                                     "local part: expected @ right after it";
     } else {
-        if (memchr(s, ',', n))
-            return "contains a comma: add one mailbox per call";
+        if (memchr(s, ',', n)) {
+            *fix_r = "add one mailbox per call";
+            return "contains a comma";
+        }
         const char *at = memchr(s, '@', n);
         if (!at)
             return "missing @";
         local_len = (size_t)(at - s);
         if (local_len == 0)
             return "empty local part before @";
-        if ((why = check_dot_atom(s, local_len)) != NULL)
+        if ((why = check_dot_atom(s, local_len, fix_r)) != NULL)
             return why;
     }
     if (local_len > MAX_LOCAL)
@@ -161,7 +168,7 @@ static const char *check_address(const char *s, size_t n)
         return "empty domain after @";
     if (n > MAX_ADDRESS)
         return "address longer than 254 octets";
-    return check_domain(s + local_len + 1, n - local_len - 1);
+    return check_domain(s + local_len + 1, n - local_len - 1, fix_r);
 }
 
 /* Find the first @c at or after @s that is outside a quoted string; sets
@@ -192,7 +199,8 @@ static void trim(const char **b, const char **e)
 
 /* Turn the display-name text [b,e) into a malloc'd unquoted name, or NULL
  * for an empty one.  *why_r is set on error. */
-static char *parse_name(const char *b, const char *e, const char **why_r)
+static char *parse_name(const char *b, const char *e, const char **why_r,
+                        const char **fix_r)
 {
     trim(&b, &e);
     for (const char *p = b; p < e; p++) {
@@ -206,8 +214,9 @@ static char *parse_name(const char *b, const char *e, const char **why_r)
         return NULL;
     if (*b != '"') {
         if (memchr(b, '"', (size_t)(e - b))) {
-            *why_r = "display name has a stray '\"': put the whole name in "
-                     "quotes and escape inner quotes as \\\"";
+            *why_r = "display name has a stray '\"'";
+            *fix_r = "put the whole name in quotes and escape inner quotes "
+                     "as \\\"";
             return NULL;
         }
         char *n = hx_strndup(b, (size_t)(e - b));
@@ -229,8 +238,8 @@ static char *parse_name(const char *b, const char *e, const char **why_r)
     }
     if (p + 1 != e) {
         hbuf_free(&out);
-        *why_r = "text after the quoted display name: put the whole name "
-                 "inside the quotes";
+        *why_r = "text after the quoted display name";
+        *fix_r = "put the whole name inside the quotes";
         return NULL;
     }
     if (out.len == 0) {
@@ -265,19 +274,31 @@ static char *format_full(const char *name, const char *addr)
     if (name_is_plain(name))
         return hx_printf("%s <%s>", name, addr);
     struct hbuf b = {0};
-    hbuf_addc(&b, '"');
-    for (const char *p = name; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            hbuf_addc(&b, '\\');
-        hbuf_addc(&b, *p);
-    }
-    hbuf_printf(&b, "\" <%s>", addr);
+    hm_quote_string(&b, name);
+    hbuf_printf(&b, " <%s>", addr);
     return hbuf_steal(&b, NULL);
+}
+
+void hm_quote_string(struct hbuf *b, const char *s)
+{
+    hbuf_addc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            hbuf_addc(b, '\\');
+        hbuf_addc(b, *s);
+    }
+    hbuf_addc(b, '"');
 }
 
 int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
 {
-    const char *why = NULL, *ab, *ae;
+    return hm_parse_mailbox_fix(s, mb, why_r, NULL);
+}
+
+int hm_parse_mailbox_fix(const char *s, struct hm_mailbox *mb,
+                         const char **why_r, const char **fix_r)
+{
+    const char *why = NULL, *fix = NULL, *ab, *ae;
     char *name = NULL;
     int open = 0;
 
@@ -324,7 +345,7 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
                                   "address in angle brackets";
                 goto fail;
             }
-        name = parse_name(s, lt, &why);
+        name = parse_name(s, lt, &why, &fix);
         if (why)
             goto fail;
         ab = lt + 1;
@@ -336,7 +357,7 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)
         }
     }
     trim(&ab, &ae);
-    if ((why = check_address(ab, (size_t)(ae - ab))) != NULL)
+    if ((why = check_address(ab, (size_t)(ae - ab), &fix)) != NULL)
         goto fail;
     mb->addr = hx_strndup(ab, (size_t)(ae - ab));
     mb->name = name;
@@ -353,6 +374,8 @@ fail:
     hm_mailbox_clear(mb);
     if (why_r)
         *why_r = why;
+    if (fix_r)
+        *fix_r = fix;
     return -1;
 }
 

@@ -4,7 +4,7 @@
  * libherald.so.  Tests link the convenience library and may use these.
  *
  * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
- * (message.c, address.c), hmime_ MIME (mime.c), hconf_/hopts_ config
+ * (message/, address.c), hmime_ MIME (mime/), hconf_/hopts_ config
  * (config.c), hl_ loader (loader.c).
  */
 #ifndef HERALD_CORE_INTERNAL_H
@@ -82,7 +82,7 @@ void hx_result_set_id(herald_result *res, const char *id);
 void hx_result_add_recipient(herald_result *res, const char *address,
                              int accepted, const char *text);
 
-/* ---- message.c / address.c ---------------------------------------- */
+/* ---- message/ and address.c --------------------------------------- */
 
 struct hm_mailbox {
     char *addr;   /* bare address, "user@domain" */
@@ -111,16 +111,42 @@ struct herald_msg {
     size_t meta_slots;        /* 0 or a power of two > 2 * n_metadata */
     char **tags;              size_t n_tags;
     struct hm_attachment *att; size_t n_att;
-    /* First setter failure, reported by validation. */
+    /* First setter failure, reported by hm_validate. */
     herald_class bad_cls;
     char *bad_what;               /* "subject: contains CR or LF" */
+    char *bad_fix;                /* what to do about it, or NULL */
 };
+
+/* message/failure.c: how a setter says no.  hm_fail records the first
+ * failure on @msg (the formatted what, and @fix, which may be NULL) and
+ * returns @cls; hm_fail_value formats "<label> '<value>': <why>" with the
+ * value shown by hm_show (control characters escaped, cut at 60 bytes;
+ * malloc'd).  hm_line_problem says why a one-line value is unacceptable
+ * (CR/LF/NUL or bad UTF-8; *fix_r set when there is a fix), or NULL. */
+extern const char hm_one_line[], hm_not_utf8[], hm_fix_utf8[];
+herald_class hm_fail(herald_msg *msg, herald_class cls, const char *fix,
+                     const char *fmt, ...) HERALD_PRINTF(4, 5);
+herald_class hm_fail_value(herald_msg *msg, herald_class cls,
+                           const char *label, const char *value,
+                           const char *why, const char *fix);
+herald_class hm_oom(herald_msg *msg, const char *label);
+herald_class hm_usage(herald_msg *msg, const char *label);
+char *hm_show(const char *s);
+const char *hm_line_problem(const char *s, const char **fix_r);
+int hm_has_control(const char *s);
 
 /* Parse a mailbox ("a@b", "Name <a@b>", "\"Q, N\" <a@b>", UTF-8 allowed
  * per RFC 6531).  Returns 0 and fills @mb (free with hm_mailbox_clear), or
  * -1 with *why_r set to a static reason ("missing @", "contains CR or LF"). */
 int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
+/* The same, with *fix_r (may be NULL) set on failure to what to do when
+ * there is something specific ("add one mailbox per call"), else NULL. */
+int hm_parse_mailbox_fix(const char *s, struct hm_mailbox *mb,
+                         const char **why_r, const char **fix_r);
 void hm_mailbox_clear(struct hm_mailbox *mb);
+/* Append @s as an RFC 5322 quoted-string: in double quotes, each " and
+ * backslash escaped by a backslash. */
+void hm_quote_string(struct hbuf *b, const char *s);
 
 struct hm_limits {
     size_t max_size;        /* bytes of the message as rendered (hmime_size); default 25 MiB */
@@ -129,12 +155,15 @@ struct hm_limits {
 #define HM_DEFAULT_MAX_SIZE (25u * 1024u * 1024u)
 #define HM_DEFAULT_MAX_RECIPIENTS 1000u
 
-/* Every check before a driver sees @msg.  When @need_from is set, a missing
- * From is an error naming the channel option `from`. */
+/* The one decision before a driver sees @msg (message/validate.c): the
+ * setters' recorded failure, then recipients, body, sender (when
+ * @need_from; the error names the channel option `from`), recipient count
+ * and the size as sent.  Errors carry the fix apart (herald_error_fix). */
 herald_class hm_validate(const herald_msg *msg, const struct hm_limits *lim,
                          int need_from, herald_error **err_r);
 
-/* Host-table accessors (see herald_host in plugin.h). */
+/* Host-table accessors (message/access.c; see herald_host in plugin.h);
+ * they only read what hm_validate accepted. */
 const char *hm_get(const herald_msg *msg, herald_field field);
 size_t hm_count(const herald_msg *msg, herald_list list);
 const char *hm_address(const herald_msg *msg, herald_list list, size_t i,
@@ -148,7 +177,7 @@ int hm_attachment(const herald_msg *msg, size_t i, const char **filename_r,
 /* Guess a content type from a file name's extension. */
 const char *hm_guess_type(const char *filename);
 
-/* ---- mime.c ---------------------------------------------------------- */
+/* ---- mime/ (render.c; the encoders in encode.c, see mime/mime.h) ---- */
 
 /* RFC 5322 / MIME rendering; see herald_host.render_mime. */
 herald_class hmime_render(const herald_msg *msg, unsigned flags,

@@ -163,7 +163,9 @@ Test(context, missing_sender_names_from_option)
     herald_msg *m = simple_msg("x");
     herald_error *err = NULL;
     cr_assert_eq(herald_send(ctx, "box", m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
-    cr_assert(strstr(herald_error_message(err), "from ="), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_message(err), "no sender"), "%s", herald_error_message(err));
+    cr_assert(herald_error_fix(err) && strstr(herald_error_fix(err), "from ="),
+              "%s", herald_error_fix(err));
     herald_error_free(err);
     herald_msg_set_from(m, "me@example.com");
     cr_assert_eq(herald_send(ctx, "box", m, NULL, NULL), HERALD_OK);

@@ -838,17 +838,79 @@ Test(headers, rfc822_attachment_not_base64_as_message)
     herald_msg_free(m);
 }
 
-Test(headers, bad_message_not_rendered)
+/* A setter that says no keeps nothing of the value, so what it refused
+ * can never reach the rendered bytes; the decision is hm_validate's alone
+ * and the renderer (which drivers call on validated messages) does not
+ * check again. */
+Test(headers, refused_value_never_rendered)
 {
     herald_msg *m = simple_msg("x");
-    herald_msg_set_subject(m, "a\r\nBcc: evil@example.com");
-    char *out = (char *)"unchanged";
-    herald_error *err = NULL;
-    cr_assert_eq(hmime_render(m, 0, &out, NULL, &err),
+    cr_assert_eq(herald_msg_set_subject(m, "a\r\nBcc: evil@example.com"),
                  HERALD_ERR_INVALID_MESSAGE);
-    cr_assert_null(out);
+    herald_error *err = NULL;
+    cr_assert_eq(herald_msg_validate(m, &err), HERALD_ERR_INVALID_MESSAGE);
     cr_assert_not_null(strstr(herald_error_message(err), "subject"));
     herald_error_free(err);
+    char *out = render(m, 0, NULL);
+    cr_assert_null(strstr(out, "evil"), "%s", out);
+    char *subj = header(out, "Subject");
+    cr_assert_str_eq(subj, "hello");
+    free(subj);
+    free(out);
+    herald_msg_free(m);
+}
+
+/* X-Herald-Tags and X-Herald-Meta-* are herald's; any other X-Herald-
+ * header is the caller's and goes out as given. */
+Test(headers, x_herald_build_is_rendered)
+{
+    herald_msg *m = simple_msg("x");
+    cr_assert_eq(herald_msg_add_header(m, "X-Herald-Build", "42"), HERALD_OK);
+    cr_assert_eq(herald_msg_add_tag(m, "t1"), HERALD_OK);
+    cr_assert_eq(herald_msg_add_header(m, "X-Herald-Tags", "forged"),
+                 HERALD_ERR_INVALID_MESSAGE);
+    char *out = render(m, 0, NULL);
+    char *v = header(out, "X-Herald-Build");
+    cr_assert_str_eq(v, "42");
+    free(v);
+    v = header(out, "X-Herald-Tags");
+    cr_assert_str_eq(v, "t1");
+    free(v);
+    cr_assert_null(strstr(out, "forged"));
+    free(out);
+    herald_msg_free(m);
+}
+
+/* hmime_render_id hands back exactly the Message-ID it wrote (without the
+ * angle brackets); hmime_render (no id wanted) still renders. */
+Test(headers, render_id_matches_the_header)
+{
+    herald_msg *m = simple_msg("x");
+    char *out = NULL, *id = NULL;
+    size_t len = 0;
+    herald_error *err = NULL;
+    cr_assert_eq(hmime_render_id(m, 0, &out, &len, &id, &err), HERALD_OK,
+                 "%s", herald_error_message(err));
+    cr_assert_not_null(id);
+    cr_assert_eq(strlen(out), len);
+    char *hdr = header(out, "Message-ID");
+    char *want = tu_printf("<%s>", id);
+    cr_assert_str_eq(hdr, want, "header %s, id %s", hdr, id);
+    cr_assert(strstr(id, "@mail.example.org"), "%s", id);
+    free(want);
+    free(hdr);
+    free(out);
+    free(id);
+    /* without an id pointer */
+    out = NULL;
+    cr_assert_eq(hmime_render_id(m, 0, &out, &len, NULL, NULL), HERALD_OK);
+    cr_assert_not_null(out);
+    free(out);
+    out = render(m, 0, &len);
+    hdr = header(out, "Message-ID");
+    cr_assert_not_null(hdr);
+    free(hdr);
+    free(out);
     herald_msg_free(m);
 }
 
@@ -1151,14 +1213,16 @@ Test(fuzz, long_content_type_refused_before_render)
     herald_msg *m = simple_msg("x");
     cr_assert_eq(herald_msg_attach_data(m, "x", 1, "f.bin", t),
                  HERALD_ERR_INVALID_MESSAGE);
-    char *out = NULL;
     herald_error *err = NULL;
-    cr_assert_eq(hmime_render(m, 0, &out, NULL, &err),
-                 HERALD_ERR_INVALID_MESSAGE);
-    cr_assert_null(out);
+    cr_assert_eq(herald_msg_validate(m, &err), HERALD_ERR_INVALID_MESSAGE);
     cr_assert_not_null(strstr(herald_error_message(err), "127"), "%s",
                        herald_error_message(err));
     herald_error_free(err);
+    /* nothing of the refused attachment is left to render */
+    char *out = render(m, 0, NULL);
+    cr_assert_null(strstr(out, "xxxxxxxx"));
+    cr_assert_null(strstr(out, "f.bin"));
+    free(out);
     herald_msg_free(m);
 }
 

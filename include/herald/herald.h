@@ -284,7 +284,11 @@ herald_class herald_msg_set_html(herald_msg *msg, const char *html);
 /**
  * herald_msg_add_header - an extra header.  @name must be printable ASCII
  * without ':' or space; headers herald writes itself (From, To, Cc, Bcc,
- * Subject, Date, Message-ID, MIME-Version, Content-*) are refused.
+ * Reply-To, Subject, Date, Message-ID, MIME-Version, Content-*, and
+ * X-Herald-Tags and X-Herald-Meta-* (any case), which carry tags and
+ * metadata) are refused, the error's fix naming the setter to use.  Any
+ * other X-Herald- header, such as `X-Herald-Build: 42`, is the caller's
+ * and is sent as given.
  */
 herald_class herald_msg_add_header(herald_msg *msg, const char *name,
                                    const char *value);
@@ -329,14 +333,19 @@ herald_class herald_msg_set_idempotency_key(herald_msg *msg, const char *key);
 
 /**
  * herald_msg_validate - run every check herald_send() runs before a driver
- * sees the message (syntax of every address, no CR/LF/NUL anywhere, at least
- * one recipient and one body), with the default limits (25 MiB, 1,000
- * recipients).  The size limit is compared with the message as sent: the
- * whole MIME message as herald_render() would give it for an email
- * channel, headers included, attachments in base64 (4/3 of their size plus
- * CRLF every 76 characters) and bodies in quoted-printable where needed;
- * the error names that size, the size before encoding and the limit.  The
- * sender may be missing here, since a channel may supply it.
+ * sees the message, with the default limits (25 MiB, 1,000 recipients).
+ * Each setter checks its own value when called (address syntax, no
+ * CR/LF/NUL, UTF-8), keeps nothing of a value it refuses and remembers the
+ * first refusal: validation reports that one (class, message, and the fix
+ * apart in herald_error_fix()), then checks what depends on the whole
+ * message: at least one recipient and one body, the recipient count and
+ * the size.  Drivers get only messages that passed.  The size limit is
+ * compared with the message as sent: the whole MIME message as
+ * herald_render() would give it for an email channel, headers included,
+ * attachments in base64 (4/3 of their size plus CRLF every 76 characters)
+ * and bodies in quoted-printable where needed; the error names that size,
+ * the size before encoding and the limit.  The sender may be missing here,
+ * since a channel may supply it.
  */
 herald_class herald_msg_validate(const herald_msg *msg, herald_error **err_r);
 

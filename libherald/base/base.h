@@ -79,4 +79,14 @@ int hb_read_file_mode(const char *path, size_t limit, const char *limit_name,
 /* "FIFO", "character device", ... for an st_mode; "special file" else. */
 const char *hb_file_kind(unsigned mode);
 
+/* ---- json.c ------------------------------------------------------------ */
+
+/* Append the @n bytes at @s to @b escaped for the inside of a JSON string
+ * (no quotes added), exactly as jansson's json_dumps() writes them without
+ * JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH: '"' and '\\' as \" and \\, the
+ * controls \b \f \n \r \t by name, the other bytes below 0x20 (NUL too) as
+ * \u00XX with upper-case hex; everything else, UTF-8 and DEL included, as
+ * is.  The bytes are not checked: give valid UTF-8 (a json_t string is). */
+void hb_json_escape(struct hbuf *b, const char *s, size_t n);
+
 #endif /* HERALD_BASE_H */

@@ -65,6 +65,21 @@ void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
     free(r);
 }
 
+void hh_error_fix(hh_client *c, herald_error **err_r, const char *fmt, ...)
+{
+    char *fix = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&fix, fmt, ap) < 0)
+        fix = NULL;
+    va_end(ap);
+    char *r = hh_secrets_apply(&c->secrets, fix);
+    if (r && err_r && *err_r)
+        c->host->error_fix(*err_r, "%s", r);
+    free(fix);
+    free(r);
+}
+
 void hh_set_id(hh_client *c, herald_result *res, const char *id)
 {
     char *r = hh_secrets_apply(&c->secrets, id);
@@ -87,10 +102,11 @@ static int is_loopback(const char *host)
 static herald_class base_error(hh_client *c, herald_error **err_r,
                                const char *base, const char *why)
 {
-    return hh_error(c, err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
-                          "base_url = %s: %s; write it as https://host[:port][/path]"
-                          " (or remove it to use the provider's own address)",
-                          base, why);
+    herald_class rc = hh_error(c, err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
+                               "base_url = %s: %s", base, why);
+    hh_error_fix(c, err_r, "write it as https://host[:port][/path] (or remove it "
+                 "to use the provider's own address)");
+    return rc;
 }
 
 struct url_parts {

@@ -44,9 +44,10 @@ static void report(struct diag *d, const char *name, herald_check_status st,
                             fix_shown);
     free(shown);
     free(fix_shown);
-    if (st == HERALD_CHECK_FAIL && d->rc == HERALD_OK)
-        d->rc = hh_error(d->c, d->err_r, cls, NULL, NULL, -1, "%s: %s; %s",
-                                  name, detail, fix ? fix : "see the step above");
+    if (st == HERALD_CHECK_FAIL && d->rc == HERALD_OK) {
+        d->rc = hh_error(d->c, d->err_r, cls, NULL, NULL, -1, "%s: %s", name, detail);
+        hh_error_fix(d->c, d->err_r, "%s", fix ? fix : "see the step above");
+    }
 }
 
 static double ms_of(CURL *e, CURLINFO what)

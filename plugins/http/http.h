@@ -209,6 +209,11 @@ herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
 void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
     HERALD_PRINTF(3, 4);
 void hh_set_id(hh_client *c, herald_result *res, const char *id);
+/* The fix of the error just made by hh_error() (what to do about it, kept
+ * apart from the message: herald_error_fix()), redacted the same way; the
+ * host's error_fix().  Nothing when *err_r is NULL. */
+void hh_error_fix(hh_client *c, herald_error **err_r, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
 
 /* ---- requests ---------------------------------------------------- */
 

@@ -205,7 +205,8 @@ herald_class hh_curl_class(int curl_code, const char *detail)
 json_t *hh_response_json(const hh_response *resp)
 {
     hh_response *r = (hh_response *)resp;   /* the cache is the helper's */
-    if (!r->parsed && r->len && (r->body[0] == '{' || r->body[0] == '['))
+    size_t lead = r->body ? strspn(r->body, " \t\r\n") : 0;  /* JSON whitespace */
+    if (!r->parsed && r->len > lead && (r->body[lead] == '{' || r->body[lead] == '['))
         r->json = json_loadb(r->body, r->len, 0, NULL);
     r->parsed = 1;
     return r->json;
@@ -323,11 +324,12 @@ herald_class hhi_answer_error(hh_client *c, const hh_response *resp,
     struct answer a;
     hhi_read_answer(c, resp, &a);
     const char *code = a.p.code;
-    herald_class rc = hh_error(c, 
+    herald_class rc = hh_error(c,
         err_r, a.cls, code ? code : a.status, a.text, a.retry,
-        "%s answered HTTP %ld%s%s%s: %s; %s", c->prov->name, resp->status,
+        "%s answered HTTP %ld%s%s%s: %s", c->prov->name, resp->status,
         code ? " (" : "", code ? code : "", code ? ")" : "",
-        a.line && *a.line ? a.line : "(no text)", a.advice);
+        a.line && *a.line ? a.line : "(no text)");
+    hh_error_fix(c, err_r, "%s", a.advice);
     free(a.line);
     return rc;
 }
@@ -339,13 +341,15 @@ herald_class hh_unexpected_answer(hh_client *c, const hh_response *resp,
     hh_escape_bytes(resp->body, resp->len, 120, excerpt, sizeof excerpt);
     if (!hh_response_header(resp, "Content-Type", ctype, sizeof ctype))
         snprintf(ctype, sizeof ctype, "no Content-Type");
-    return hh_error(c, err_r, HERALD_ERR_DELIVERY_UNKNOWN, NULL, excerpt, -1,
-                    "%s answered HTTP %ld but not with its success answer (%s; %s, "
-                    "%zu bytes: \"%s\"): the message may or may not have been "
-                    "delivered; something else may have answered (a captive portal "
-                    "or proxy: check base_url and proxy), so look the message up in "
-                    "the provider's log before sending it again",
-                    c->prov->name, resp->status, what, ctype, resp->len, excerpt);
+    herald_class rc = hh_error(c, err_r, HERALD_ERR_DELIVERY_UNKNOWN, NULL, excerpt, -1,
+                               "%s answered HTTP %ld but not with its success answer "
+                               "(%s; %s, %zu bytes: \"%s\"): the message may or may "
+                               "not have been delivered; something else may have "
+                               "answered (a captive portal or proxy)", c->prov->name,
+                               resp->status, what, ctype, resp->len, excerpt);
+    hh_error_fix(c, err_r, "do not resend blindly: check base_url and proxy, and look "
+                 "the message up in the provider's log before sending it again");
+    return rc;
 }
 
 /* A 2xx answer: the provider's success answer (its id becomes the

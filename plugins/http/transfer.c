@@ -248,14 +248,19 @@ static herald_class transport_error(hh_client *c, CURLcode code,
             snprintf(fix, sizeof fix, "check the proxy setting in [channel %s] (its "
                      "host and port), or set proxy = none to connect directly",
                      hhi_chan(c));
-        return hh_error(c, err_r, cls, NULL, why, -1,
-                        "%s request to %s failed at the proxy (from %s): %s; %s",
-                        c->prov->name, c->authority, src ? src : "proxy", why, fix);
+        herald_class rc = hh_error(c, err_r, cls, NULL, why, -1,
+                                   "%s request to %s failed at the proxy (from %s): %s",
+                                   c->prov->name, c->authority, src ? src : "proxy",
+                                   why);
+        hh_error_fix(c, err_r, "%s", fix);
+        return rc;
     }
-    return hh_error(c, err_r, cls, NULL, why, -1,
-                    "%s request to %s failed: %s; %s", c->prov->name,
-                    c->authority, why,
-                    cls == HERALD_ERR_TLS ? hhi_tls_fix(code, why) : hhi_transport_fix(cls));
+    herald_class rc = hh_error(c, err_r, cls, NULL, why, -1,
+                               "%s request to %s failed: %s", c->prov->name,
+                               c->authority, why);
+    hh_error_fix(c, err_r, "%s", cls == HERALD_ERR_TLS ? hhi_tls_fix(code, why)
+                                                       : hhi_transport_fix(cls));
+    return rc;
 }
 
 /* The whole request went out, then the answer was lost: the provider may
@@ -264,12 +269,14 @@ static herald_class unknown_error(hh_client *c, CURLcode code, const char *what,
                                   herald_error **err_r)
 {
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
-    return hh_error(c, err_r, HERALD_ERR_DELIVERY_UNKNOWN, NULL, why, -1,
-                    "%s request to %s was sent in full, then %s (%s): the message "
-                    "may or may not have been delivered; look it up in the "
-                    "provider's log before sending it again (a retry may deliver it "
-                    "twice, unless it has an idempotency key the provider honours)",
-                    c->prov->name, c->authority, what, why);
+    herald_class rc = hh_error(c, err_r, HERALD_ERR_DELIVERY_UNKNOWN, NULL, why, -1,
+                               "%s request to %s was sent in full, then %s (%s): the "
+                               "message may or may not have been delivered",
+                               c->prov->name, c->authority, what, why);
+    hh_error_fix(c, err_r, "do not resend blindly: look it up in the provider's log "
+                 "before sending it again (a retry may deliver it twice, unless it "
+                 "has an idempotency key the provider honours)");
+    return rc;
 }
 
 /* Send @req and point @resp at the answer (the client's buffers, valid

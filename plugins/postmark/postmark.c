@@ -80,10 +80,11 @@ static herald_class postmark_accepted(hh_client *c, void *priv,
     const char *code = hh_response_member(resp, "ErrorCode", num, sizeof num);
     if (code && strtoll(code, NULL, 10) != 0) {
         const char *m = hh_json_string(hh_response_json(resp), "Message");
-        return hh_error(c, err_r, HERALD_ERR_PERMANENT, code, m, -1,
-                                 "postmark answered HTTP %ld with ErrorCode %s: %s; "
-                                 "see Postmark's API error codes", resp->status, code,
-                                 m ? m : "(no message)");
+        herald_class rc = hh_error(c, err_r, HERALD_ERR_PERMANENT, code, m, -1,
+                                   "postmark answered HTTP %ld with ErrorCode %s: %s",
+                                   resp->status, code, m ? m : "(no message)");
+        hh_error_fix(c, err_r, "see Postmark's API error codes");
+        return rc;
     }
     (void)res;
     return HERALD_OK;   /* the rest is the shape's */

@@ -195,8 +195,10 @@ Test(mailgun, wrong_key_is_auth_with_a_region_hint)
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_AUTH);
     cr_assert_str_eq(herald_error_code(err), "401");
     cr_assert_str_eq(herald_error_provider_text(err), "Forbidden");
-    cr_assert(ht_has(herald_error_message(err), "region"), "%s", herald_error_message(err));
-    cr_assert(ht_has(herald_error_message(err), "api_key"), "%s", herald_error_message(err));
+    cr_assert(ht_has(herald_error_fix(err), "region"), "%s", herald_error_message(err));
+    cr_assert(!ht_has(herald_error_message(err), "region"), "the fix is apart: %s",
+              herald_error_message(err));
+    cr_assert(ht_has(herald_error_fix(err), "api_key"), "%s", herald_error_message(err));
     cr_assert(!ht_has(herald_error_message(err), "key-wrong"));
     herald_error_free(err);
     herald_msg_free(m);
@@ -211,7 +213,7 @@ Test(mailgun, unknown_domain_is_config_naming_the_domain)
     cr_assert_str_eq(herald_error_code(err), "404");
     cr_assert(ht_has(herald_error_provider_text(err), "Domain not found: other.example.com"),
               "%s", herald_error_provider_text(err));
-    cr_assert(ht_has(herald_error_message(err), "domain = other.example.com"), "%s",
+    cr_assert(ht_has(herald_error_fix(err), "domain = other.example.com"), "%s",
               herald_error_message(err));
     herald_error_free(err);
     herald_msg_free(m);

@@ -139,7 +139,7 @@ Test(mailtrap, sandbox_defaults_and_errors)
     /* an inbox the server does not know */
     ht_open(&h, "mailtrap", "api_token = mt-test\nmode = sandbox\ninbox_id = 99");
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_CONFIG);
-    cr_assert(ht_has(herald_error_message(err), "inbox_id = 99"), "%s",
+    cr_assert(ht_has(herald_error_fix(err), "inbox_id = 99"), "%s",
               herald_error_message(err));
     cr_assert(ht_has(herald_error_provider_text(err), "inbox 99 does not exist"), "%s",
               herald_error_provider_text(err));
@@ -155,7 +155,7 @@ Test(mailtrap, wrong_token_is_auth)
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_AUTH);
     cr_assert_str_eq(herald_error_code(err), "401");
     cr_assert_str_eq(herald_error_provider_text(err), "Unauthorized");
-    cr_assert(ht_has(herald_error_message(err), "api_token"), "%s", herald_error_message(err));
+    cr_assert(ht_has(herald_error_fix(err), "api_token"), "%s", herald_error_message(err));
     herald_error_free(err);
     herald_msg_free(m);
 }

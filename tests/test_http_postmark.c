@@ -134,7 +134,7 @@ Test(postmark, unknown_stream_is_config)
     herald_error *err = NULL;
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_CONFIG);
     cr_assert_str_eq(herald_error_code(err), "1235");
-    cr_assert(ht_has(herald_error_message(err), "message_stream"), "%s",
+    cr_assert(ht_has(herald_error_fix(err), "message_stream"), "%s",
               herald_error_message(err));
     herald_error_free(err);
     herald_msg_free(m);
@@ -149,7 +149,7 @@ Test(postmark, wrong_token_is_auth_with_error_code_10)
     cr_assert_str_eq(herald_error_code(err), "10");
     cr_assert(ht_has(herald_error_provider_text(err), "Server Token you provided"), "%s",
               herald_error_provider_text(err));
-    cr_assert(ht_has(herald_error_message(err), "server_token"), "%s",
+    cr_assert(ht_has(herald_error_fix(err), "server_token"), "%s",
               herald_error_message(err));
     herald_error_free(err);
     herald_msg_free(m);

@@ -284,7 +284,7 @@ Test(ses, wrong_secret_is_auth_with_the_aws_error_type)
     cr_assert_str_eq(herald_error_code(err), "SignatureDoesNotMatch");
     cr_assert(ht_has(herald_error_provider_text(err), "signature we calculated does not match"),
               "%s", herald_error_provider_text(err));
-    cr_assert(ht_has(herald_error_message(err), "secret_access_key"), "%s",
+    cr_assert(ht_has(herald_error_fix(err), "secret_access_key"), "%s",
               herald_error_message(err));
     cr_assert(!ht_has(herald_error_message(err), "wrong\n"));
     herald_error_free(err);

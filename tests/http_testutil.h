@@ -71,6 +71,7 @@ struct ht_fault_case {
     const char *code;        /* herald_error_code(), or NULL: not checked */
     const char *text;        /* substring of the provider text, or NULL */
     long retry_after;        /* expected, or HT_ANY */
+    const char *message;     /* substring of the message, or NULL */
     const char *fix;         /* substring of herald_error_fix(), or NULL */
 };
 #define HT_ANY (-2)

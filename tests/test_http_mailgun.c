@@ -228,7 +228,7 @@ Test(mailgun, status_faults_map_to_classes)
         {"{\"status\": 429, \"headers\": {\"Retry-After\": \"7\"}}",
          HERALD_ERR_RATE_LIMITED, "429", NULL, 7, NULL},
         {"{\"status\": 500}", HERALD_ERR_TEMPORARY, "500", "injected fault 500", -1, NULL},
-        {"{\"status\": 413}", HERALD_ERR_INVALID_MESSAGE, "413", NULL, -1, "too large"},
+        {"{\"status\": 413}", HERALD_ERR_INVALID_MESSAGE, "413", NULL, -1, NULL, "too large"},
     };
     ht_check_faults(&h, cases, sizeof cases / sizeof cases[0]);
 }

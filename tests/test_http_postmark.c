@@ -163,7 +163,7 @@ Test(postmark, status_faults_map_to_classes)
          HERALD_ERR_INVALID_MESSAGE, "300", "Invalid 'To' address", -1, NULL},
         {"{\"status\": 422, \"body\": \"{\\\"ErrorCode\\\": 406, \\\"Message\\\": \\\"You tried "
          "to send to recipient(s) that have been marked as inactive.\\\"}\"}",
-         HERALD_ERR_RECIPIENT_REJECTED, "406", "marked as inactive", -1, "reactivate"},
+         HERALD_ERR_RECIPIENT_REJECTED, "406", "marked as inactive", -1, NULL, "reactivate"},
         {"{\"status\": 422, \"body\": \"{\\\"ErrorCode\\\": 400, \\\"Message\\\": \\\"The 'From'"
          " address you supplied is not a Sender Signature.\\\"}\"}",
          HERALD_ERR_SENDER_REJECTED, "400", "not a Sender Signature", -1, NULL},

@@ -119,7 +119,7 @@ Test(resend, concurrent_idempotent_request_is_temporary)
          "\\\"concurrent_idempotent_requests\\\", \\\"message\\\": \\\"Same idempotency key "
          "used while original request is still in progress.\\\"}\"}",
          HERALD_ERR_TEMPORARY, "concurrent_idempotent_requests", "still in progress", -1,
-         "retry"},
+         NULL, "retry"},
     };
     ht_check_faults(&h, cases, 1);
 }

@@ -147,7 +147,7 @@ Test(sendgrid, status_faults_map_to_classes)
          "\\\"help\\\":null}]}\"}",
          HERALD_ERR_INVALID_MESSAGE, "400", "from email does not contain a valid address",
          -1, "field from.email"},
-        {"{\"status\": 413}", HERALD_ERR_INVALID_MESSAGE, "413", NULL, -1, "too large"},
+        {"{\"status\": 413}", HERALD_ERR_INVALID_MESSAGE, "413", NULL, -1, NULL, "too large"},
         {"{\"status\": 401}", HERALD_ERR_AUTH, "401", "injected fault 401", -1, "api_key"},
         {"{\"status\": 404}", HERALD_ERR_CONFIG, "404", NULL, -1, "base_url"},
         {"{\"status\": 429, \"headers\": {\"Retry-After\": \"7\"}}",

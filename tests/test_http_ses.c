@@ -298,7 +298,7 @@ Test(ses, status_faults_map_to_classes)
          "internal.amazon.com/coral/com.amazon.coral.service/\"}, \"body\": \"{\\\"message\\\":"
          " \\\"Email address is not verified.\\\"}\"}",
          HERALD_ERR_PERMANENT, "MessageRejected", "Email address is not verified", -1,
-         "verify"},
+         NULL, "verify"},
         {"{\"status\": 400}", HERALD_ERR_INVALID_MESSAGE, "BadRequestException",
          "injected fault 400", -1, NULL},
         {"{\"status\": 429, \"headers\": {\"Retry-After\": \"7\"}}", HERALD_ERR_RATE_LIMITED,

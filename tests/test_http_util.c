@@ -334,6 +334,9 @@ void ht_check_faults(struct ht *h, const struct ht_fault_case *cases, size_t n)
             cr_assert_eq(herald_error_retry_after(err), fc->retry_after,
                          "fault %s: retry_after %ld", fc->fault,
                          herald_error_retry_after(err));
+        if (fc->message)
+            cr_assert(ht_has(msg, fc->message), "fault %s: message '%s' lacks '%s'",
+                      fc->fault, msg, fc->message);
         if (fc->fix)
             cr_assert(ht_has(herald_error_fix(err), fc->fix), "fault %s: fix '%s' lacks '%s'",
                       fc->fault, herald_error_fix(err) ? herald_error_fix(err) : "(none)",

@@ -305,7 +305,7 @@ Test(ses, status_faults_map_to_classes)
          "TooManyRequestsException", NULL, 7, NULL},
         {"{\"status\": 500}", HERALD_ERR_TEMPORARY, "InternalFailure", NULL, -1, NULL},
         {"{\"status\": 404}", HERALD_ERR_CONFIG, "NotFoundException", NULL, -1,
-         "configuration_set"},
+         NULL, "configuration_set"},
     };
     ht_check_faults(&h, cases, sizeof cases / sizeof cases[0]);
 }

@@ -10,7 +10,9 @@
  *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
  *   smtp.c     the descriptor: options, init, send, render, teardown
  *   check.c    the diagnosis (`herald doctor`): each step timed and
- *              reported with its cause and fix
+ *              reported with its cause and fix; resolving, connect
+ *              classification and certificate inspection come from the
+ *              network kit, plugins/kit/net/net_diag.h (hn_*)
  *
  * Errors are recorded in struct smtp's `err` (the first one wins) and handed
  * to the core only when send/check returns, so that a send on a reused
@@ -160,9 +162,6 @@ size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r);
 enum { NET_OK = 0, NET_TIMEOUT, NET_CLOSED, NET_ERROR, NET_TOO_LONG };
 void net_init(struct smtp_conn *c);
 herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r);
-/* Connect one address before @deadline: the non-blocking socket, or -1 with
- * *errno_r set (ETIMEDOUT when the deadline passed). */
-int net_connect_addr(const struct addrinfo *a, long long deadline, int *errno_r);
 herald_class net_connect(struct smtp *s, struct smtp_conn *c,
                          const struct addrinfo *ai);
 /* Handshake within @timeout_ms, then verify (CA + host name, or the pin),

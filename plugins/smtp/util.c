@@ -3,6 +3,7 @@
  * buffer, the recorded error, the clock, base64 and dot-stuffing.
  */
 #include "smtp.h"
+#include "net_diag.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,9 +118,7 @@ herald_class smtp_err_report(struct smtp *s, herald_class rc,
 
 long long smtp_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)hn_now_ms();
 }
 
 const char *smtp_secs(long ms, char buf[32])

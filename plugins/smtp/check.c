@@ -201,11 +201,11 @@ static void port_probe(struct ck *k, const struct addrinfo *filtered)
     hn_probe_run(p, n, s->cfg.connect_ms);
 
     /* the evidence, then the verdict */
-    struct sbuf ev = {0};
+    struct hbuf ev = {0};
     int other_open = 0;
-    sbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host, secs);
+    hbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host, secs);
     for (size_t i = 0; i < n_smtp; i++) {
-        sbuf_printf(&ev, "%s%d %s", i ? ", " : "; port ", p[i].port,
+        hbuf_printf(&ev, "%s%d %s", i ? ", " : "; port ", p[i].port,
                     hn_outcome_text(p[i].err));
         if (p[i].err == 0 && !other_open)
             other_open = p[i].port;
@@ -219,9 +219,9 @@ static void port_probe(struct ck *k, const struct addrinfo *filtered)
     if (s->cfg.probe_host && !perr && presult < 0)
         perr = EAI_NONAME; /* no address it could try */
     if (s->cfg.probe_host && presult == 0)
-        sbuf_printf(&ev, "; probe_host %s connected in %.0f ms", probe, pms);
+        hbuf_printf(&ev, "; probe_host %s connected in %.0f ms", probe, pms);
     else if (s->cfg.probe_host && presult > 0)
-        sbuf_printf(&ev, "; probe_host %s: %s", probe, hn_outcome_text(presult));
+        hbuf_printf(&ev, "; probe_host %s: %s", probe, hn_outcome_text(presult));
     const char *evidence = ev.data ? ev.data : "";
 
     char alt[300] = "";
@@ -263,7 +263,7 @@ static void port_probe(struct ck *k, const struct addrinfo *filtered)
             "this machine's outbound network looks down: %s, so neither the "
             "SMTP server nor probe_host can be reached", evidence);
     }
-    sbuf_free(&ev);
+    hbuf_free(&ev);
 }
 
 static herald_class connect_failed(struct ck *k, int e, const struct addrinfo *a,
@@ -381,7 +381,7 @@ static int offers_starttls(struct ck *k)
     if (c->fd >= 0 && smtp_greet(s, c, &r) == HERALD_OK &&
         smtp_hello(s, c, &r) == HERALD_OK)
         offered = (c->ext & SMTP_EXT_STARTTLS) != 0;
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     smtp_quit(s, c);
     free(c);
     smtp_err_clear(s);
@@ -477,30 +477,30 @@ static herald_class plain_greeting_step(struct ck *k, struct smtp_reply *r)
 /* ---- EHLO, STARTTLS, certificate, AUTH --------------------------------- */
 
 static void describe_caps(const struct smtp_conn *c, const struct smtp_reply *r,
-                          struct sbuf *b)
+                          struct hbuf *b)
 {
     const char *t = r->text.data ? r->text.data : "";
-    sbuf_printf(b, "%.*s offers", (int)strcspn(t, " \n"), t);
+    hbuf_printf(b, "%.*s offers", (int)strcspn(t, " \n"), t);
     size_t start = b->len;
     static const struct { unsigned bit; const char *name; } ext[] = {
         {SMTP_EXT_STARTTLS, "STARTTLS"}, {SMTP_EXT_PIPELINING, "PIPELINING"},
         {SMTP_EXT_8BITMIME, "8BITMIME"}, {SMTP_EXT_SMTPUTF8, "SMTPUTF8"}};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
         if (c->ext & ext[i].bit)
-            sbuf_printf(b, "%s%s", b->len > start ? ", " : " ", ext[i].name);
+            hbuf_printf(b, "%s%s", b->len > start ? ", " : " ", ext[i].name);
     if ((c->ext & SMTP_EXT_SIZE) && c->size_max)
-        sbuf_printf(b, "%sSIZE %lu (%.1f MiB)", b->len > start ? ", " : " ",
+        hbuf_printf(b, "%sSIZE %lu (%.1f MiB)", b->len > start ? ", " : " ",
                     c->size_max, (double)c->size_max / 1048576.0);
     else if (c->ext & SMTP_EXT_SIZE)
-        sbuf_printf(b, "%sSIZE (no limit given)", b->len > start ? ", " : " ");
+        hbuf_printf(b, "%sSIZE (no limit given)", b->len > start ? ", " : " ");
     if (c->ext & SMTP_EXT_AUTH) {
-        sbuf_printf(b, "%sAUTH", b->len > start ? ", " : " ");
+        hbuf_printf(b, "%sAUTH", b->len > start ? ", " : " ");
         for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2; m <<= 1)
             if (c->mechs & m)
-                sbuf_printf(b, " %s", smtp_mech_name(m));
+                hbuf_printf(b, " %s", smtp_mech_name(m));
     }
     if (b->len == start)
-        sbuf_adds(b, " no extensions");
+        hbuf_adds(b, " no extensions");
 }
 
 static herald_class ehlo_step(struct ck *k, const char *step, struct smtp_reply *r)
@@ -509,10 +509,10 @@ static herald_class ehlo_step(struct ck *k, const char *step, struct smtp_reply 
     herald_class rc = smtp_hello(k->s, k->c, r);
     if (rc != HERALD_OK)
         return fail_recorded(k, step, rc);
-    struct sbuf b = {0};
+    struct hbuf b = {0};
     describe_caps(k->c, r, &b);
     report(k, step, HERALD_CHECK_OK, b.data ? b.data : "", NULL);
-    sbuf_free(&b);
+    hbuf_free(&b);
     return HERALD_OK;
 }
 
@@ -738,7 +738,7 @@ static herald_class envelope_steps(struct ck *k, const char *to)
         rc = recipient_step(k, to, &r);
     if (!k->c->broken && !k->c->lost)
         smtp_command(s, k->c, "RSET", NULL, &r); /* no DATA: nothing delivered */
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     return rc;
 }
 
@@ -821,7 +821,7 @@ herald_class smtp_check(void *state, herald_checker *chk, herald_error **err_r)
     herald_class rc = reach(&k);
     if (rc == HERALD_OK)
         rc = talk(&k, &r);
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     const char *to = s->host->check_param(chk, "send_test");
     if (rc == HERALD_OK && to)
         rc = envelope_steps(&k, to);

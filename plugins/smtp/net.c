@@ -579,6 +579,6 @@ void net_close(struct smtp_conn *c, int polite)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    sbuf_free(&c->out);
+    hbuf_free(&c->out);
     c->rpos = c->rlen = 0;
 }

@@ -43,6 +43,10 @@ int hb_utf8_valid(const char *s, size_t n);
  * @wrap76 in lines of 76 characters, each ending in CRLF (the last one too).
  * A counting buffer gets only the length. */
 void hb_base64(struct hbuf *b, const unsigned char *p, size_t n, int wrap76);
+/* Append the bytes that the base64 text @s (@n chars; padding optional,
+ * line breaks and blanks skipped) stands for to @b.  0, or -1 when @s is
+ * not base64 (or on OOM; @b may then hold part of the data). */
+int hb_base64_decode(struct hbuf *b, const char *s, size_t n);
 
 /* ---- readfile.c -------------------------------------------------------- */
 

@@ -146,14 +146,14 @@ Test(sendgrid, status_faults_map_to_classes)
          "email does not contain a valid address.\\\",\\\"field\\\":\\\"from.email\\\","
          "\\\"help\\\":null}]}\"}",
          HERALD_ERR_INVALID_MESSAGE, "400", "from email does not contain a valid address",
-         -1, "field from.email"},
+         -1, "field from.email", NULL},
         {"{\"status\": 413}", HERALD_ERR_INVALID_MESSAGE, "413", NULL, -1, NULL, "too large"},
         {"{\"status\": 401}", HERALD_ERR_AUTH, "401", "injected fault 401", -1, NULL, "api_key"},
         {"{\"status\": 404}", HERALD_ERR_CONFIG, "404", NULL, -1, NULL, "base_url"},
         {"{\"status\": 429, \"headers\": {\"Retry-After\": \"7\"}}",
-         HERALD_ERR_RATE_LIMITED, "429", NULL, 7, "wait 7 s"},
-        {"{\"status\": 500}", HERALD_ERR_TEMPORARY, "500", "injected fault 500", -1, NULL},
-        {future, HERALD_ERR_TEMPORARY, "503", NULL, HT_ANY, NULL},
+         HERALD_ERR_RATE_LIMITED, "429", NULL, 7, NULL, "wait 7 s"},
+        {"{\"status\": 500}", HERALD_ERR_TEMPORARY, "500", "injected fault 500", -1, NULL, NULL},
+        {future, HERALD_ERR_TEMPORARY, "503", NULL, HT_ANY, NULL, NULL},
     };
     ht_check_faults(&h, cases, sizeof cases / sizeof cases[0]);
 
@@ -180,16 +180,6 @@ Test(sendgrid, rate_limit_reset_header_gives_retry_after)
     cr_assert(ra >= 20 && ra <= 30, "retry_after %ld", ra);
     herald_error_free(err);
     herald_msg_free(m);
-}
-
-Test(sendgrid, reset_and_slow_answers)
-{
-    ht_check_reset_and_slow(&h, "sendgrid", "api_key = SG.test");
-}
-
-Test(sendgrid, keeps_the_connection_alive)
-{
-    ht_check_keepalive(&h, 3);
 }
 
 Test(sendgrid, dry_run_shows_the_request_with_the_key_redacted)
@@ -430,17 +420,9 @@ Test(sendgrid, proxy_option_is_used)
 
 /* ---- answers that do not say the message was accepted ----------------- */
 
-Test(sendgrid, lost_answers_are_delivery_unknown)
-{
-    ht_check_lost_answers(&h, "");
-}
-
 Test(sendgrid, only_its_success_answer_counts)
 {
-    /* 202, no body, the id in X-Message-Id */
-    char *ok = ht_answer_fault("status", 202, "", "X-Message-Id", "W9mZkZ2sQ0C8cR7gqkzY1A", 0);
-    ht_check_shapes(&h, ok, "W9mZkZ2sQ0C8cR7gqkzY1A", 0);
-    free(ok);
+    /* (the shared shapes: tests/test_http_conformance.c) */
     /* an id header, but a login page for a body: a captive portal's */
     char *page = ht_answer_fault("status", 200, "<html>Sign in</html>", "X-Message-Id",
                                  "abc", 0);
@@ -466,14 +448,3 @@ Test(sendgrid, only_its_success_answer_counts)
     herald_msg_free(m);
 }
 
-Test(sendgrid, an_echoed_key_is_redacted)
-{
-    static const char *const forms[] = {"U0cudGVzdA", NULL};
-    char *e = ht_answer_fault("status", 401, "{\"errors\":[{\"message\":\"The provided "
-                              "authorization grant is invalid: {header:authorization} "
-                              "(U0cudGVzdA==)\",\"field\":null}]}", NULL, NULL, 0);
-    char *i = ht_answer_fault("status", 202, "", "X-Message-Id", "{header:authorization}", 0);
-    ht_check_redaction(&h, "SG.test", forms, e, i);
-    free(e);
-    free(i);
-}

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "kit/net/net_diag.h"
 
 /* ---------------------------------------------------------------- check */
 
@@ -62,28 +63,21 @@ static int via_proxy(const hh_client *c)
     return !c->loopback && c->proxy && *c->proxy && strcmp(c->proxy, "none") != 0;
 }
 
-/* "a.b.c.d, ..." for the host's addresses (at most 8), into @buf. */
-static const char *addresses(const char *host, char *buf, size_t size)
+/* "ADDRESS (A|AAAA), ..." for the host's addresses, into @buf: the net
+ * kit's lookup, bounded by the connect timeout (a hung resolver cannot
+ * hold the check); NULL when it fails. */
+static const char *addresses(const hh_client *c, char *buf, size_t size)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;  /* once each */
-    size_t used = 0, n = 0;
-    buf[0] = '\0';
-    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+    long ms = c->timeout_ms < HH_CONNECT_TIMEOUT_MS ? c->timeout_ms
+                                                    : HH_CONNECT_TIMEOUT_MS;
+    struct addrinfo *ai = NULL;
+    if (hn_resolve(c->host_name, (int)c->port, ms, &ai, NULL) != 0)
         return NULL;
-    for (struct addrinfo *a = res; a && used + 2 < size; a = a->ai_next) {
-        char ip[INET6_ADDRSTRLEN];
-        void *addr = a->ai_family == AF_INET
-                         ? (void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-                         : (void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-        if (!inet_ntop(a->ai_family, addr, ip, sizeof ip))
-            continue;
-        if (n++ == 8) {
-            snprintf(buf + used, size - used, ", ...");
-            break;
-        }
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", ip);
-    }
-    freeaddrinfo(res);
+    struct hbuf b = {0};
+    hn_addrs_text(ai, &b);
+    freeaddrinfo(ai);
+    snprintf(buf, size, "%s", b.data && !b.oom ? b.data : "");
+    hbuf_free(&b);
     return buf;
 }
 
@@ -127,7 +121,7 @@ static int check_resolve(struct diag *d, CURL *e, CURLcode code, const char *why
         report(d, "resolve", HERALD_CHECK_OK, ms, HERALD_OK, NULL,
                "%s is an address: nothing to resolve", c->host_name);
     } else {
-        const char *found = addresses(c->host_name, list, sizeof list);
+        const char *found = addresses(c, list, sizeof list);
         report(d, "resolve", HERALD_CHECK_OK, ms, HERALD_OK, NULL, "%s has %s %s",
                c->host_name, found && strchr(found, ',') ? "addresses" : "address",
                found ? found : "(resolved by libcurl)");
@@ -155,20 +149,22 @@ static int check_connect(struct diag *d, CURL *e, CURLcode code, const char *why
         return 0;
     }
     double ms = ms_of(e, CURLINFO_TOTAL_TIME) - dns;
-    if (code == CURLE_COULDNT_CONNECT && err == ECONNREFUSED)
+    /* the net kit's classification of the connect's errno */
+    enum hn_outcome o = code == CURLE_COULDNT_CONNECT ? hn_classify((int)err) : HN_OTHER;
+    if (o == HN_REFUSED)
         report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_CONNECT,
                "check the port in base_url; if it is right, a firewall rejects "
                "outbound connections to it here: open it or set proxy",
                "refused: nothing listens on %s port %ld, or a firewall rejects the "
                "connection", where, c->port);
     else if (code == CURLE_COULDNT_CONNECT &&
-             (err == ENETUNREACH || err == EHOSTUNREACH || err == ENETDOWN))
+             (o == HN_UNREACHABLE || err == ENETDOWN))
         report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_CONNECT,
                "this machine has no route there: check its network and "
                "firewall, or set proxy",
                "unreachable: no route to %s (%s)", where, why);
     else if (code == CURLE_OPERATION_TIMEDOUT ||
-             (code == CURLE_COULDNT_CONNECT && err == ETIMEDOUT))
+             o == HN_FILTERED)
         report(d, "connect", HERALD_CHECK_FAIL, ms, HERALD_ERR_TIMEOUT,
                "outbound HTTPS seems blocked (filtered) from this machine: set "
                "proxy, or have the firewall let it through",

@@ -21,8 +21,10 @@
  * same bytes directly (tests/test_http_helper.c json_compact_matches_jansson
  * compares them byte for byte).  Strings are valid UTF-8 already (jansson
  * checks them), so hb_json_escape escapes only what jansson does.
- * Measured (bench/http/json_writer.c, a typical 1 KiB SendGrid body, -O2):
- * JSON_WRITER_NUMBER.
+ * Measured with bench/http/json_writer.c (a 745-byte SendGrid body, -O2,
+ * 3 rounds of 200,000 on the shared 2-core build machine): 13-23 us per
+ * body against json_dumps' 29-58 us, 1.5x to 2.9x faster.  Keep it only
+ * while it stays faster and byte-identical.
  */
 static void json_out_string(struct hbuf *b, const char *s, size_t n)
 {

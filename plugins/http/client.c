@@ -28,22 +28,29 @@ const char *hhi_chan(const hh_client *c)
     return c->host->channel_name(c->ch);
 }
 
+/* @fmt formatted, with the channel's secrets redacted (malloc'd; NULL on OOM). */
+static char *vredacted(const hh_client *c, const char *fmt, va_list ap)
+{
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0)
+        return NULL;
+    char *r = hh_secrets_apply(&c->secrets, text);
+    free(text);
+    return r;
+}
+
 herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
                       const char *code, const char *provider_text, long retry_after,
                       const char *fmt, ...)
 {
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *m = vredacted(c, fmt, ap);
     va_end(ap);
-    char *m = hh_secrets_apply(&c->secrets, msg);
     char *cd = hh_secrets_apply(&c->secrets, code);
     char *t = hh_secrets_apply(&c->secrets, provider_text);
     herald_class rc = c->host->error(err_r, cls, cd, t, retry_after, "%s",
                                      m ? m : "out of memory (while reporting an error)");
-    free(msg);
     free(m);
     free(cd);
     free(t);
@@ -52,31 +59,23 @@ herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
 
 void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
 {
-    char *line = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&line, fmt, ap) < 0)
-        line = NULL;
+    char *r = vredacted(c, fmt, ap);
     va_end(ap);
-    char *r = hh_secrets_apply(&c->secrets, line);
     if (r)
         c->host->log(c->ch, level, "%s", r);
-    free(line);
     free(r);
 }
 
 void hh_error_fix(hh_client *c, herald_error **err_r, const char *fmt, ...)
 {
-    char *fix = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&fix, fmt, ap) < 0)
-        fix = NULL;
+    char *r = vredacted(c, fmt, ap);
     va_end(ap);
-    char *r = hh_secrets_apply(&c->secrets, fix);
     if (r && err_r && *err_r)
         c->host->error_fix(*err_r, "%s", r);
-    free(fix);
     free(r);
 }
 

@@ -134,6 +134,8 @@ Test(mailtrap, sandbox_defaults_and_errors)
                                     "mode = sandbox\n", "t.conf", 0, &h.ctx, &err),
                  HERALD_ERR_CONFIG);
     cr_assert(ht_has(herald_error_message(err), "inbox_id"), "%s", herald_error_message(err));
+    cr_assert(ht_has(herald_error_fix(err), "numeric id"), "fix: %s",
+              herald_error_fix(err) ? herald_error_fix(err) : "(none)");
     herald_error_free(err);
     err = NULL;
     /* an inbox the server does not know */

@@ -305,6 +305,10 @@ Test(mailgun, more_than_three_tags_is_an_error_naming_tags)
     herald_error *err = NULL;
     cr_assert_eq(ht_send(&h, m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
     cr_assert(ht_has(herald_error_message(err), "4 tags"), "%s", herald_error_message(err));
+    cr_assert(ht_has(herald_error_fix(err), "unsupported = drop"), "fix: %s",
+              herald_error_fix(err) ? herald_error_fix(err) : "(none)");
+    cr_assert(!ht_has(herald_error_message(err), "unsupported = drop"), "%s",
+              herald_error_message(err));
     cr_assert(ht_has(herald_error_message(err), "at most 3"), "%s", herald_error_message(err));
     herald_error_free(err);
     herald_msg_free(m);

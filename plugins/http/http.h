@@ -260,6 +260,10 @@ void hh_form_file(hh_request *req, const char *name, const char *filename,
  * fail with it.  Use for provider limits and unrepresentable values. */
 void hh_fail_request(hh_request *req, herald_class cls, const char *fmt, ...)
     HERALD_PRINTF(3, 4);
+/* What to do about the problem hh_fail_request() just recorded (kept
+ * apart from it: herald_error_fix()); nothing when that call was not the
+ * first problem, which is the one reported. */
+void hh_fail_fix(hh_request *req, const char *fmt, ...) HERALD_PRINTF(2, 3);
 /* How many of @n items a provider allowing @max takes: @n when it fits;
  * otherwise, with `unsupported = drop`, @max (with a log line), else the
  * request fails naming @field.  (Never use it for recipients: dropping

@@ -50,6 +50,8 @@ struct hh_request {
     int form;
     herald_class fail_cls;
     char *fail_why;
+    char *fail_fix;       /* hh_fail_fix(), or NULL */
+    int fail_last;        /* the last hh_fail_request() was the one kept */
 };
 
 /* Where an answer is received; kept in the client and reused. */

@@ -123,7 +123,8 @@ void hh_jstr(hh_request *req, json_t *obj, const char *key, const char *value)
     json_t *s = json_string(value);
     if (!s) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                        "the value for %s is not valid UTF-8; fix its encoding", key);
+                        "the value for %s is not valid UTF-8", key);
+        hh_fail_fix(req, "fix its encoding");
         return;
     }
     hh_jset(req, obj, key, s);
@@ -140,7 +141,8 @@ void hh_jpush_str(hh_request *req, json_t *arr, const char *value)
     json_t *s = json_string(value);
     if (!s) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                        "\"%s\" is not valid UTF-8; fix its encoding", value);
+                        "\"%s\" is not valid UTF-8", value);
+        hh_fail_fix(req, "fix its encoding");
         return;
     }
     hh_jpush(req, arr, s);
@@ -386,10 +388,12 @@ void hh_jnamed_tags(hh_request *req, json_t *obj, const char *key,
     for (size_t i = 0; arr && i < n; i++) {
         const char *t = host->msg_item(msg, HERALD_LIST_TAGS, i);
         if (strlen(t) > 256 || strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789_-") != strlen(t))
+                                         "0123456789_-") != strlen(t)) {
             hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
                             "tag \"%s\": %s tags may hold only ASCII letters, digits, "
-                            "'_' and '-' (at most 256); rename the tag", t, provider);
+                            "'_' and '-' (at most 256)", t, provider);
+            hh_fail_fix(req, "rename the tag");
+        }
         json_t *o = json_object();
         hh_jstr(req, o, name_key, t);
         hh_jstr(req, o, value_key, "true");

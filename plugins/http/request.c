@@ -18,7 +18,8 @@
 
 void hh_fail_request(hh_request *req, herald_class cls, const char *fmt, ...)
 {
-    if (req->fail_cls != HERALD_OK)
+    req->fail_last = req->fail_cls == HERALD_OK;
+    if (!req->fail_last)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -26,6 +27,17 @@ void hh_fail_request(hh_request *req, herald_class cls, const char *fmt, ...)
         req->fail_why = NULL;
     va_end(ap);
     req->fail_cls = cls;
+}
+
+void hh_fail_fix(hh_request *req, const char *fmt, ...)
+{
+    if (!req->fail_last || req->fail_fix)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&req->fail_fix, fmt, ap) < 0)
+        req->fail_fix = NULL;
+    va_end(ap);
 }
 
 void hhi_oom(hh_request *req)
@@ -109,7 +121,8 @@ void hh_header(hh_request *req, const char *name, const char *value)
 {
     if (strpbrk(value, "\r\n")) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                        "header %s contains a line break; remove it", name);
+                        "header %s contains a line break", name);
+        hh_fail_fix(req, "remove it");
         return;
     }
     add_header(req, name, value, NULL);
@@ -121,7 +134,8 @@ void hh_secret_header(hh_request *req, const char *name, const char *shown,
     if (!secret || strpbrk(secret, "\r\n")) {
         hh_fail_request(req, HERALD_ERR_CONFIG,
                         "the credential for header %s is empty or contains a "
-                        "line break; check the secret's value", name);
+                        "line break", name);
+        hh_fail_fix(req, "check the secret's value");
         return;
     }
     add_header(req, name, shown, secret);
@@ -228,9 +242,10 @@ size_t hh_fit(hh_request *req, const char *field, size_t n, size_t max)
         return max;
     }
     hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                    "the message has %zu %s and %s takes at most %zu; send fewer, "
-                    "or set `unsupported = drop` in [channel %s] to drop the rest",
-                    n, field, c->prov->name, max, hhi_chan(c));
+                    "the message has %zu %s and %s takes at most %zu", n, field,
+                    c->prov->name, max);
+    hh_fail_fix(req, "send fewer, or set `unsupported = drop` in [channel %s] to drop "
+                "the rest", hhi_chan(c));
     return 0;
 }
 
@@ -251,6 +266,7 @@ void hhi_request_free(hh_request *req)
     free(req->origin);
     free(req->body);
     free(req->fail_why);
+    free(req->fail_fix);
 }
 
 /* A name or file name as a multipart quoted-string (RFC 7578, RFC 2045):
@@ -291,9 +307,11 @@ static void form_body(hh_request *req)
         const unsigned char *d = p->filename ? p->data : (const unsigned char *)p->value;
         for (size_t k = 0; k < p->len; k++)
             hash = (hash ^ d[k]) * 1099511628211ull;
-        if (p->filename && strpbrk(p->filename, "\r\n"))
+        if (p->filename && strpbrk(p->filename, "\r\n")) {
             hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE, "attachment file name "
-                            "\"%s\" contains a line break; rename it", p->filename);
+                            "\"%s\" contains a line break", p->filename);
+            hh_fail_fix(req, "rename it");
+        }
     }
     char boundary[64];
     do
@@ -336,10 +354,12 @@ herald_class hhi_build(hh_client *c, const herald_msg *msg, hh_request *req,
     herald_class rc = c->prov->build(c, c->priv, msg, req, err_r);
     if (rc == HERALD_OK && req->form && req->fail_cls == HERALD_OK)
         form_body(req);
-    if (rc == HERALD_OK && req->fail_cls != HERALD_OK)
+    if (rc == HERALD_OK && req->fail_cls != HERALD_OK) {
         rc = hh_error(c, err_r, req->fail_cls, NULL, NULL, -1, "%s: %s",
-                            c->prov->name,
-                            req->fail_why ? req->fail_why : "out of memory");
+                      c->prov->name, req->fail_why ? req->fail_why : "out of memory");
+        if (req->fail_fix)
+            hh_error_fix(c, err_r, "%s", req->fail_fix);
+    }
     return rc;
 }
 

@@ -40,11 +40,12 @@ static herald_class postmark_build(hh_client *c, void *priv, const herald_msg *m
     size_t total = host->msg_count(msg, HERALD_LIST_TO) +
                    host->msg_count(msg, HERALD_LIST_CC) +
                    host->msg_count(msg, HERALD_LIST_BCC);
-    if (total > POSTMARK_MAX_RECIPIENTS)
+    if (total > POSTMARK_MAX_RECIPIENTS) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
                         "the message has %zu recipients (to, cc and bcc) and Postmark "
-                        "takes at most %d; split it into several messages",
-                        total, POSTMARK_MAX_RECIPIENTS);
+                        "takes at most %d", total, POSTMARK_MAX_RECIPIENTS);
+        hh_fail_fix(req, "split it into several messages");
+    }
 
     json_t *root = json_object();
     hh_jstr(req, root, "From", host->msg_get(msg, HERALD_FIELD_FROM));

@@ -334,10 +334,9 @@ const char *hh_json_string(const json_t *obj, const char *key);
 /* The body parsed as JSON (on the first call), or NULL when it is not. */
 json_t *hh_response_json(const hh_response *resp);
 /* Top-level member @key of the body's JSON object as text, cut to fit
- * @buf: a string's value or a number as written.  NULL when there is no
- * such member or it is of another type.  For the hot path of a 2xx answer:
- * it reads the member without building jansson's tree (a sixth of a small
- * send's cost), falling back to hh_response_json() for what it cannot. */
+ * @buf: a string's value or an integer.  NULL when there is no such member
+ * or it is of another type.  Read through hh_response_json() (jansson; the
+ * parse is cached, so a shape check after it costs nothing more). */
 const char *hh_response_member(const hh_response *resp, const char *key,
                                char *buf, size_t size);
 /* A 2xx answer that is not the provider's success answer (@what: what is
@@ -371,7 +370,8 @@ herald_class hh_status_class(long status);
 
 /* ---- encoding ----------------------------------------------------- */
 
-/* Standard base64 with padding, NUL-terminated, malloc'd (NULL on OOM). */
+/* Standard base64 with padding, NUL-terminated, malloc'd (NULL on OOM):
+ * the base library's hb_base64 into a string of its own. */
 char *hh_base64(const unsigned char *data, size_t len, size_t *out_len_r);
 
 /* The plugin definition every HTTP driver shares: @name's getter with the

@@ -72,6 +72,7 @@ struct ht_fault_case {
     const char *text;        /* substring of the provider text, or NULL */
     long retry_after;        /* expected, or HT_ANY */
     const char *message;     /* substring of the message, or NULL */
+    const char *fix;         /* substring of herald_error_fix(), or NULL */
 };
 #define HT_ANY (-2)
 /* Inject each fault, send a small message, check the error. */

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <herald/plugin.h>
 
+#include "base/base.h"
 #include "http.h"
 #include "redact.h"
 #include "http_testutil.h"
@@ -149,6 +150,31 @@ Test(http_helper, json_compact_matches_jansson)
     json_decref(bin);
 }
 
+/* hb_json_escape (libherald/base/json.c) escapes every byte as json_dumps
+ * does inside a string: each single byte 0x01..0x7f, NUL, and UTF-8. */
+Test(http_helper, json_escape_matches_jansson_byte_for_byte)
+{
+    for (int ch = 0; ch < 0x80; ch++) {
+        char in[3] = {'a', (char)ch, 'z'};
+        json_t *s = json_stringn(in, 3);
+        cr_assert(s);
+        char *want = json_dumps(s, JSON_ENCODE_ANY);
+        struct hbuf b = {0};
+        hbuf_addc(&b, '"');
+        hb_json_escape(&b, in, 3);
+        hbuf_addc(&b, '"');
+        cr_assert_str_eq(b.data, want, "byte 0x%02x", ch);
+        hbuf_free(&b);
+        free(want);
+        json_decref(s);
+    }
+    struct hbuf b = {0};
+    hb_json_escape(&b, "Zo\xc3\xab \xe2\x9c\x93 \x7f", 10);
+    cr_assert_str_eq(b.data, "Zo\xc3\xab \xe2\x9c\x93 \x7f", "UTF-8 and DEL as they are");
+    cr_assert_eq(b.len, 10);
+    hbuf_free(&b);
+}
+
 static const char *member(const char *body, const char *key, char *buf, size_t size)
 {
     static char copy[512];
@@ -159,7 +185,7 @@ static const char *member(const char *body, const char *key, char *buf, size_t s
     return v;
 }
 
-/* hh_response_member reads what jansson would, without its tree. */
+/* hh_response_member reads top-level strings and integers through jansson. */
 Test(http_helper, response_member_reads_top_level_strings_and_numbers)
 {
     char b[64];
@@ -171,9 +197,10 @@ Test(http_helper, response_member_reads_top_level_strings_and_numbers)
     cr_assert_null(member(pm, "message", b, sizeof b), "keys are case-sensitive");
     /* only the top level counts; nested values are skipped whole */
     const char *nest = " { \"a\" : {\"id\": \"inner\", \"x\": [1, \"]}\", {\"id\":2}]},"
-                       "\n\"id\" :\t\"outer\" , \"n\": -12.5e3 }";
+                       "\n\"id\" :\t\"outer\" , \"n\": -125, \"r\": -12.5e3 }";
     cr_assert_str_eq(member(nest, "id", b, sizeof b), "outer");
-    cr_assert_str_eq(member(nest, "n", b, sizeof b), "-12.5e3");
+    cr_assert_str_eq(member(nest, "n", b, sizeof b), "-125");
+    cr_assert_null(member(nest, "r", b, sizeof b), "a real is not read (jansson)");
     cr_assert_null(member(nest, "a", b, sizeof b), "an object is not text");
     cr_assert_null(member("{\"id\": true}", "id", b, sizeof b));
     cr_assert_null(member("{\"id\": null}", "id", b, sizeof b));

@@ -337,6 +337,10 @@ void ht_check_faults(struct ht *h, const struct ht_fault_case *cases, size_t n)
         if (fc->message)
             cr_assert(ht_has(msg, fc->message), "fault %s: message '%s' lacks '%s'",
                       fc->fault, msg, fc->message);
+        if (fc->fix)
+            cr_assert(ht_has(herald_error_fix(err), fc->fix), "fault %s: fix '%s' lacks '%s'",
+                      fc->fault, herald_error_fix(err) ? herald_error_fix(err) : "(none)",
+                      fc->fix);
         herald_error_free(err);
         herald_msg_free(m);
     }
@@ -461,6 +465,8 @@ void ht_check_lost_answers(struct ht *h, const char *success_body)
         cr_assert(ht_has(msg, cases[i].says), "%s: '%s' lacks '%s'", cases[i].mode, msg,
                   cases[i].says);
         cr_assert(ht_has(msg, "may or may not have been delivered"), "%s", msg);
+        cr_assert(ht_has(herald_error_fix(err), "do not resend blindly"), "%s: fix %s",
+                  cases[i].mode, herald_error_fix(err) ? herald_error_fix(err) : "(none)");
         herald_error_free(err);
     }
     /* an error status past the cap is still that error */
@@ -501,6 +507,8 @@ void ht_check_shapes(struct ht *h, const char *success_fault, const char *id,
         cr_assert(ht_has(msg, quoted), "'%s' lacks '%s'", msg, quoted);
         free(quoted);
         cr_assert(!herald_error_retryable(err));
+        cr_assert(ht_has(herald_error_fix(err), "do not resend blindly"), "fix %s",
+                  herald_error_fix(err) ? herald_error_fix(err) : "(none)");
         herald_error_free(err);
         free(got);
     }
@@ -537,10 +545,10 @@ void ht_check_redaction(struct ht *h, const char *secret, const char *const *for
     char *id = NULL;
     cr_assert_neq(ht_send(h, m, &id, &err), HERALD_OK, "the echo fault was delivered");
     const char *texts[] = {herald_error_message(err), herald_error_provider_text(err),
-                           herald_error_code(err)};
+                           herald_error_code(err), herald_error_fix(err)};
     cr_assert(ht_has(texts[0], "***") || ht_has(texts[1], "***"),
               "the echo did not come back: %s / %s", texts[0], texts[1]);
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         cr_assert(!ht_has(texts[i], secret), "error text %zu shows the secret: %s", i,
                   texts[i]);
         for (size_t f = 0; forms && forms[f]; f++)

@@ -43,6 +43,10 @@ int hb_utf8_valid(const char *s, size_t n);
  * @wrap76 in lines of 76 characters, each ending in CRLF (the last one too).
  * A counting buffer gets only the length. */
 void hb_base64(struct hbuf *b, const unsigned char *p, size_t n, int wrap76);
+/* Append the bytes that the base64 text @s (@n chars; padding optional,
+ * line breaks and blanks skipped) stands for to @b.  0, or -1 when @s is
+ * not base64 (or on OOM; @b may then hold part of the data). */
+int hb_base64_decode(struct hbuf *b, const char *s, size_t n);
 
 /* ---- readfile.c -------------------------------------------------------- */
 
@@ -78,5 +82,15 @@ int hb_read_file_mode(const char *path, size_t limit, const char *limit_name,
 
 /* "FIFO", "character device", ... for an st_mode; "special file" else. */
 const char *hb_file_kind(unsigned mode);
+
+/* ---- json.c ------------------------------------------------------------ */
+
+/* Append the @n bytes at @s to @b escaped for the inside of a JSON string
+ * (no quotes added), exactly as jansson's json_dumps() writes them without
+ * JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH: '"' and '\\' as \" and \\, the
+ * controls \b \f \n \r \t by name, the other bytes below 0x20 (NUL too) as
+ * \u00XX with upper-case hex; everything else, UTF-8 and DEL included, as
+ * is.  The bytes are not checked: give valid UTF-8 (a json_t string is). */
+void hb_json_escape(struct hbuf *b, const char *s, size_t n);
 
 #endif /* HERALD_BASE_H */

@@ -1,4 +1,4 @@
-/* libherald/base/base64.c - the one base64 encoder. */
+/* libherald/base/base64.c - the one base64 encoder and decoder. */
 #include "config.h"
 #include "base.h"
 
@@ -36,4 +36,48 @@ void hb_base64(struct hbuf *b, const unsigned char *p, size_t n,
             col = 0;
         }
     }
+}
+
+/* The value of base64 character @c, or -1. */
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int hb_base64_decode(struct hbuf *b, const char *s, size_t n)
+{
+    unsigned long v = 0;
+    size_t bits = 0, pad = 0, chars = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' || c == '\n' || c == ' ' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int d = b64_value(c);
+        if (d < 0 || pad)
+            return -1; /* not base64, or data after the padding */
+        chars++;
+        v = (v << 6) | (unsigned long)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            hbuf_addc(b, (char)((v >> bits) & 0xff));
+        }
+    }
+    if (chars % 4 == 1 || pad > 2 || (pad && (chars + pad) % 4 != 0))
+        return -1;
+    return b->oom ? -1 : 0;
 }

@@ -209,6 +209,11 @@ herald_class hh_error(hh_client *c, herald_error **err_r, herald_class cls,
 void hh_log(hh_client *c, herald_log_level level, const char *fmt, ...)
     HERALD_PRINTF(3, 4);
 void hh_set_id(hh_client *c, herald_result *res, const char *id);
+/* The fix of the error just made by hh_error() (what to do about it, kept
+ * apart from the message: herald_error_fix()), redacted the same way; the
+ * host's error_fix().  Nothing when *err_r is NULL. */
+void hh_error_fix(hh_client *c, herald_error **err_r, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
 
 /* ---- requests ---------------------------------------------------- */
 
@@ -255,6 +260,10 @@ void hh_form_file(hh_request *req, const char *name, const char *filename,
  * fail with it.  Use for provider limits and unrepresentable values. */
 void hh_fail_request(hh_request *req, herald_class cls, const char *fmt, ...)
     HERALD_PRINTF(3, 4);
+/* What to do about the problem hh_fail_request() just recorded (kept
+ * apart from it: herald_error_fix()); nothing when that call was not the
+ * first problem, which is the one reported. */
+void hh_fail_fix(hh_request *req, const char *fmt, ...) HERALD_PRINTF(2, 3);
 /* How many of @n items a provider allowing @max takes: @n when it fits;
  * otherwise, with `unsupported = drop`, @max (with a log line), else the
  * request fails naming @field.  (Never use it for recipients: dropping
@@ -325,10 +334,9 @@ const char *hh_json_string(const json_t *obj, const char *key);
 /* The body parsed as JSON (on the first call), or NULL when it is not. */
 json_t *hh_response_json(const hh_response *resp);
 /* Top-level member @key of the body's JSON object as text, cut to fit
- * @buf: a string's value or a number as written.  NULL when there is no
- * such member or it is of another type.  For the hot path of a 2xx answer:
- * it reads the member without building jansson's tree (a sixth of a small
- * send's cost), falling back to hh_response_json() for what it cannot. */
+ * @buf: a string's value or an integer.  NULL when there is no such member
+ * or it is of another type.  Read through hh_response_json() (jansson; the
+ * parse is cached, so a shape check after it costs nothing more). */
 const char *hh_response_member(const hh_response *resp, const char *key,
                                char *buf, size_t size);
 /* A 2xx answer that is not the provider's success answer (@what: what is
@@ -362,7 +370,8 @@ herald_class hh_status_class(long status);
 
 /* ---- encoding ----------------------------------------------------- */
 
-/* Standard base64 with padding, NUL-terminated, malloc'd (NULL on OOM). */
+/* Standard base64 with padding, NUL-terminated, malloc'd (NULL on OOM):
+ * the base library's hb_base64 into a string of its own. */
 char *hh_base64(const unsigned char *data, size_t len, size_t *out_len_r);
 
 /* The plugin definition every HTTP driver shares: @name's getter with the

@@ -119,11 +119,13 @@ static herald_class mailtrap_init(const herald_host *host, herald_channel *ch,
                                   void **state_r, herald_error **err_r)
 {
     int sandbox = strcmp(host->opt_str(ch, "mode"), "sandbox") == 0;
-    if (sandbox && !host->opt_isset(ch, "inbox_id"))
-        return host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
-                           "[channel %s] mode = sandbox needs inbox_id: add the "
-                           "inbox's numeric id (in its URL in Mailtrap)",
-                           host->channel_name(ch));
+    if (sandbox && !host->opt_isset(ch, "inbox_id")) {
+        herald_class rc = host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
+                                      "[channel %s] mode = sandbox needs inbox_id",
+                                      host->channel_name(ch));
+        host->error_fix(*err_r, "add the inbox's numeric id (in its URL in Mailtrap)");
+        return rc;
+    }
     if (!sandbox && host->opt_isset(ch, "inbox_id"))
         host->log(ch, HERALD_LOG_WARNING, "inbox_id is ignored with mode = production; "
                   "set mode = sandbox to send to the inbox");

@@ -40,11 +40,12 @@ static herald_class postmark_build(hh_client *c, void *priv, const herald_msg *m
     size_t total = host->msg_count(msg, HERALD_LIST_TO) +
                    host->msg_count(msg, HERALD_LIST_CC) +
                    host->msg_count(msg, HERALD_LIST_BCC);
-    if (total > POSTMARK_MAX_RECIPIENTS)
+    if (total > POSTMARK_MAX_RECIPIENTS) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
                         "the message has %zu recipients (to, cc and bcc) and Postmark "
-                        "takes at most %d; split it into several messages",
-                        total, POSTMARK_MAX_RECIPIENTS);
+                        "takes at most %d", total, POSTMARK_MAX_RECIPIENTS);
+        hh_fail_fix(req, "split it into several messages");
+    }
 
     json_t *root = json_object();
     hh_jstr(req, root, "From", host->msg_get(msg, HERALD_FIELD_FROM));
@@ -80,10 +81,11 @@ static herald_class postmark_accepted(hh_client *c, void *priv,
     const char *code = hh_response_member(resp, "ErrorCode", num, sizeof num);
     if (code && strtoll(code, NULL, 10) != 0) {
         const char *m = hh_json_string(hh_response_json(resp), "Message");
-        return hh_error(c, err_r, HERALD_ERR_PERMANENT, code, m, -1,
-                                 "postmark answered HTTP %ld with ErrorCode %s: %s; "
-                                 "see Postmark's API error codes", resp->status, code,
-                                 m ? m : "(no message)");
+        herald_class rc = hh_error(c, err_r, HERALD_ERR_PERMANENT, code, m, -1,
+                                   "postmark answered HTTP %ld with ErrorCode %s: %s",
+                                   resp->status, code, m ? m : "(no message)");
+        hh_error_fix(c, err_r, "see Postmark's API error codes");
+        return rc;
     }
     (void)res;
     return HERALD_OK;   /* the rest is the shape's */

@@ -36,20 +36,25 @@ static herald_class resend_build(hh_client *c, void *priv, const herald_msg *msg
     hh_set_path(req, "POST", "/emails");
     hh_bearer(req, rs->api_key);
     const char *key = host->msg_get(msg, HERALD_FIELD_IDEMPOTENCY_KEY);
-    if (key && strlen(key) > 256)
+    if (key && strlen(key) > 256) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
                         "the idempotency key is %zu characters and Resend takes at "
-                        "most 256; use a shorter key", strlen(key));
+                        "most 256", strlen(key));
+        hh_fail_fix(req, "use a shorter key");
+    }
     if (key)
         hh_header(req, "Idempotency-Key", key);
-    if (host->msg_count(msg, HERALD_LIST_TO) == 0)
+    if (host->msg_count(msg, HERALD_LIST_TO) == 0) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                        "Resend needs at least one To recipient; add one");
-    if (host->msg_count(msg, HERALD_LIST_TO) > RESEND_MAX_TO)
+                        "Resend needs at least one To recipient");
+        hh_fail_fix(req, "add one");
+    }
+    if (host->msg_count(msg, HERALD_LIST_TO) > RESEND_MAX_TO) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                        "the message has %zu To recipients and Resend takes at most %d; "
-                        "split it into several messages",
+                        "the message has %zu To recipients and Resend takes at most %d",
                         host->msg_count(msg, HERALD_LIST_TO), RESEND_MAX_TO);
+        hh_fail_fix(req, "split it into several messages");
+    }
 
     json_t *root = json_object();
     hh_jstr(req, root, "from", host->msg_get(msg, HERALD_FIELD_FROM));

@@ -53,9 +53,11 @@ static herald_class sendgrid_build(hh_client *c, void *priv, const herald_msg *m
     const herald_host *host = hh_host(c);
     hh_set_path(req, "POST", "/v3/mail/send");
     hh_bearer(req, sg->api_key);
-    if (host->msg_count(msg, HERALD_LIST_TO) == 0)
+    if (host->msg_count(msg, HERALD_LIST_TO) == 0) {
         hh_fail_request(req, HERALD_ERR_INVALID_MESSAGE,
-                        "SendGrid needs at least one To recipient; add one");
+                        "SendGrid needs at least one To recipient");
+        hh_fail_fix(req, "add one");
+    }
 
     json_t *root = json_object(), *pers = json_object(), *plist = json_array();
     static const char *const lists[3] = {"to", "cc", "bcc"};

@@ -323,9 +323,10 @@ static herald_class ses_init(const herald_host *host, herald_channel *ch,
     if (strlen(region) > 64 || !*region ||
         strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region)) {
         free(s);
-        return host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
-                           "region = %s is not an AWS region name; write it like "
-                           "us-east-1 or eu-west-1", region);
+        herald_class rc = host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
+                                      "region = %s is not an AWS region name", region);
+        host->error_fix(*err_r, "write it like us-east-1 or eu-west-1");
+        return rc;
     }
     if (s) {
         s->access_key_id = host->opt_str(ch, "access_key_id");

@@ -61,11 +61,20 @@ static herald_class send_b64(struct smtp *s, struct smtp_conn *c,
                              const char *verb, const void *data, size_t n,
                              struct smtp_reply *r)
 {
-    char *b64 = smtp_b64_encode(data, n);
-    char *line = NULL;
-    if (!b64 || asprintf(&line, "%s%s%s", verb ? verb : "", verb ? " " : "", b64) < 0)
-        line = NULL;
-    wipe_free(b64);
+    /* sized up front, so that no realloc leaves a copy of the secret behind */
+    struct hbuf b = {0}, count = {0};
+    count.count = 1;
+    hb_base64(&count, data, n, 0);
+    size_t vlen = verb ? strlen(verb) + 1 : 0;
+    b.cap = vlen + count.len + 1;
+    b.data = malloc(b.cap);
+    b.oom = !b.data;
+    if (verb) {
+        hbuf_adds(&b, verb);
+        hbuf_addc(&b, ' ');
+    }
+    hb_base64(&b, data, n, 0);
+    char *line = hbuf_steal(&b, NULL);
     if (!line)
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     char shown[64];
@@ -180,7 +189,7 @@ static herald_class auth_verdict(struct smtp *s, struct smtp_conn *c,
         struct smtp_reply rr = {0};
         if (smtp_command(s, c, "*", NULL, &rr) == HERALD_OK && rr.code == 334)
             c->broken = 1; /* still challenging: out of step, no QUIT */
-        sbuf_free(&rr.text);
+        hbuf_free(&rr.text);
         return smtp_fail(s, HERALD_ERR_PROTOCOL, r,
                          "%s sent an unexpected AUTH %s challenge; set auth to "
                          "another mechanism", s->where, mech);
@@ -240,6 +249,6 @@ herald_class smtp_auth(struct smtp *s, struct smtp_conn *c)
     if (rc == HERALD_OK)
         rc = auth_verdict(s, c, &r, name, detail);
     free(detail);
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     return rc;
 }

@@ -25,25 +25,15 @@
  * the config chose not to verify).
  */
 #include "smtp.h"
+#include "net_diag.h"
+#include "base/base.h"
 
-#include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <gnutls/crypto.h>
-#include <gnutls/x509.h>
 
 #define EXPIRY_WARN_DAYS 14
 static const int smtp_ports[] = {25, 465, 587};
@@ -61,22 +51,15 @@ struct ck {
 
 /* ---- reporting --------------------------------------------------------- */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void begin(struct ck *k)
 {
-    k->t0 = now_ms();
+    k->t0 = hn_now_ms();
 }
 
 static void report(struct ck *k, const char *step, herald_check_status st,
                    const char *detail, const char *fix)
 {
-    double ms = now_ms() - k->t0;
+    double ms = hn_now_ms() - k->t0;
     k->s->host->report_step(k->chk, step, st, ms < 0 ? 0 : ms, detail, fix);
 }
 
@@ -132,158 +115,13 @@ static herald_class fail_recorded(struct ck *k, const char *step, herald_class r
 
 /* ---- resolve ----------------------------------------------------------- */
 
-/* One lookup, run by its own thread so that it can be given up on: the
- * check and the thread each hold a reference and the last one frees it. */
-struct lookup {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs, done;
-    char *name;
-    char port[8];
-    struct addrinfo *ai;
-    int err, sys_errno;
-};
-
-static void lookup_unref(struct lookup *l)
-{
-    pthread_mutex_lock(&l->mu);
-    int last = --l->refs == 0;
-    pthread_mutex_unlock(&l->mu);
-    if (!last)
-        return;
-    if (l->ai)
-        freeaddrinfo(l->ai);
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
-    free(l->name);
-    free(l);
-}
-
-static void lookup_now(struct lookup *l)
-{
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int r = getaddrinfo(l->name, l->port, &hints, &ai);
-    int e = errno;
-    pthread_mutex_lock(&l->mu);
-    l->err = r;
-    l->sys_errno = e;
-    l->ai = r == 0 ? ai : NULL;
-    l->done = 1;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
-}
-
-static void *lookup_thread(void *arg)
-{
-    lookup_now(arg);
-    lookup_unref(arg);
-    return NULL;
-}
-
-static struct lookup *lookup_new(const char *host, int port)
-{
-    struct lookup *l = calloc(1, sizeof *l);
-    pthread_condattr_t ca;
-    if (!l || !(l->name = strdup(host))) {
-        free(l);
-        return NULL;
-    }
-    snprintf(l->port, sizeof l->port, "%d", port);
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    l->refs = 1;
-    return l;
-}
-
-/* A lookup left running keeps this driver's code mapped even after the
- * core unloads it (the thread still has to return into it). */
-static void stay_loaded(void)
-{
-    Dl_info info;
-    if (dladdr((void *)stay_loaded, &info) && info.dli_fname)
-        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE); /* kept */
-}
-
-/* getaddrinfo(@host, @port) within @ms.  0 with *ai_r, or a getaddrinfo
- * error (EAI_SYSTEM with errno set); *timed_out_r is set when no answer
- * came in time (the lookup goes on in its thread, which then frees it). */
-static int resolve(const char *host, int port, long ms, struct addrinfo **ai_r,
-                   int *timed_out_r)
-{
-    *ai_r = NULL;
-    *timed_out_r = 0;
-    struct lookup *l = lookup_new(host, port);
-    if (!l)
-        return EAI_MEMORY;
-    /* Joinable: once the answer is in, wait for the thread to leave this
-     * driver's code (it still runs lookup_unref() and returns), or the core
-     * may unload the driver under it. */
-    pthread_t t;
-    l->refs = 2;
-    int threaded = pthread_create(&t, NULL, lookup_thread, l) == 0;
-    if (!threaded) {
-        l->refs = 1;
-        lookup_now(l); /* no thread: wait as long as it takes */
-    }
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    int r = EAI_AGAIN, e = 0;
-    pthread_mutex_lock(&l->mu);
-    while (!l->done && pthread_cond_timedwait(&l->cv, &l->mu, &until) != ETIMEDOUT)
-        ;
-    if (l->done) {
-        r = l->err;
-        e = l->sys_errno;
-        *ai_r = l->ai;
-        l->ai = NULL;
-    } else {
-        *timed_out_r = 1;
-        stay_loaded();
-    }
-    int done = l->done;
-    pthread_mutex_unlock(&l->mu);
-    if (threaded) {
-        if (done)
-            pthread_join(t, NULL);
-        else
-            pthread_detach(t);
-    }
-    lookup_unref(l);
-    errno = e;
-    return r;
-}
-
-static const char *family_name(int family)
-{
-    return family == AF_INET6 ? "AAAA" : "A";
-}
-
-static void addr_text(const struct sockaddr *sa, socklen_t len, char *out,
-                      size_t size)
-{
-    if (getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
-        snprintf(out, size, "?");
-}
-
 static herald_class resolve_step(struct ck *k, struct addrinfo **ai_r)
 {
     struct smtp *s = k->s;
     char secs[32];
     int timed_out;
     begin(k);
-    int r = resolve(s->cfg.host, s->cfg.port, s->cfg.connect_ms, ai_r, &timed_out);
+    int r = hn_resolve(s->cfg.host, s->cfg.port, s->cfg.connect_ms, ai_r, &timed_out);
     if (timed_out)
         return fail(k, "resolve", HERALD_ERR_TEMPORARY,
                     "check this machine's DNS resolver (/etc/resolv.conf) and "
@@ -304,128 +142,27 @@ static herald_class resolve_step(struct ck *k, struct addrinfo **ai_r)
                     "cannot resolve %s: %s", s->cfg.host,
                     r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
     }
-    struct sbuf b = {0};
-    for (const struct addrinfo *a = *ai_r; a; a = a->ai_next) {
-        char ip[INET6_ADDRSTRLEN + 8];
-        addr_text(a->ai_addr, a->ai_addrlen, ip, sizeof ip);
-        sbuf_printf(&b, "%s%s (%s)", b.len ? ", " : "", ip,
-                    family_name(a->ai_family));
-    }
+    struct hbuf b = {0};
+    hn_addrs_text(*ai_r, &b);
     say(k, "resolve", HERALD_CHECK_OK, NULL, "%s resolves to %s", s->cfg.host,
         b.data ? b.data : "?");
-    sbuf_free(&b);
+    hbuf_free(&b);
     return HERALD_OK;
 }
 
 /* ---- connect and the port probe ---------------------------------------- */
 
-static const char *outcome(int e)
-{
-    switch (e) {
-    case 0: return "connected";
-    case ETIMEDOUT: return "no answer";
-    case ECONNREFUSED: return "refused";
-    case ENETUNREACH: case EHOSTUNREACH: return "unreachable";
-    default: return strerror(e);
-    }
-}
-
-/* Which failure says most about why no address worked. */
-static int rank(int e)
-{
-    switch (e) {
-    case ETIMEDOUT: return 4;
-    case ECONNREFUSED: return 3;
-    case ENETUNREACH: case EHOSTUNREACH: return 1;
-    default: return 2;
-    }
-}
-
-static void set_port(struct sockaddr_storage *sa, int port)
-{
-    if (sa->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
-}
-
-/* One connection attempt of the port probe. */
-struct probe {
-    int smtp;                  /* an SMTP port of the server's address */
-    int port;
-    struct sockaddr_storage sa;
-    socklen_t len;
-    int fd;
-    int err;                   /* -1 pending, 0 connected, else errno */
-    double ms;
-};
-
-static void probe_start(struct probe *p, double t0)
-{
-    p->fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (p->fd < 0) {
-        p->err = errno;
-        return;
-    }
-    p->err = connect(p->fd, (struct sockaddr *)&p->sa, p->len) == 0 ? 0
-             : errno == EINPROGRESS ? -1 : errno;
-    p->ms = now_ms() - t0;
-}
-
-/* Run every probe at once until all are done or @ms passed. */
-static void probe_run(struct probe *p, size_t n, long ms)
-{
-    double t0 = now_ms();
-    for (size_t i = 0; i < n; i++)
-        probe_start(&p[i], t0);
-    for (;;) {
-        struct pollfd pfd[16];
-        size_t idx[16], m = 0;
-        for (size_t i = 0; i < n && m < 16; i++)
-            if (p[i].err == -1) {
-                pfd[m] = (struct pollfd){p[i].fd, POLLOUT, 0};
-                idx[m++] = i;
-            }
-        double left = t0 + (double)ms - now_ms();
-        if (m == 0 || left <= 0)
-            break;
-        int r = poll(pfd, m, (int)left + 1);
-        if (r < 0 && errno != EINTR)
-            break;
-        for (size_t j = 0; r > 0 && j < m; j++) {
-            if (!pfd[j].revents)
-                continue;
-            struct probe *q = &p[idx[j]];
-            int e = 0;
-            socklen_t l = sizeof e;
-            if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &e, &l) != 0)
-                e = errno;
-            q->err = e;
-            q->ms = now_ms() - t0;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (p[i].err == -1)
-            p[i].err = ETIMEDOUT;
-        if (p[i].fd >= 0)
-            close(p[i].fd);
-        p[i].fd = -1;
-    }
-}
-
 /* What the probes of probe_host found: 0 connected, else the most telling
  * errno; *ms_r is how long the connection took. */
-static int probe_host_result(const struct probe *p, size_t n, double *ms_r)
+static int probe_host_result(const struct hn_probe *p, size_t n, double *ms_r)
 {
     int best = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i].smtp)
-            continue;
         if (p[i].err == 0) {
             *ms_r = p[i].ms;
             return 0;
         }
-        if (!best || rank(p[i].err) > rank(best))
+        if (!best || hn_errno_rank(p[i].err) > hn_errno_rank(best))
             best = p[i].err;
     }
     return best;
@@ -436,49 +173,40 @@ static void port_probe(struct ck *k, const struct addrinfo *filtered)
 {
     struct smtp *s = k->s;
     char secs[32], host[INET6_ADDRSTRLEN + 8];
-    struct probe p[16];
+    struct hn_probe p[16];
     size_t n = 0;
     begin(k);
     smtp_secs(s->cfg.connect_ms, secs);
-    addr_text(filtered->ai_addr, filtered->ai_addrlen, host, sizeof host);
+    hn_addr_text(filtered->ai_addr, filtered->ai_addrlen, host, sizeof host);
     for (size_t i = 0; i < sizeof smtp_ports / sizeof smtp_ports[0]; i++) {
         if (smtp_ports[i] == s->cfg.port)
             continue;
-        struct probe *q = &p[n++];
-        memset(q, 0, sizeof *q);
-        q->smtp = 1;
-        q->port = smtp_ports[i];
-        memcpy(&q->sa, filtered->ai_addr, filtered->ai_addrlen);
-        q->len = filtered->ai_addrlen;
-        set_port(&q->sa, q->port);
+        if (hn_probe_set(&p[n], filtered->ai_addr, filtered->ai_addrlen,
+                         smtp_ports[i]) == 0)
+            n++;
     }
     size_t n_smtp = n;
     struct addrinfo *pai = NULL;
     int perr = 0, ptimeout = 0;
     if (s->cfg.probe_host) {
-        perr = resolve(s->cfg.probe_host, s->cfg.probe_port, s->cfg.connect_ms,
+        perr = hn_resolve(s->cfg.probe_host, s->cfg.probe_port, s->cfg.connect_ms,
                        &pai, &ptimeout);
-        for (const struct addrinfo *a = pai; a && n < 8; a = a->ai_next) {
-            if (a->ai_addrlen > sizeof p[n].sa)
-                continue;
-            struct probe *q = &p[n++];
-            memset(q, 0, sizeof *q);
-            q->port = s->cfg.probe_port;
-            memcpy(&q->sa, a->ai_addr, a->ai_addrlen);
-            q->len = a->ai_addrlen;
-        }
+        for (const struct addrinfo *a = pai; a && n < 8; a = a->ai_next)
+            if (hn_probe_set(&p[n], a->ai_addr, a->ai_addrlen,
+                             s->cfg.probe_port) == 0)
+                n++;
         if (pai)
             freeaddrinfo(pai);
     }
-    probe_run(p, n, s->cfg.connect_ms);
+    hn_probe_run(p, n, s->cfg.connect_ms);
 
     /* the evidence, then the verdict */
-    struct sbuf ev = {0};
+    struct hbuf ev = {0};
     int other_open = 0;
-    sbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host, secs);
+    hbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host, secs);
     for (size_t i = 0; i < n_smtp; i++) {
-        sbuf_printf(&ev, "%s%d %s", i ? ", " : "; port ", p[i].port,
-                    outcome(p[i].err));
+        hbuf_printf(&ev, "%s%d %s", i ? ", " : "; port ", p[i].port,
+                    hn_outcome_text(p[i].err));
         if (p[i].err == 0 && !other_open)
             other_open = p[i].port;
     }
@@ -491,9 +219,9 @@ static void port_probe(struct ck *k, const struct addrinfo *filtered)
     if (s->cfg.probe_host && !perr && presult < 0)
         perr = EAI_NONAME; /* no address it could try */
     if (s->cfg.probe_host && presult == 0)
-        sbuf_printf(&ev, "; probe_host %s connected in %.0f ms", probe, pms);
+        hbuf_printf(&ev, "; probe_host %s connected in %.0f ms", probe, pms);
     else if (s->cfg.probe_host && presult > 0)
-        sbuf_printf(&ev, "; probe_host %s: %s", probe, outcome(presult));
+        hbuf_printf(&ev, "; probe_host %s: %s", probe, hn_outcome_text(presult));
     const char *evidence = ev.data ? ev.data : "";
 
     char alt[300] = "";
@@ -535,7 +263,7 @@ static void port_probe(struct ck *k, const struct addrinfo *filtered)
             "this machine's outbound network looks down: %s, so neither the "
             "SMTP server nor probe_host can be reached", evidence);
     }
-    sbuf_free(&ev);
+    hbuf_free(&ev);
 }
 
 static herald_class connect_failed(struct ck *k, int e, const struct addrinfo *a,
@@ -543,7 +271,7 @@ static herald_class connect_failed(struct ck *k, int e, const struct addrinfo *a
 {
     struct smtp *s = k->s;
     char ip[INET6_ADDRSTRLEN + 8], secs[32], fix[400];
-    addr_text(a->ai_addr, a->ai_addrlen, ip, sizeof ip);
+    hn_addr_text(a->ai_addr, a->ai_addrlen, ip, sizeof ip);
     switch (e) {
     case ETIMEDOUT: {
         herald_class rc = fail(k, "connect", HERALD_ERR_TIMEOUT,
@@ -585,47 +313,33 @@ static herald_class connect_failed(struct ck *k, int e, const struct addrinfo *a
 static herald_class connect_step(struct ck *k, const struct addrinfo *ai)
 {
     struct smtp *s = k->s;
-    long long deadline = smtp_now_ms() + s->cfg.connect_ms;
-    struct sbuf tried = {0};
-    const struct addrinfo *best_a = NULL;
-    int best = 0;
+    struct hbuf tried = {0};
+    struct hn_connect r;
     begin(k);
-    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
-        char ip[INET6_ADDRSTRLEN + 8];
-        addr_text(a->ai_addr, a->ai_addrlen, ip, sizeof ip);
-        int e = 0;
-        int fd = net_connect_addr(a, deadline, &e);
-        if (fd >= 0) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            k->c->fd = fd;
-            if (a->ai_addrlen <= sizeof k->peer) {
-                memcpy(&k->peer, a->ai_addr, a->ai_addrlen);
-                k->peer_len = a->ai_addrlen;
-                k->peer_family = a->ai_family;
-            }
-            say(k, "connect", HERALD_CHECK_OK, NULL, "connected to %s port %d%s%s%s",
-                ip, s->cfg.port, tried.len ? " (before: " : "",
-                tried.data ? tried.data : "", tried.len ? ")" : "");
-            sbuf_free(&tried);
-            return HERALD_OK;
+    if (hn_connect(ai, s->cfg.connect_ms, &r, &tried) >= 0) {
+        char ip[NI_MAXHOST];
+        const struct addrinfo *a = r.addr;
+        k->c->fd = r.fd;
+        if (a->ai_addrlen <= sizeof k->peer) {
+            memcpy(&k->peer, a->ai_addr, a->ai_addrlen);
+            k->peer_len = a->ai_addrlen;
+            k->peer_family = a->ai_family;
         }
-        sbuf_printf(&tried, "%s%s %s", tried.len ? ", " : "", ip, outcome(e));
-        if (!best || rank(e) > rank(best)) {
-            best = e;
-            best_a = a;
-        }
-        if (e == ETIMEDOUT)
-            break; /* the whole connect_timeout is spent */
+        hn_addr_text(a->ai_addr, a->ai_addrlen, ip, sizeof ip);
+        say(k, "connect", HERALD_CHECK_OK, NULL, "connected to %s port %d%s%s%s",
+            ip, s->cfg.port, tried.len ? " (before: " : "",
+            tried.data ? tried.data : "", tried.len ? ")" : "");
+        hbuf_free(&tried);
+        return HERALD_OK;
     }
     char more[600] = "";
     if (ai && ai->ai_next && tried.data)
         snprintf(more, sizeof more, " (tried %s)", tried.data);
-    sbuf_free(&tried);
-    if (!best_a)
+    hbuf_free(&tried);
+    if (!r.addr)
         return fail(k, "connect", HERALD_ERR_CONNECT, "check host",
                     "%s has no address to connect to", s->cfg.host);
-    return connect_failed(k, best, best_a, more);
+    return connect_failed(k, r.err, r.addr, more);
 }
 
 /* ---- what the port speaks ---------------------------------------------- */
@@ -663,11 +377,11 @@ static int offers_starttls(struct ck *k)
     a.ai_addrlen = k->peer_len;
     int e, offered = -1;
     struct smtp_reply r = {0};
-    c->fd = net_connect_addr(&a, smtp_now_ms() + s->cfg.connect_ms, &e);
+    c->fd = hn_connect_addr(&a, hn_now_ms() + (double)s->cfg.connect_ms, &e);
     if (c->fd >= 0 && smtp_greet(s, c, &r) == HERALD_OK &&
         smtp_hello(s, c, &r) == HERALD_OK)
         offered = (c->ext & SMTP_EXT_STARTTLS) != 0;
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     smtp_quit(s, c);
     free(c);
     smtp_err_clear(s);
@@ -763,30 +477,30 @@ static herald_class plain_greeting_step(struct ck *k, struct smtp_reply *r)
 /* ---- EHLO, STARTTLS, certificate, AUTH --------------------------------- */
 
 static void describe_caps(const struct smtp_conn *c, const struct smtp_reply *r,
-                          struct sbuf *b)
+                          struct hbuf *b)
 {
     const char *t = r->text.data ? r->text.data : "";
-    sbuf_printf(b, "%.*s offers", (int)strcspn(t, " \n"), t);
+    hbuf_printf(b, "%.*s offers", (int)strcspn(t, " \n"), t);
     size_t start = b->len;
     static const struct { unsigned bit; const char *name; } ext[] = {
         {SMTP_EXT_STARTTLS, "STARTTLS"}, {SMTP_EXT_PIPELINING, "PIPELINING"},
         {SMTP_EXT_8BITMIME, "8BITMIME"}, {SMTP_EXT_SMTPUTF8, "SMTPUTF8"}};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
         if (c->ext & ext[i].bit)
-            sbuf_printf(b, "%s%s", b->len > start ? ", " : " ", ext[i].name);
+            hbuf_printf(b, "%s%s", b->len > start ? ", " : " ", ext[i].name);
     if ((c->ext & SMTP_EXT_SIZE) && c->size_max)
-        sbuf_printf(b, "%sSIZE %lu (%.1f MiB)", b->len > start ? ", " : " ",
+        hbuf_printf(b, "%sSIZE %lu (%.1f MiB)", b->len > start ? ", " : " ",
                     c->size_max, (double)c->size_max / 1048576.0);
     else if (c->ext & SMTP_EXT_SIZE)
-        sbuf_printf(b, "%sSIZE (no limit given)", b->len > start ? ", " : " ");
+        hbuf_printf(b, "%sSIZE (no limit given)", b->len > start ? ", " : " ");
     if (c->ext & SMTP_EXT_AUTH) {
-        sbuf_printf(b, "%sAUTH", b->len > start ? ", " : " ");
+        hbuf_printf(b, "%sAUTH", b->len > start ? ", " : " ");
         for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2; m <<= 1)
             if (c->mechs & m)
-                sbuf_printf(b, " %s", smtp_mech_name(m));
+                hbuf_printf(b, " %s", smtp_mech_name(m));
     }
     if (b->len == start)
-        sbuf_adds(b, " no extensions");
+        hbuf_adds(b, " no extensions");
 }
 
 static herald_class ehlo_step(struct ck *k, const char *step, struct smtp_reply *r)
@@ -795,10 +509,10 @@ static herald_class ehlo_step(struct ck *k, const char *step, struct smtp_reply 
     herald_class rc = smtp_hello(k->s, k->c, r);
     if (rc != HERALD_OK)
         return fail_recorded(k, step, rc);
-    struct sbuf b = {0};
+    struct hbuf b = {0};
     describe_caps(k->c, r, &b);
     report(k, step, HERALD_CHECK_OK, b.data ? b.data : "", NULL);
-    sbuf_free(&b);
+    hbuf_free(&b);
     return HERALD_OK;
 }
 
@@ -815,158 +529,17 @@ static herald_class starttls_step(struct ck *k, struct smtp_reply *r)
     return HERALD_OK;
 }
 
-/* What the check says about the peer's certificate. */
-struct cert_info {
-    char subject[300], issuer[300], names[300];
-    char fp[100];              /* sha256, colon-separated hex */
-    char until[16], from[16];  /* YYYY-MM-DD */
-    time_t expires, activates;
-    int self_signed;
-};
-
-static void date_of(time_t t, char out[16])
-{
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(out, 16, "%Y-%m-%d", &tm))
-        snprintf(out, 16, "?");
-}
-
-static void dn_of(gnutls_x509_crt_t crt, int issuer, char *out, size_t size)
-{
-    gnutls_datum_t dn = {NULL, 0};
-    int r = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0)
-                   : gnutls_x509_crt_get_dn3(crt, &dn, 0);
-    snprintf(out, size, "%s", r >= 0 && dn.data ? (const char *)dn.data : "?");
-    gnutls_free(dn.data);
-}
-
-/* The DNS names and IP addresses the certificate is for. */
-static void names_of(gnutls_x509_crt_t crt, char *out, size_t size)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (unsigned i = 0; i < 16 && o + 4 < size; i++) {
-        char buf[256], ip[INET6_ADDRSTRLEN];
-        size_t len = sizeof buf - 1;
-        int t = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &len, NULL);
-        if (t < 0 && t != GNUTLS_E_SHORT_MEMORY_BUFFER)
-            break;
-        const char *name = NULL;
-        if (t == GNUTLS_SAN_DNSNAME) {
-            buf[len] = '\0';
-            name = buf;
-        } else if (t == GNUTLS_SAN_IPADDRESS && (len == 4 || len == 16)) {
-            name = inet_ntop(len == 4 ? AF_INET : AF_INET6, buf, ip, sizeof ip);
-        }
-        if (name)
-            o += (size_t)snprintf(out + o, size - o, "%s%s", o ? ", " : "", name);
-    }
-    if (!out[0]) {
-        char cn[256];
-        size_t len = sizeof cn;
-        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-                                          cn, &len) >= 0)
-            snprintf(out, size, "%s", cn);
-    }
-}
-
-static int cert_read(const struct smtp_conn *c, struct cert_info *ci)
-{
-    gnutls_datum_t der;
-    gnutls_x509_crt_t crt;
-    unsigned char fp[32];
-    memset(ci, 0, sizeof *ci);
-    if (net_peer_cert(c, &der) != 0 || gnutls_x509_crt_init(&crt) < 0)
-        return -1;
-    int ok = gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) >= 0;
-    if (ok) {
-        dn_of(crt, 0, ci->subject, sizeof ci->subject);
-        dn_of(crt, 1, ci->issuer, sizeof ci->issuer);
-        names_of(crt, ci->names, sizeof ci->names);
-        ci->expires = gnutls_x509_crt_get_expiration_time(crt);
-        ci->activates = gnutls_x509_crt_get_activation_time(crt);
-        date_of(ci->expires, ci->until);
-        date_of(ci->activates, ci->from);
-        ci->self_signed = gnutls_x509_crt_check_issuer(crt, crt) == 1;
-        if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, fp) >= 0)
-            for (size_t i = 0; i < sizeof fp; i++)
-                sprintf(ci->fp + 3 * i, "%02X%s", fp[i], i + 1 < sizeof fp ? ":" : "");
-    }
-    gnutls_x509_crt_deinit(crt);
-    return ok ? 0 : -1;
-}
-
-/* Add one reason to @why and its remedy to @fix ("; "-separated). */
-static void problem(struct sbuf *why, struct sbuf *fix, const char *w,
-                    const char *f)
-{
-    sbuf_printf(why, "%s%s", why->len ? "; " : "", w);
-    sbuf_printf(fix, "%s%s", fix->len ? "; " : "", f);
-}
-
-/* Why GnuTLS refused the certificate (@status), and what to do. */
-static void cert_problems(const struct smtp *s, const struct cert_info *ci,
-                          unsigned status, struct sbuf *why, struct sbuf *fix)
-{
-    char w[700], f[900];
-    unsigned known = GNUTLS_CERT_INVALID;
-    if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) {
-        known |= GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA;
-        snprintf(w, sizeof w, "%s%s%s, and this machine trusts only %s%s",
-                 ci->self_signed ? "it is self-signed" : "its issuer (",
-                 ci->self_signed ? "" : ci->issuer,
-                 ci->self_signed ? "" : ") is not a trusted CA",
-                 s->cfg.ca_file ? "ca_file = " : "the system's CA certificates",
-                 s->cfg.ca_file ? s->cfg.ca_file : "");
-        snprintf(f, sizeof f, "set ca_file to the CA certificate that signed "
-                 "it, or pin this certificate with tls_fingerprint = %s", ci->fp);
-        problem(why, fix, w, f);
-    }
-    if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
-        known |= GNUTLS_CERT_UNEXPECTED_OWNER;
-        snprintf(w, sizeof w, "it was issued for %s, not for %s (wrong host)",
-                 ci->names, s->cfg.host);
-        snprintf(f, sizeof f, "set host to a name it lists (%s) if that is the "
-                 "same server, or fix the server's certificate so that it "
-                 "covers %s", ci->names, s->cfg.host);
-        problem(why, fix, w, f);
-    }
-    if (status & GNUTLS_CERT_EXPIRED) {
-        known |= GNUTLS_CERT_EXPIRED;
-        snprintf(w, sizeof w, "it expired on %s", ci->until);
-        problem(why, fix, w, "the server must renew its certificate (if that "
-                "date looks wrong, check this machine's clock)");
-    }
-    if (status & GNUTLS_CERT_NOT_ACTIVATED) {
-        known |= GNUTLS_CERT_NOT_ACTIVATED;
-        snprintf(w, sizeof w, "it is not valid before %s", ci->from);
-        problem(why, fix, w, "check this machine's clock");
-    }
-    if (status & GNUTLS_CERT_REVOKED) {
-        known |= GNUTLS_CERT_REVOKED;
-        problem(why, fix, "it was revoked", "the server needs a new certificate");
-    }
-    if (status & ~known) {
-        gnutls_datum_t out = {NULL, 0};
-        if (gnutls_certificate_verification_status_print(status & ~known,
-                GNUTLS_CRT_X509, &out, 0) >= 0 && out.data)
-            problem(why, fix, (const char *)out.data, "fix the server's "
-                    "certificate, or set ca_file or tls_fingerprint");
-        gnutls_free(out.data);
-    }
-}
-
 static herald_class cert_step(struct ck *k)
 {
     struct smtp *s = k->s;
     struct smtp_conn *c = k->c;
-    struct cert_info ci;
+    struct hn_cert ci;
     char fix[600];
     begin(k);
-    if (cert_read(c, &ci) != 0)
+    if (hn_cert_read(c->tls, &ci) != 0)
         return fail(k, "certificate", HERALD_ERR_TLS, "check host and port",
                     "%s sent no readable certificate", s->where);
-    long days = (long)((ci.expires - time(NULL)) / 86400);
+    long days = ci.days_left;
     if (s->cfg.has_pin) {
         herald_class rc = net_check_pin(s, c);
         if (rc != HERALD_OK)
@@ -992,23 +565,23 @@ static herald_class cert_step(struct ck *k)
         return HERALD_OK;
     }
     unsigned status = 0;
-    int r = gnutls_certificate_verify_peers3(c->tls, s->cfg.host, &status);
+    int r = hn_cert_verify(c->tls, s->cfg.host, &status);
     if (r < 0)
         return fail(k, "certificate", HERALD_ERR_TLS,
                     "fix the server's certificate, or set ca_file or "
                     "tls_fingerprint", "the certificate of %s could not be "
                     "verified: %s", s->where, gnutls_strerror(r));
     if (status != 0) {
-        struct sbuf why = {0}, todo = {0};
-        cert_problems(s, &ci, status, &why, &todo);
+        struct hbuf why = {0}, todo = {0};
+        hn_cert_problems(&ci, status, s->cfg.host, s->cfg.ca_file, &why, &todo);
         herald_class cls = fail(k, "certificate", HERALD_ERR_TLS,
                                 todo.data ? todo.data : "fix the server's certificate",
                                 "the certificate of %s is rejected: %s. It is "
                                 "%s, issued by %s, valid %s to %s", s->where,
                                 why.data ? why.data : "verification failed",
                                 ci.subject, ci.issuer, ci.from, ci.until);
-        sbuf_free(&why);
-        sbuf_free(&todo);
+        hbuf_free(&why);
+        hbuf_free(&todo);
         return cls;
     }
     const char *trust = s->cfg.ca_file ? "ca_file" : "the system's CAs";
@@ -1165,7 +738,7 @@ static herald_class envelope_steps(struct ck *k, const char *to)
         rc = recipient_step(k, to, &r);
     if (!k->c->broken && !k->c->lost)
         smtp_command(s, k->c, "RSET", NULL, &r); /* no DATA: nothing delivered */
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     return rc;
 }
 
@@ -1248,7 +821,7 @@ herald_class smtp_check(void *state, herald_checker *chk, herald_error **err_r)
     herald_class rc = reach(&k);
     if (rc == HERALD_OK)
         rc = talk(&k, &r);
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     const char *to = s->host->check_param(chk, "send_test");
     if (rc == HERALD_OK && to)
         rc = envelope_steps(&k, to);

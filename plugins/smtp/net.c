@@ -10,6 +10,7 @@
  * Also here: the EHLO name, from the host name or the socket's address.
  */
 #include "smtp.h"
+#include "net_diag.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -32,24 +33,6 @@ void net_init(struct smtp_conn *c)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
-}
-
-/* Wait for @events on @fd until @deadline: 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-    for (;;) {
-        long long left = deadline - smtp_now_ms();
-        if (left < 0)
-            left = 0;
-        struct pollfd p = {fd, events, 0};
-        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
-        if (r > 0)
-            return 1;
-        if (r == 0)
-            return 0;
-        if (errno != EINTR)
-            return -1;
-    }
 }
 
 /* ---- resolve and connect ----------------------------------------------- */
@@ -76,45 +59,6 @@ herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r)
                      "cannot resolve the SMTP server %s (%s); check `host = %s` "
                      "for a typo and that this machine's DNS works",
                      s->cfg.host, why, s->cfg.host);
-}
-
-int net_connect_addr(const struct addrinfo *a, long long deadline, int *errno_r)
-{
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    a->ai_protocol);
-    if (fd < 0) {
-        *errno_r = errno;
-        return -1;
-    }
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-        return fd;
-    int e = errno;
-    if (e == EINPROGRESS) {
-        int w = wait_fd(fd, POLLOUT, deadline);
-        socklen_t l = sizeof e;
-        if (w == 0)
-            e = ETIMEDOUT;
-        else if (w < 0)
-            e = errno;
-        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) != 0)
-            e = errno;
-        if (e == 0)
-            return fd;
-    }
-    close(fd);
-    *errno_r = e;
-    return -1;
-}
-
-/* Which failure says most about why no address worked. */
-static int errno_rank(int e)
-{
-    switch (e) {
-    case ETIMEDOUT: return 4;
-    case ECONNREFUSED: return 3;
-    case ENETUNREACH: case EHOSTUNREACH: return 1;
-    default: return 2;
-    }
 }
 
 static herald_class connect_failed(struct smtp *s, int e)
@@ -150,23 +94,12 @@ static herald_class connect_failed(struct smtp *s, int e)
 herald_class net_connect(struct smtp *s, struct smtp_conn *c,
                          const struct addrinfo *ai)
 {
-    long long deadline = smtp_now_ms() + s->cfg.connect_ms;
-    int best = 0;
-    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
-        int e = 0;
-        int fd = net_connect_addr(a, deadline, &e);
-        if (fd >= 0) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            c->fd = fd;
-            return HERALD_OK;
-        }
-        if (!best || errno_rank(e) > errno_rank(best))
-            best = e;
-        if (e == ETIMEDOUT)
-            break; /* the whole connect_timeout is spent */
+    struct hn_connect r;
+    if (hn_connect(ai, s->cfg.connect_ms, &r, NULL) >= 0) {
+        c->fd = r.fd;
+        return HERALD_OK;
     }
-    return connect_failed(s, best ? best : EHOSTUNREACH);
+    return connect_failed(s, r.err ? r.err : EHOSTUNREACH);
 }
 
 /* ---- TLS --------------------------------------------------------------- */
@@ -210,7 +143,7 @@ static int tls_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 static int tls_wait(struct smtp_conn *c, long long deadline)
 {
     short ev = gnutls_record_get_direction(c->tls) ? POLLOUT : POLLIN;
-    return wait_fd(c->fd, ev, deadline);
+    return hn_wait_fd(c->fd, ev, deadline);
 }
 
 static int is_ip_literal(const char *host)
@@ -292,12 +225,6 @@ int net_peer_cert(const struct smtp_conn *c, gnutls_datum_t *der)
     return 0;
 }
 
-static void hex_colons(const unsigned char *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 3 * i, "%02X%s", p[i], i + 1 < n ? ":" : "");
-}
-
 herald_class net_check_pin(struct smtp *s, struct smtp_conn *c)
 {
     gnutls_datum_t der;
@@ -310,8 +237,8 @@ herald_class net_check_pin(struct smtp *s, struct smtp_conn *c)
     if (memcmp(got, s->cfg.pin, sizeof got) == 0)
         return HERALD_OK;
     char g[100], w[100];
-    hex_colons(got, sizeof got, g);
-    hex_colons(s->cfg.pin, sizeof s->cfg.pin, w);
+    hn_hex_colons(got, sizeof got, g);
+    hn_hex_colons(s->cfg.pin, sizeof s->cfg.pin, w);
     return smtp_fail(s, HERALD_ERR_TLS, NULL,
                      "the certificate of %s does not match tls_fingerprint: "
                      "the server's sha256 fingerprint is %s, the pin is %s; if "
@@ -519,7 +446,7 @@ static int fill(struct smtp_conn *c, long long deadline)
         } else {
             r = recv(c->fd, c->rbuf + c->rlen, space, MSG_DONTWAIT);
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-                if ((w = wait_fd(c->fd, POLLIN, deadline)) != 1)
+                if ((w = hn_wait_fd(c->fd, POLLIN, deadline)) != 1)
                     return w == 0 ? NET_TIMEOUT : NET_ERROR;
                 continue;
             }
@@ -576,7 +503,7 @@ int net_write(struct smtp_conn *c, const char *p, size_t n, long long deadline)
         } else {
             r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-                if ((w = wait_fd(c->fd, POLLOUT, deadline)) != 1)
+                if ((w = hn_wait_fd(c->fd, POLLOUT, deadline)) != 1)
                     return w == 0 ? NET_TIMEOUT : NET_ERROR;
                 continue;
             }
@@ -652,6 +579,6 @@ void net_close(struct smtp_conn *c, int polite)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    sbuf_free(&c->out);
+    hbuf_free(&c->out);
     c->rpos = c->rlen = 0;
 }

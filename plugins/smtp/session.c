@@ -26,10 +26,10 @@ enum { NET_BADREPLY = 100, NET_MANYLINES };
 /* ---- replies ----------------------------------------------------------- */
 
 /* Replace control characters so server text is safe in messages and logs. */
-static void add_clean(struct sbuf *b, const char *p, size_t n)
+static void add_clean(struct hbuf *b, const char *p, size_t n)
 {
     size_t start = b->len;
-    sbuf_add(b, p, n);
+    hbuf_add(b, p, n);
     for (size_t i = start; !b->oom && i < b->len; i++) {
         unsigned char u = (unsigned char)b->data[i];
         if (u < 0x20 || u == 0x7f)
@@ -96,11 +96,11 @@ static int read_reply(struct smtp_conn *c, long long deadline,
         }
         r->code = code;
         if (n > 0)
-            sbuf_add(&r->text, "\n", 1);
+            hbuf_add(&r->text, "\n", 1);
         if (len > 4)
             add_clean(&r->text, line + 4, len - 4);
         else if (!r->text.data)
-            sbuf_add(&r->text, "", 0);
+            hbuf_add(&r->text, "", 0);
         if (len == 3 || line[3] == ' ')
             return NET_OK;
     }
@@ -203,8 +203,8 @@ herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
     char what[32];
     verb_of(shown ? shown : line, what, sizeof what);
     s->host->log(s->ch, HERALD_LOG_DEBUG, "C: %s", shown ? shown : line);
-    sbuf_adds(&c->out, line);
-    sbuf_add(&c->out, "\r\n", 2);
+    hbuf_adds(&c->out, line);
+    hbuf_add(&c->out, "\r\n", 2);
     if (c->out.oom)
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     int rc = net_flush(c, smtp_now_ms() + s->cfg.command_ms);
@@ -455,7 +455,7 @@ herald_class smtp_open(struct smtp *s, struct smtp_conn *c)
         return rc;
     struct smtp_reply r = {0};
     rc = open_tls_and_hello(s, c, &r);
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     if (rc == HERALD_OK && s->cfg.username)
         rc = smtp_auth(s, c);
     c->last_used = smtp_now_ms();
@@ -469,10 +469,10 @@ void smtp_quit(struct smtp *s, struct smtp_conn *c)
         struct smtp_reply r = {0};
         const char *bad;
         s->host->log(s->ch, HERALD_LOG_DEBUG, "C: QUIT");
-        sbuf_adds(&c->out, "QUIT\r\n");
+        hbuf_adds(&c->out, "QUIT\r\n");
         if (net_flush(c, smtp_now_ms() + ms) == NET_OK)
             read_reply(c, smtp_now_ms() + ms, &r, &bad);
-        sbuf_free(&r.text);
+        hbuf_free(&r.text);
     }
     net_close(c, 1);
 }
@@ -493,27 +493,27 @@ static void queue_cmd(struct smtp *s, struct smtp_conn *c,
     size_t start = c->out.len;
     switch (k) {
     case CMD_RSET:
-        sbuf_adds(&c->out, "RSET");
+        hbuf_adds(&c->out, "RSET");
         break;
     case CMD_MAIL:
-        sbuf_printf(&c->out, "MAIL FROM:<%s>", t->from);
+        hbuf_printf(&c->out, "MAIL FROM:<%s>", t->from);
         if (c->ext & SMTP_EXT_SIZE)
-            sbuf_printf(&c->out, " SIZE=%zu", t->size);
+            hbuf_printf(&c->out, " SIZE=%zu", t->size);
         if (t->eight_bit && (c->ext & SMTP_EXT_8BITMIME))
-            sbuf_adds(&c->out, " BODY=8BITMIME");
+            hbuf_adds(&c->out, " BODY=8BITMIME");
         if (t->utf8_addr)
-            sbuf_adds(&c->out, " SMTPUTF8");
+            hbuf_adds(&c->out, " SMTPUTF8");
         break;
     case CMD_RCPT:
-        sbuf_printf(&c->out, "RCPT TO:<%s>", t->rcpt[rcpt].addr);
+        hbuf_printf(&c->out, "RCPT TO:<%s>", t->rcpt[rcpt].addr);
         break;
     case CMD_DATA:
-        sbuf_adds(&c->out, "DATA");
+        hbuf_adds(&c->out, "DATA");
         break;
     }
     if (!c->out.oom)
         s->host->log(s->ch, HERALD_LOG_DEBUG, "C: %s", c->out.data + start);
-    sbuf_add(&c->out, "\r\n", 2);
+    hbuf_add(&c->out, "\r\n", 2);
 }
 
 herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
@@ -541,19 +541,19 @@ herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
 static herald_class all_rejected(struct smtp *s, struct smtp_txn *t)
 {
     t->all_rejected = 1;
-    struct sbuf list = {0};
+    struct hbuf list = {0};
     int temporary = 0;
     for (size_t i = 0; i < t->n_rcpt; i++) {
         temporary |= t->rcpt[i].code >= 400 && t->rcpt[i].code < 500;
         if (i < 5)
-            sbuf_printf(&list, "%s%s (%s)", i ? ", " : "", t->rcpt[i].addr,
+            hbuf_printf(&list, "%s%s (%s)", i ? ", " : "", t->rcpt[i].addr,
                         t->rcpt[i].text ? t->rcpt[i].text : "no reply");
     }
     if (t->n_rcpt > 5)
-        sbuf_printf(&list, " and %zu more", t->n_rcpt - 5);
+        hbuf_printf(&list, " and %zu more", t->n_rcpt - 5);
     struct smtp_reply first = {.code = t->n_rcpt ? t->rcpt[0].code : 0};
     const char *ft = t->n_rcpt && t->rcpt[0].text ? t->rcpt[0].text : "";
-    sbuf_adds(&first.text, strlen(ft) > 4 ? ft + 4 : "");
+    hbuf_adds(&first.text, strlen(ft) > 4 ? ft + 4 : "");
     herald_class cls = smtp_fail(s, temporary ? HERALD_ERR_TEMPORARY
                                               : HERALD_ERR_RECIPIENT_REJECTED,
                                  &first,
@@ -561,8 +561,8 @@ static herald_class all_rejected(struct smtp *s, struct smtp_txn *t)
                                  list.data ? list.data : "",
                                  temporary ? "some were refused for now: try again later"
                                            : "check the addresses");
-    sbuf_free(&first.text);
-    sbuf_free(&list);
+    hbuf_free(&first.text);
+    hbuf_free(&list);
     return cls;
 }
 
@@ -776,7 +776,7 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
     if (rc == HERALD_OK && e.got_354 && !(e.mail_ok && t->n_accepted)) {
         /* a server that said 354 with nothing to deliver: end it empty */
         const char *bad;
-        sbuf_adds(&c->out, ".\r\n");
+        hbuf_adds(&c->out, ".\r\n");
         if (net_flush(c, smtp_now_ms() + s->cfg.command_ms) != NET_OK ||
             read_reply(c, smtp_now_ms() + s->cfg.command_ms, &r, &bad) != NET_OK)
             c->broken = 1;
@@ -791,7 +791,7 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
         rc = smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
                        "%s never answered DATA with 354; check host and port",
                        s->where);
-    sbuf_free(&r.text);
+    hbuf_free(&r.text);
     free(e.kind);
     free(e.rcpt);
     return rc;

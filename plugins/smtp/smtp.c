@@ -515,7 +515,7 @@ static void txn_free(struct smtp_txn *t)
 {
     txn_reset(t);
     free(t->rcpt);
-    sbuf_free(&t->body);
+    hbuf_free(&t->body);
     free(t->message_id);
 }
 
@@ -641,23 +641,23 @@ static herald_class smtp_render(void *state, const herald_msg *msg,
     memset(&t, 0, sizeof t);
     smtp_err_clear(s);
     herald_class rc = build_txn(s, msg, &t, err_r);
-    struct sbuf b = {0};
+    struct hbuf b = {0};
     if (rc == HERALD_OK) {
         const char *helo = smtp_helo(s, NULL);
-        sbuf_printf(&b, "EHLO %s\r\n", helo);
+        hbuf_printf(&b, "EHLO %s\r\n", helo);
         if (s->cfg.tls == SMTP_TLS_STARTTLS)
-            sbuf_printf(&b, "STARTTLS\r\nEHLO %s\r\n", helo);
+            hbuf_printf(&b, "STARTTLS\r\nEHLO %s\r\n", helo);
         unsigned mech;
         if (s->cfg.username && smtp_auth_pick(s, SMTP_MECH_PLAIN | SMTP_MECH_XOAUTH2 |
                                               s->cfg.auth, &mech))
-            sbuf_printf(&b, "AUTH %s ***\r\n", smtp_mech_name(mech));
-        sbuf_printf(&b, "MAIL FROM:<%s> SIZE=%zu%s%s\r\n", t.from, t.size,
+            hbuf_printf(&b, "AUTH %s ***\r\n", smtp_mech_name(mech));
+        hbuf_printf(&b, "MAIL FROM:<%s> SIZE=%zu%s%s\r\n", t.from, t.size,
                     t.eight_bit ? " BODY=8BITMIME" : "", t.utf8_addr ? " SMTPUTF8" : "");
         for (size_t i = 0; i < t.n_rcpt; i++)
-            sbuf_printf(&b, "RCPT TO:<%s>\r\n", t.rcpt[i].addr);
-        sbuf_adds(&b, "DATA\r\n");
-        sbuf_add(&b, t.body.data, t.body.len);
-        sbuf_adds(&b, "QUIT\r\n");
+            hbuf_printf(&b, "RCPT TO:<%s>\r\n", t.rcpt[i].addr);
+        hbuf_adds(&b, "DATA\r\n");
+        hbuf_add(&b, t.body.data, t.body.len);
+        hbuf_adds(&b, "QUIT\r\n");
         if (b.oom || !(*payload_r = s->host->alloc(b.len + 1)))
             rc = smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
         else {
@@ -665,7 +665,7 @@ static herald_class smtp_render(void *state, const herald_msg *msg,
             *len_r = b.len;
         }
     }
-    sbuf_free(&b);
+    hbuf_free(&b);
     txn_free(&t);
     return smtp_err_report(s, rc, err_r);
 }

@@ -1,7 +1,8 @@
 /*
  * plugins/smtp/smtp.h - what the files of the smtp driver share.
  *
- *   util.c     growable buffers, error recording, clocks, base64
+ *   util.c     error recording, clocks, dot-stuffing (buffers and base64:
+ *              the base library, libherald/base/base.h)
  *   net.c      sockets and GnuTLS: resolve, connect, handshake, verify,
  *              buffered line reading and writing with deadlines; the
  *              EHLO name (host name or the local address literal)
@@ -10,7 +11,9 @@
  *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
  *   smtp.c     the descriptor: options, init, send, render, teardown
  *   check.c    the diagnosis (`herald doctor`): each step timed and
- *              reported with its cause and fix
+ *              reported with its cause and fix; resolving, connect
+ *              classification and certificate inspection come from the
+ *              network kit, plugins/kit/net/net_diag.h (hn_*)
  *
  * Errors are recorded in struct smtp's `err` (the first one wins) and handed
  * to the core only when send/check returns, so that a send on a reused
@@ -26,6 +29,7 @@
 #include <stddef.h>
 #include <gnutls/gnutls.h>
 #include <herald/plugin.h>
+#include "base/base.h"
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -59,16 +63,6 @@ struct smtp_cfg {
 
 /* ---- buffers and errors ------------------------------------------------ */
 
-struct sbuf {
-    char *data;                /* NUL-terminated when not NULL */
-    size_t len, cap;
-    int oom;
-};
-void sbuf_add(struct sbuf *b, const void *p, size_t n);
-void sbuf_adds(struct sbuf *b, const char *s);
-void sbuf_printf(struct sbuf *b, const char *fmt, ...) HERALD_PRINTF(2, 3);
-void sbuf_free(struct sbuf *b);
-
 struct smtp_err {
     herald_class cls;          /* HERALD_OK: no error recorded */
     char code[12];             /* SMTP reply code, "" when none */
@@ -80,7 +74,7 @@ struct smtp_err {
  * characters replaced by '?'). */
 struct smtp_reply {
     int code;
-    struct sbuf text;
+    struct hbuf text;
     size_t lines;              /* lines read */
     int cut;                   /* a too long reply whose end was not seen */
 };
@@ -103,7 +97,7 @@ struct smtp_conn {
     gnutls_session_t tls;      /* NULL while in plain text */
     char rbuf[SMTP_RBUF + 1];
     size_t rpos, rlen;
-    struct sbuf out;           /* queued commands, sent by net_flush */
+    struct hbuf out;           /* queued commands, sent by net_flush */
     unsigned char first[4];    /* first bytes received through TLS pull */
     size_t n_first;
     int sys_errno;             /* last socket error seen by the TLS layer */
@@ -145,8 +139,6 @@ herald_class smtp_err_report(struct smtp *s, herald_class rc,
                              herald_error **err_r);
 /* Seconds as short text: "10", "0.5". */
 const char *smtp_secs(long ms, char buf[32]);
-/* Base64 of @n bytes, malloc'd; NULL on OOM. */
-char *smtp_b64_encode(const void *p, size_t n);
 /* Decode base64 into a malloc'd NUL-terminated buffer; NULL when invalid. */
 unsigned char *smtp_b64_decode(const char *s, size_t *len_r);
 /* The reply text on one line (newlines as spaces), malloc'd. */
@@ -154,15 +146,12 @@ char *smtp_reply_flat(const struct smtp_reply *r);
 /* Dot-stuff @in (any line ending) into @out with CRLF line endings and the
  * final ".\r\n".  Returns the longest line, or (size_t)-1 on OOM; *eight_r
  * is set when a byte >= 0x80 occurs. */
-size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r);
+size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r);
 
 /* net.c */
 enum { NET_OK = 0, NET_TIMEOUT, NET_CLOSED, NET_ERROR, NET_TOO_LONG };
 void net_init(struct smtp_conn *c);
 herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r);
-/* Connect one address before @deadline: the non-blocking socket, or -1 with
- * *errno_r set (ETIMEDOUT when the deadline passed). */
-int net_connect_addr(const struct addrinfo *a, long long deadline, int *errno_r);
 herald_class net_connect(struct smtp *s, struct smtp_conn *c,
                          const struct addrinfo *ai);
 /* Handshake within @timeout_ms, then verify (CA + host name, or the pin),
@@ -224,7 +213,7 @@ struct smtp_txn {
     const char *from;
     struct smtp_rcpt *rcpt;
     size_t n_rcpt;
-    struct sbuf body;          /* dot-stuffed, ends with ".\r\n" */
+    struct hbuf body;          /* dot-stuffed, ends with ".\r\n" */
     size_t size;               /* rendered size, for SIZE= */
     int eight_bit;             /* needs BODY=8BITMIME */
     const char *utf8_addr;     /* first non-ASCII address, or NULL */

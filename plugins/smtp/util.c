@@ -1,75 +1,16 @@
 /*
- * plugins/smtp/util.c - small helpers of the smtp driver: a growable
- * buffer, the recorded error, the clock, base64 and dot-stuffing.
+ * plugins/smtp/util.c - small helpers of the smtp driver: the recorded
+ * error, the clock and dot-stuffing.  (The buffer and base64 are the base
+ * library's: struct hbuf, hb_base64, hb_base64_decode.)
  */
 #include "smtp.h"
+#include "net_diag.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- buffer ------------------------------------------------------------ */
-
-static int sbuf_grow(struct sbuf *b, size_t n)
-{
-    if (b->oom)
-        return -1;
-    if (b->len + n + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) {
-        if (cap > ((size_t)-1) / 2) {
-            b->oom = 1;
-            return -1;
-        }
-        cap *= 2;
-    }
-    char *d = realloc(b->data, cap);
-    if (!d) {
-        b->oom = 1;
-        return -1;
-    }
-    b->data = d;
-    b->cap = cap;
-    return 0;
-}
-
-void sbuf_add(struct sbuf *b, const void *p, size_t n)
-{
-    if (sbuf_grow(b, n) != 0)
-        return;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void sbuf_adds(struct sbuf *b, const char *s)
-{
-    sbuf_add(b, s, strlen(s));
-}
-
-void sbuf_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || sbuf_grow(b, (size_t)n) != 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void sbuf_free(struct sbuf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -117,9 +58,7 @@ herald_class smtp_err_report(struct smtp *s, herald_class rc,
 
 long long smtp_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)hn_now_ms();
 }
 
 const char *smtp_secs(long ms, char buf[32])
@@ -138,47 +77,22 @@ char *smtp_reply_flat(const struct smtp_reply *r)
     return s;
 }
 
-char *smtp_b64_encode(const void *p, size_t n)
-{
-    gnutls_datum_t in = {(unsigned char *)p, (unsigned)n}, out = {NULL, 0};
-    if (gnutls_base64_encode2(&in, &out) < 0)
-        return NULL;
-    char *s = malloc(out.size + 1);
-    if (s) {
-        memcpy(s, out.data, out.size);
-        s[out.size] = '\0';
-    }
-    gnutls_free(out.data);
-    return s;
-}
-
 unsigned char *smtp_b64_decode(const char *s, size_t *len_r)
 {
-    gnutls_datum_t in = {(unsigned char *)s, (unsigned)strlen(s)}, out = {NULL, 0};
-    if (in.size == 0) {
-        *len_r = 0;
-        return (unsigned char *)calloc(1, 1);
-    }
-    if (gnutls_base64_decode2(&in, &out) < 0)
+    struct hbuf b = {0};
+    if (hb_base64_decode(&b, s, strlen(s)) != 0) {
+        hbuf_free(&b);
         return NULL;
-    unsigned char *d = malloc(out.size + 1);
-    if (d) {
-        memcpy(d, out.data, out.size);
-        d[out.size] = '\0';
-        *len_r = out.size;
     }
-    gnutls_free(out.data);
-    return d;
+    return (unsigned char *)hbuf_steal(&b, len_r);
 }
 
 /* ---- dot-stuffing ------------------------------------------------------ */
 
-size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r)
+size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r)
 {
     size_t longest = 0, i = 0;
     int eight = 0;
-    if (sbuf_grow(out, n + n / 64 + 8) != 0)
-        return (size_t)-1;
     while (i < n) {
         size_t start = i;
         while (i < n && in[i] != '\r' && in[i] != '\n') {
@@ -187,9 +101,9 @@ size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r)
         }
         size_t len = i - start;
         if (len > 0 && in[start] == '.')
-            sbuf_add(out, ".", 1);
-        sbuf_add(out, in + start, len);
-        sbuf_add(out, "\r\n", 2);
+            hbuf_add(out, ".", 1);
+        hbuf_add(out, in + start, len);
+        hbuf_add(out, "\r\n", 2);
         if (len > longest)
             longest = len;
         /* one line break: CRLF, or a bare CR or LF (normalised to CRLF) */
@@ -200,7 +114,7 @@ size_t smtp_dot_stuff(const char *in, size_t n, struct sbuf *out, int *eight_r)
             i++;
         }
     }
-    sbuf_add(out, ".\r\n", 3);
+    hbuf_add(out, ".\r\n", 3);
     *eight_r = eight;
     return out->oom ? (size_t)-1 : longest;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,20 @@ struct herald_channel {
     int has_from;
     int drop_unsupported;        /* unsupported = drop */
     void *state;
-    int inited;
+    /* Lazy init: the driver's init runs on first use (send, render, check)
+     * or at open with HERALD_OPEN_INIT_ALL, exactly once.  init_state is
+     * CH_NEW, CH_READY or CH_FAILED; it leaves CH_NEW only under init_lock,
+     * and readers that see CH_READY/CH_FAILED (acquire) see state/init_err. */
+    atomic_int init_state;
+    pthread_mutex_t init_lock;
+    herald_error *init_err;      /* CH_FAILED: returned on every use */
     int serialize;               /* driver is not thread-safe */
     pthread_mutex_t lock;
     herald_error *broken;        /* HERALD_OPEN_KEEP_BROKEN */
     char *driver_name;
 };
+
+enum { CH_NEW = 0, CH_READY = 1, CH_FAILED = 2 };
 
 struct herald_ctx {
     struct hconf *conf;
@@ -438,23 +447,51 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     const char *uns = hopts_find(&ch->opts, "unsupported")->str;
     ch->drop_unsupported = uns && strcmp(uns, "drop") == 0;
     ch->serialize = !(desc->caps & HERALD_CAP_THREAD_SAFE);
-    rc = desc->init(&host_table, ch, &ch->state, err_r);
-    if (rc != HERALD_OK) {
-        if (err_r && !*err_r)
-            hx_error(err_r, rc, "driver '%s' failed to initialise (%s)",
-                     desc->name, herald_strerror(rc));
-        return rc;
-    }
-    ch->inited = 1;
     return HERALD_OK;
+}
+
+/* Run the driver's init for @ch once (thread-safe).  A failed init is kept
+ * and handed back (a copy) on every later use: init reads only the
+ * channel's options, which do not change while the context lives. */
+static herald_class channel_init(struct herald_channel *ch, herald_error **err_r)
+{
+    int st = atomic_load_explicit(&ch->init_state, memory_order_acquire);
+    if (st == CH_NEW) {
+        pthread_mutex_lock(&ch->init_lock);
+        st = atomic_load_explicit(&ch->init_state, memory_order_relaxed);
+        if (st == CH_NEW) {
+            const herald_plugin *desc = ch->drv->desc;
+            herald_error *err = NULL;
+            herald_class rc = desc->init(&host_table, ch, &ch->state, &err);
+            if (rc != HERALD_OK) {
+                if (!err)
+                    hx_error(&err, rc, "driver '%s' failed to initialise (%s)",
+                             desc->name, herald_strerror(rc));
+                hx_error_set_channel(err, ch->name);
+                ch->init_err = err;
+                st = CH_FAILED;
+            } else {
+                st = CH_READY;
+            }
+            atomic_store_explicit(&ch->init_state, st, memory_order_release);
+        }
+        pthread_mutex_unlock(&ch->init_lock);
+    }
+    if (st == CH_READY)
+        return HERALD_OK;
+    if (err_r && !*err_r)
+        *err_r = hx_error_copy(ch->init_err);
+    return ch->init_err->cls;
 }
 
 static void channel_free(struct herald_channel *ch)
 {
     if (!ch)
         return;
-    if (ch->inited && ch->drv->desc->teardown)
+    if (atomic_load(&ch->init_state) == CH_READY && ch->drv->desc->teardown)
         ch->drv->desc->teardown(ch->state);
+    herald_error_free(ch->init_err);
+    pthread_mutex_destroy(&ch->init_lock);
     hopts_free(&ch->opts);
     hm_mailbox_clear(&ch->from);
     herald_error_free(ch->broken);
@@ -485,9 +522,26 @@ static herald_class open_channels(herald_ctx *ctx, unsigned flags,
         ch->ctx = ctx;
         ch->line = sec->line;
         pthread_mutex_init(&ch->lock, NULL);
+        pthread_mutex_init(&ch->init_lock, NULL);
+        atomic_init(&ch->init_state, CH_NEW);
         ctx->ch[ctx->n_ch++] = ch;
         herald_error *err = NULL;
         herald_class rc = setup_channel(ctx, ch, sec, &err);
+        if (rc == HERALD_OK && (flags & HERALD_OPEN_INIT_ALL)) {
+            rc = channel_init(ch, &err);
+            if (rc != HERALD_OK) {
+                /* Already labelled with the channel. */
+                if (!(flags & HERALD_OPEN_KEEP_BROKEN)) {
+                    if (err_r)
+                        *err_r = err;
+                    else
+                        herald_error_free(err);
+                    return rc;
+                }
+                ch->broken = err;
+                continue;
+            }
+        }
         if (rc == HERALD_OK)
             continue;
         /* Config errors already say "file:line: [channel NAME]". */
@@ -515,7 +569,7 @@ static herald_class open_text(const char *text, size_t len, const char *name,
     if (!text || !ctx_r)
         return hx_error(err_r, HERALD_ERR_USAGE,
                         "herald_open: config text and ctx_r must not be NULL");
-    if (flags & ~(unsigned)HERALD_OPEN_KEEP_BROKEN)
+    if (flags & ~(unsigned)(HERALD_OPEN_KEEP_BROKEN | HERALD_OPEN_INIT_ALL))
         return hx_error(err_r, HERALD_ERR_USAGE, "herald_open: unknown flags 0x%x",
                         flags);
     *ctx_r = NULL;
@@ -606,7 +660,15 @@ const char *herald_channel_driver(const herald_ctx *ctx, size_t i)
 
 const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i)
 {
-    return ctx && i < ctx->n_ch ? ctx->ch[i]->broken : NULL;
+    if (!ctx || i >= ctx->n_ch)
+        return NULL;
+    struct herald_channel *ch = ctx->ch[i];
+    if (ch->broken)
+        return ch->broken;
+    /* A lazy init that failed on an earlier use; NULL until then. */
+    if (atomic_load_explicit(&ch->init_state, memory_order_acquire) == CH_FAILED)
+        return ch->init_err;
+    return NULL;
 }
 
 static herald_class find_channel(herald_ctx *ctx, const char *name,
@@ -621,7 +683,7 @@ static herald_class find_channel(herald_ctx *ctx, const char *name,
                     *err_r = hx_error_copy(ctx->ch[i]->broken);
                 return ctx->ch[i]->broken->cls;
             }
-            return HERALD_OK;
+            return channel_init(ctx->ch[i], err_r);
         }
     struct hbuf names = {0};
     for (size_t i = 0; i < ctx->n_ch; i++)

@@ -139,11 +139,21 @@ static void log_line(const herald_ctx *ctx, herald_log_level level,
     if (ctx && ctx->log_fn) {
         ctx->log_fn(level, channel, line, ctx->log_user);
     } else {
+        /* Log lines carry outside text (provider answers, file names): a
+         * control byte must not reach the terminal raw. */
         unsigned l = (unsigned)level < 4 ? (unsigned)level : 3;
-        if (channel)
-            fprintf(stderr, "herald: %s: [%s] %s\n", level_names[l], channel, line);
-        else
-            fprintf(stderr, "herald: %s: %s\n", level_names[l], line);
+        struct hbuf b = {0};
+        hbuf_printf(&b, "herald: %s: ", level_names[l]);
+        if (channel) {
+            hbuf_addc(&b, '[');
+            hb_escape_text(&b, channel, strlen(channel), HB_ESC_KEEP_TAB);
+            hbuf_adds(&b, "] ");
+        }
+        hb_escape_text(&b, line, strlen(line), HB_ESC_KEEP_TAB);
+        hbuf_addc(&b, '\n');
+        if (!b.oom)
+            fwrite(b.data, 1, b.len, stderr);
+        hbuf_free(&b);
     }
     free(line);
 }

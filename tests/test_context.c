@@ -422,6 +422,31 @@ Test(context, secrets_redacted_in_default_stderr_log)
     free(conf);
 }
 
+Test(context, default_stderr_log_escapes_control_bytes)
+{
+    char *errfile = tu_printf("%s/stderr", tmp);
+    fflush(stderr);
+    FILE *saved = freopen(errfile, "w", stderr);
+    cr_assert(saved);
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
+                                    "log_text = yes\n", "t.conf", 0, &ctx, NULL), HERALD_OK);
+    herald_msg *m = simple_msg("s");
+    /* ESC sequence, CR LF forging a line, TAB, DEL, a C1 CSI, plain UTF-8. */
+    cr_assert_eq(herald_msg_set_text(m, "a\x1b]0;x\x07\r\nherald: error: forged\t"
+                                     "\x7f\xc2\x9b\xc3\xa9"), HERALD_OK);
+    cr_assert_eq(herald_send(ctx, "p", m, NULL, NULL), HERALD_OK);
+    herald_msg_free(m);
+    herald_close(ctx);
+    fflush(stderr);
+    char *out = tu_read_file(errfile, NULL);
+    cr_assert(out);
+    cr_assert_str_eq(out, "herald: warning: [p] text: a\\e]0;x\\x07\\r\\nherald: error: "
+                     "forged\t\\x7f\\u009b\xc3\xa9\n");
+    free(out);
+    free(errfile);
+}
+
 /* ---- unsupported fields -------------------------------------------------- */
 
 Test(context, unsupported_field_is_error_naming_field_or_dropped)

@@ -29,6 +29,7 @@ static const herald_option probe_options[] = {
     {"log_token", HERALD_OPT_BOOL, 0, "no", NULL, "log the token (to test redaction)", 0, 0},
     {"fail", HERALD_OPT_INT, 0, "0", NULL, "fail every send with this herald_class", 0, 15},
     {"delay", HERALD_OPT_DURATION, 0, "0", NULL, "time spent in send", 0, 0},
+    {"log_text", HERALD_OPT_BOOL, 0, "no", NULL, "log the message's text body (to test escaping)", 0, 0},
     {"init_log", HERALD_OPT_PATH, 0, NULL, NULL, "append \"init CHANNEL\" here on each init", 0, 0},
     {"init_delay", HERALD_OPT_DURATION, 0, "0", NULL, "time spent in init", 0, 0},
     {"init_fail", HERALD_OPT_INT, 0, "0", NULL, "fail init with this herald_class", 0, 16},
@@ -81,6 +82,9 @@ static herald_class probe_send(void *state, const herald_msg *msg,
     if (p->host->opt_bool(p->ch, "log_token"))
         p->host->log(p->ch, HERALD_LOG_INFO, "sending with token %s",
                      p->host->opt_str(p->ch, "token"));
+    if (p->host->opt_bool(p->ch, "log_text"))
+        p->host->log(p->ch, HERALD_LOG_WARNING, "text: %s",
+                     p->host->msg_get(msg, HERALD_FIELD_TEXT));
     int fail = (int)p->host->opt_int(p->ch, "fail");
     for (size_t i = 0; i < p->host->msg_count(msg, HERALD_LIST_TO); i++) {
         const char *a = p->host->msg_address(msg, HERALD_LIST_TO, i, NULL);

@@ -220,18 +220,19 @@ static herald_class control_error(struct parser *p, const char *s, size_t n,
         return oom(p->err_r);
     herald_class rc;
     if (c == '\r')
-        rc = PERR(p, "%s contains a carriage return (\\r) at column %zu; "
-                  "remove it: a config line is one line of text (the file may "
-                  "mix line endings; save it with LF or CRLF line endings)",
-                  what, at + 1);
+        rc = hx_fix(p->err_r, PERR(p, "%s contains a carriage return (\\r) "
+                  "at column %zu", what, at + 1), "remove it: a config line "
+                  "is one line of text (the file may mix line endings; save "
+                  "it with LF or CRLF line endings)");
     else if (c == 0)
-        rc = PERR(p, "%s contains a NUL byte at column %zu; remove it: a "
-                  "config file is text, and nothing after a NUL would be "
-                  "read", what, at + 1);
+        rc = hx_fix(p->err_r, PERR(p, "%s contains a NUL byte at column %zu",
+                  what, at + 1), "remove it: a config file is text, and "
+                  "nothing after a NUL would be read");
     else
-        rc = PERR(p, "%s contains the control character 0x%02X at column "
-                  "%zu; remove it: a config file is text (TAB is the only "
-                  "control character allowed)", what, (unsigned)c, at + 1);
+        rc = hx_fix(p->err_r, PERR(p, "%s contains the control character "
+                  "0x%02X at column %zu", what, (unsigned)c, at + 1),
+                  "remove it: a config file is text (TAB is the only "
+                  "control character allowed)");
     free(what);
     return rc;
 }
@@ -245,11 +246,13 @@ static herald_class add_section(struct parser *p, const char *kind,
         if (strcmp(s->kind, kind) != 0)
             continue;
         if (!name)
-            return PERR(p, "[herald] appears twice (first at line %u); "
-                        "merge the two into one [herald] section", s->line);
+            return hx_fix(p->err_r, PERR(p, "[herald] appears twice (first "
+                                         "at line %u)", s->line),
+                          "merge the two into one [herald] section");
         if (s->name && strcmp(s->name, name) == 0)
-            return PERR(p, "[channel %s] is defined twice (first at line %u); "
-                        "merge the two sections or rename one", name, s->line);
+            return hx_fix(p->err_r, PERR(p, "[channel %s] is defined twice "
+                                         "(first at line %u)", name, s->line),
+                          "merge the two sections or rename one");
     }
     void *arr = hx_grow(conf->sec, conf->n_sec, sizeof *conf->sec);
     if (!arr)
@@ -272,32 +275,36 @@ static herald_class parse_header(struct parser *p, char *t)
         "[channel NAME] (NAME: letters, digits, '_', '.', '-')";
     char *close = strchr(t, ']');
     if (!close)
-        return PERR(p, "section header '%.*s%s' has no closing ']'; %s",
-                    ECHO(t), forms);
+        return hx_fix(p->err_r, PERR(p, "section header '%.*s%s' has no "
+                                     "closing ']'", ECHO(t)), "%s", forms);
     char *after = skip_blank(close + 1);
     if (*after && *after != ';' && *after != '#')
-        return PERR(p, "unexpected text '%.*s%s' after the section header; "
-                    "remove it or start a comment with ';' or '#'",
-                    ECHO(after));
+        return hx_fix(p->err_r, PERR(p, "unexpected text '%.*s%s' after the "
+                                     "section header", ECHO(after)),
+                      "remove it or start a comment with ';' or '#'");
     *close = '\0';
     char *inner = trim(t + 1);
     if (strcmp(inner, "herald") == 0)
         return add_section(p, "herald", NULL);
     if (strcmp(inner, "channel") == 0)
-        return PERR(p, "section [channel] needs a name; %s", forms);
+        return hx_fix(p->err_r, PERR(p, "section [channel] needs a name"),
+                      "%s", forms);
     if (strncmp(inner, "channel", 7) == 0 && is_blank(inner[7])) {
         char *name = skip_blank(inner + 7);
         if (!valid_channel_name(name))
-            return PERR(p, "bad channel name '%.*s%s'; %s", ECHO(name), forms);
+            return hx_fix(p->err_r, PERR(p, "bad channel name '%.*s%s'",
+                                         ECHO(name)), "%s", forms);
         return add_section(p, "channel", name);
     }
-    return PERR(p, "unknown section header '[%.*s%s]'; %s", ECHO(inner), forms);
+    return hx_fix(p->err_r, PERR(p, "unknown section header '[%.*s%s]'",
+                                 ECHO(inner)), "%s", forms);
 }
 
 static herald_class check_key(struct parser *p, const char *key)
 {
     if (!*key)
-        return PERR(p, "missing key before '='; write 'key = value'");
+        return hx_fix(p->err_r, PERR(p, "missing key before '='"),
+                      "write 'key = value'");
     int upper = 0, bad = 0;
     for (const char *c = key; *c; c++) {
         if (*c >= 'A' && *c <= 'Z')
@@ -314,43 +321,45 @@ static herald_class check_key(struct parser *p, const char *key)
         for (char *c = lower; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char)(*c - 'A' + 'a');
-        PERR(p, "key '%.*s%s' has uppercase letters; keys are lowercase: "
-             "write '%.*s%s'", ECHO(key), ECHO(lower));
+        hx_fix(p->err_r, PERR(p, "key '%.*s%s' has uppercase letters",
+                              ECHO(key)),
+               "keys are lowercase: write '%.*s%s'", ECHO(lower));
         free(lower);
         return HERALD_ERR_CONFIG;
     }
-    return PERR(p, "bad key '%.*s%s'; keys use only lowercase letters, "
-                "digits and '_' (check for a missing '=' or a stray character)",
-                ECHO(key));
+    return hx_fix(p->err_r, PERR(p, "bad key '%.*s%s'", ECHO(key)),
+                  "keys use only lowercase letters, digits and '_' (check "
+                  "for a missing '=' or a stray character)");
 }
 
 static herald_class parse_pair(struct parser *p, char *t)
 {
     char *eq = strchr(t, '=');
     if (!eq)
-        return PERR(p, "line has no '='; write 'key = value', a section "
-                    "header such as [channel NAME], or a comment starting "
-                    "with ';' or '#'");
+        return hx_fix(p->err_r, PERR(p, "line has no '='"), "write 'key = "
+                      "value', a section header such as [channel NAME], or a "
+                      "comment starting with ';' or '#'");
     *eq = '\0';
     char *key = trim(t);
     herald_class rc = check_key(p, key);
     if (rc)
         return rc;
     if (!p->conf->n_sec)
-        return PERR(p, "key '%s' comes before any section; put it under "
-                    "[herald] or a [channel NAME] section", key);
+        return hx_fix(p->err_r, PERR(p, "key '%s' comes before any section",
+                                     key),
+                      "put it under [herald] or a [channel NAME] section");
     struct hconf_section *sec = &p->conf->sec[p->conf->n_sec - 1];
     const struct hconf_kv *dup = hconf_find(sec, key);
     if (dup)
-        return PERR(p, "key '%s' appears twice in " LABEL_FMT " (lines %u "
-                    "and %u); keep only one", key, LABEL(sec), dup->line,
-                    p->line);
+        return hx_fix(p->err_r, PERR(p, "key '%s' appears twice in " LABEL_FMT
+                                     " (lines %u and %u)", key, LABEL(sec),
+                                     dup->line, p->line), "keep only one");
     char *value;
     int r = scan_value(eq + 1, &value);
     if (r == -1)
-        return PERR(p, "the value of '%s' has an opening '\"' without a "
-                    "closing one; close the quote (write \\\" for a quote "
-                    "inside quotes)", key);
+        return hx_fix(p->err_r, PERR(p, "the value of '%s' has an opening "
+                                     "'\"' without a closing one", key),
+                      "close the quote (write \\\" for a quote inside quotes)");
     void *arr = r < 0 ? NULL : hx_grow(sec->kv, sec->n_kv, sizeof *sec->kv);
     if (!arr) {
         wipe_free(value);
@@ -546,10 +555,10 @@ static herald_class unknown_key(struct resolver *r, const struct hconf_kv *kv)
         struct hopt_value *v = base ? find_value(r->out, base) : NULL;
         free(base);
         if (v)
-            return RERR(r, kv->line, "unknown key '%s' in " LABEL_FMT ": "
-                        "'%s' is not a secret, so it has no _env or _file "
-                        "form; write %s = VALUE", kv->key, LABEL(r->sec),
-                        v->opt->name, v->opt->name);
+            return hx_fix(r->err_r, RERR(r, kv->line, "unknown key '%s' in "
+                        LABEL_FMT ": '%s' is not a secret, so it has no _env "
+                        "or _file form", kv->key, LABEL(r->sec), v->opt->name),
+                        "write %s = VALUE", v->opt->name);
     }
     const char **keys = NULL;
     size_t n = 0;
@@ -575,12 +584,13 @@ static herald_class unknown_key(struct resolver *r, const struct hconf_kv *kv)
     }
     herald_class rc;
     if (best && best_d < len && (best_d <= 2 || best_d * 3 <= len))
-        rc = RERR(r, kv->line, "unknown key '%.*s%s' in " LABEL_FMT "; did "
-                  "you mean '%s'?", ECHO(kv->key), LABEL(r->sec), best);
+        rc = hx_fix(r->err_r, RERR(r, kv->line, "unknown key '%.*s%s' in "
+                    LABEL_FMT, ECHO(kv->key), LABEL(r->sec)),
+                    "did you mean '%s'?", best);
     else
-        rc = RERR(r, kv->line, "unknown key '%.*s%s' in " LABEL_FMT "; valid "
-                  "keys are: %s", ECHO(kv->key), LABEL(r->sec),
-                  list.data ? list.data : "(none)");
+        rc = hx_fix(r->err_r, RERR(r, kv->line, "unknown key '%.*s%s' in "
+                    LABEL_FMT, ECHO(kv->key), LABEL(r->sec)),
+                    "valid keys are: %s", list.data ? list.data : "(none)");
     for (size_t i = 0; i < n; i++)
         free((char *)keys[i]);
     free(keys);
@@ -614,11 +624,13 @@ static herald_class read_secret_file(struct resolver *r,
                           0, &data, &len, &why, &mode) != 0) {
         int e = errno;
         herald_class rc = !why ? oom(r->err_r)
-            : RERR(r, kv->line, "cannot read %s in " LABEL_FMT ": %s%s",
-                   kv->key, LABEL(r->sec), why, e == ENOENT || e == EACCES
-                   ? "; check the path and that this user may read the file"
-                   : e == EFBIG ? "; a secret file holds the secret alone"
-                   : "");
+            : RERR(r, kv->line, "cannot read %s in " LABEL_FMT ": %s",
+                   kv->key, LABEL(r->sec), why);
+        if (why && (e == ENOENT || e == EACCES))
+            hx_fix(r->err_r, rc, "check the path and that this user may read "
+                   "the file");
+        else if (why && e == EFBIG)
+            hx_fix(r->err_r, rc, "a secret file holds the secret alone");
         free(why);
         return rc;
     }
@@ -634,10 +646,11 @@ static herald_class read_secret_file(struct resolver *r,
                       ? "has more than one line" : NULL;
     if (bad) {
         wipe_free_n(data, size);
-        return RERR(r, kv->line, "%s '%s' in " LABEL_FMT " %s; a secret "
-                    "file holds the secret '%s' alone as text on one line "
-                    "(one final newline is fine)", kv->key, kv->value,
-                    LABEL(r->sec), bad, opt->name);
+        return hx_fix(r->err_r, RERR(r, kv->line, "%s '%s' in " LABEL_FMT
+                                     " %s", kv->key, kv->value, LABEL(r->sec),
+                                     bad),
+                      "a secret file holds the secret '%s' alone as text on "
+                      "one line (one final newline is fine)", opt->name);
     }
     if (mode & (S_IRGRP | S_IROTH))
         add_warning(r, hx_printf("%s:%u: secret file '%s' (%s in "
@@ -661,33 +674,37 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
     *text_r = NULL;
     if (how == SRC_DIRECT) {
         if (!*kv->value && (opt->flags & HERALD_OPT_SECRET))
-            return RERR(r, kv->line, "%s in " LABEL_FMT " is empty; give the "
-                        "secret, use %s_env or %s_file, or remove the line",
-                        kv->key, LABEL(r->sec), opt->name, opt->name);
+            return hx_fix(r->err_r, RERR(r, kv->line, "%s in " LABEL_FMT
+                                         " is empty", kv->key, LABEL(r->sec)),
+                          "give the secret, use %s_env or %s_file, or remove "
+                          "the line", opt->name, opt->name);
         *text_r = hx_strdup(kv->value);
         return *text_r ? HERALD_OK : oom(r->err_r);
     }
     const char *other = how == SRC_ENV ? "_file" : "_env";
     if (!*kv->value)
-        return RERR(r, kv->line, "%s in " LABEL_FMT " is empty; give the "
-                    "%s that holds '%s', or use %s%s or %s instead", kv->key,
-                    LABEL(r->sec), how == SRC_ENV ? "name of an environment "
-                    "variable" : "path of a file", opt->name, opt->name,
-                    other, opt->name);
+        return hx_fix(r->err_r, RERR(r, kv->line, "%s in " LABEL_FMT
+                                     " is empty", kv->key, LABEL(r->sec)),
+                      "give the %s that holds '%s', or use %s%s or %s "
+                      "instead", how == SRC_ENV ? "name of an environment "
+                      "variable" : "path of a file", opt->name, opt->name,
+                      other, opt->name);
     if (how == SRC_FILE)
         return read_secret_file(r, kv, opt, text_r);
     const char *val = hx_getenv(kv->value);
     if (!val || !*val)
-        return RERR(r, kv->line, "environment variable '%.*s%s' named by "
-                    "%s in " LABEL_FMT " is %s; set it in the environment "
-                    "that runs herald, or use %s_file instead",
-                    ECHO(kv->value), kv->key, LABEL(r->sec),
-                    val ? "empty" : "not set", opt->name);
+        return hx_fix(r->err_r, RERR(r, kv->line, "environment variable "
+                                     "'%.*s%s' named by %s in " LABEL_FMT
+                                     " is %s", ECHO(kv->value), kv->key,
+                                     LABEL(r->sec), val ? "empty" : "not set"),
+                      "set it in the environment that runs herald, or use "
+                      "%s_file instead", opt->name);
     if (strpbrk(val, "\r\n"))
-        return RERR(r, kv->line, "environment variable '%.*s%s' named by "
-                    "%s in " LABEL_FMT " contains a line break; set it "
-                    "to the secret alone, on one line", ECHO(kv->value),
-                    kv->key, LABEL(r->sec));
+        return hx_fix(r->err_r, RERR(r, kv->line, "environment variable "
+                                     "'%.*s%s' named by %s in " LABEL_FMT
+                                     " contains a line break", ECHO(kv->value),
+                                     kv->key, LABEL(r->sec)),
+                      "set it to the secret alone, on one line");
     *text_r = hx_strdup(val);
     return *text_r ? HERALD_OK : oom(r->err_r);
 }
@@ -796,8 +813,8 @@ static int enum_index(const char *choices, const char *s)
     return -1;
 }
 
-/* "is not one of the choices; use one of: a, b, c" */
-static char *choice_error(const char *choices)
+/* The fix for a value not among @choices: "use one of: a, b, c". */
+static char *choice_fix(const char *choices)
 {
     struct hbuf list = {0};
     for (const char *c = choices ? choices : ""; *c; c++) {
@@ -806,23 +823,24 @@ static char *choice_error(const char *choices)
         else
             hbuf_addc(&list, *c);
     }
-    char *why = hx_printf("is not one of the choices; use one of: %s",
-                          list.data ? list.data : "(none)");
+    char *fix = hx_printf("use one of: %s", list.data ? list.data : "(none)");
     hbuf_free(&list);
-    return why;
+    return fix;
 }
 
-/* Keep @why (malloc'd, NULL on OOM) as the reason; returns -1. */
-static int reason(char **why_r, char *why)
+/* Keep @why (what is wrong: static) and @fix (malloc'd, NULL on OOM);
+ * returns -1. */
+static int reason(const char **why_r, char **fix_r, const char *why, char *fix)
 {
     *why_r = why;
+    *fix_r = fix;
     return -1;
 }
 
 /* 0 when @text is a valid @opt (filling *num_r), else -1 with *why_r
- * saying why (NULL when even that could not be allocated). */
+ * saying what is wrong and *fix_r (malloc'd; NULL on OOM) what to do. */
 static int check_type(const herald_option *opt, const char *text,
-                      long long *num_r, char **why_r)
+                      long long *num_r, const char **why_r, char **fix_r)
 {
     char lo[32], hi[32];
     int ranged = opt->max > opt->min, rc;
@@ -831,45 +849,47 @@ static int check_type(const herald_option *opt, const char *text,
     case HERALD_OPT_INT:
         rc = parse_int(text, num_r);
         if (rc == -1)
-            return reason(why_r, hx_printf("is not a whole number; write a "
-                          "decimal integer such as %s = 10", opt->name));
+            return reason(why_r, fix_r, "is not a whole number", hx_printf(
+                          "write a decimal integer such as %s = 10", opt->name));
         if (rc == 0 && (!ranged || (*num_r >= opt->min && *num_r <= opt->max)))
             return 0;
         if (!ranged)
-            return reason(why_r, hx_printf("does not fit in 64 bits; use a "
-                          "value from %lld to %lld", LLONG_MIN, LLONG_MAX));
-        return reason(why_r, hx_printf("is out of range; use a value from "
-                      "%lld to %lld", opt->min, opt->max));
+            return reason(why_r, fix_r, "does not fit in 64 bits", hx_printf(
+                          "use a value from %lld to %lld", LLONG_MIN, LLONG_MAX));
+        return reason(why_r, fix_r, "is out of range", hx_printf(
+                      "use a value from %lld to %lld", opt->min, opt->max));
     case HERALD_OPT_BOOL:
         if ((*num_r = parse_bool(text)) >= 0)
             return 0;
         *num_r = 0;
-        return reason(why_r, hx_printf("is not a yes/no value; use yes, no, "
-                      "true, false, on, off, 1 or 0"));
+        return reason(why_r, fix_r, "is not a yes/no value", hx_strdup(
+                      "use yes, no, true, false, on, off, 1 or 0"));
     case HERALD_OPT_ENUM:
         if ((*num_r = enum_index(opt->choices, text)) >= 0)
             return 0;
         *num_r = 0;
-        return reason(why_r, choice_error(opt->choices));
+        return reason(why_r, fix_r, "is not one of the choices",
+                      choice_fix(opt->choices));
     case HERALD_OPT_DURATION:
         rc = parse_duration(text, num_r);
         if (rc == -1)
-            return reason(why_r, hx_printf("is not a duration; write seconds "
-                          "(30) or a number with a unit: 500ms, 30s, 5m, 2h"));
+            return reason(why_r, fix_r, "is not a duration", hx_strdup(
+                          "write seconds (30) or a number with a unit: "
+                          "500ms, 30s, 5m, 2h"));
         if (rc == 0 && (!ranged || (*num_r >= opt->min && *num_r <= opt->max)))
             return 0;
         if (!ranged)
-            return reason(why_r, hx_printf("is too long; use a shorter "
-                          "duration"));
+            return reason(why_r, fix_r, "is too long",
+                          hx_strdup("use a shorter duration"));
         format_ms(lo, sizeof lo, opt->min);
         format_ms(hi, sizeof hi, opt->max);
-        return reason(why_r, hx_printf("is out of range; use a duration "
-                      "from %s to %s", lo, hi));
+        return reason(why_r, fix_r, "is out of range", hx_printf(
+                      "use a duration from %s to %s", lo, hi));
     case HERALD_OPT_PATH:
         if (*text)
             return 0;
-        return reason(why_r, hx_printf("is empty; give a path, or remove "
-                      "the line to use the default"));
+        return reason(why_r, fix_r, "is empty", hx_strdup(
+                      "give a path, or remove the line to use the default"));
     case HERALD_OPT_STRING:
     default:
         return 0;
@@ -881,14 +901,16 @@ static herald_class set_typed(struct resolver *r, struct hopt_value *v,
                               char *text, const struct hconf_kv *kv)
 {
     long long num;
-    char *why = NULL;
-    if (check_type(v->opt, text, &num, &why) < 0) {
+    const char *why = NULL;
+    char *fix = NULL;
+    if (check_type(v->opt, text, &num, &why, &fix) < 0) {
         char *what = describe(r, v->opt, kv, text);
-        herald_class rc = what && why
-            ? RERR(r, kv ? kv->line : sec_line(r), "%s %s", what, why)
+        herald_class rc = what && fix
+            ? hx_fix(r->err_r, RERR(r, kv ? kv->line : sec_line(r), "%s %s",
+                                    what, why), "%s", fix)
             : oom(r->err_r);
         free(what);
-        free(why);
+        free(fix);
         wipe_free(text);
         return rc;
     }
@@ -915,9 +937,11 @@ static herald_class apply_defaults(struct resolver *r)
         if (rc == -2)
             return oom(r->err_r);
         if (rc == -1)
-            return RERR(r, sec_line(r), "the default of '%s' has an "
-                        "unterminated quote; this is a bug in the driver's "
-                        "option table", v->opt->name);
+            return hx_fix(r->err_r, RERR(r, sec_line(r), "the default of "
+                                         "'%s' has an unterminated quote",
+                                         v->opt->name),
+                          "this is a bug in the driver's option table: "
+                          "report it to the driver's authors");
         herald_class hc = set_typed(r, v, text, NULL);
         if (hc)
             return hc;
@@ -937,10 +961,13 @@ static herald_class apply_entry(struct resolver *r, size_t idx)
     const struct hconf_kv **from = &r->from[v - r->out->v];
     const char *name = v->opt->name;
     if (*from)
-        return RERR(r, kv->line, "'%s' is given twice in " LABEL_FMT ": as "
-                    "%s (line %u) and as %s (line %u); keep only one of %s, "
-                    "%s_env and %s_file", name, LABEL(r->sec), (*from)->key,
-                    (*from)->line, kv->key, kv->line, name, name, name);
+        return hx_fix(r->err_r, RERR(r, kv->line, "'%s' is given twice in "
+                                     LABEL_FMT ": as %s (line %u) and as %s "
+                                     "(line %u)", name, LABEL(r->sec),
+                                     (*from)->key, (*from)->line, kv->key,
+                                     kv->line),
+                      "keep only one of %s, %s_env and %s_file", name, name,
+                      name);
     char *text;
     herald_class rc = fetch_text(r, kv, v->opt, how, &text);
     if (!rc)
@@ -962,14 +989,16 @@ static herald_class check_required(struct resolver *r)
             continue;
         int has_doc = o->doc && *o->doc;
         if (o->flags & HERALD_OPT_SECRET)
-            return RERR(r, sec_line(r), LABEL_FMT " needs '%s'%s%s%s; add "
-                        "%s = ..., %s_env = VARIABLE or %s_file = PATH",
-                        LABEL(r->sec), o->name, has_doc ? " (" : "",
-                        has_doc ? o->doc : "", has_doc ? ")" : "", o->name,
-                        o->name, o->name);
-        return RERR(r, sec_line(r), LABEL_FMT " needs '%s'%s%s%s; add %s = ...",
-                    LABEL(r->sec), o->name, has_doc ? " (" : "",
-                    has_doc ? o->doc : "", has_doc ? ")" : "", o->name);
+            return hx_fix(r->err_r, RERR(r, sec_line(r), LABEL_FMT " needs "
+                        "'%s'%s%s%s", LABEL(r->sec), o->name,
+                        has_doc ? " (" : "", has_doc ? o->doc : "",
+                        has_doc ? ")" : ""),
+                        "add %s = ..., %s_env = VARIABLE or %s_file = PATH",
+                        o->name, o->name, o->name);
+        return hx_fix(r->err_r, RERR(r, sec_line(r), LABEL_FMT " needs "
+                      "'%s'%s%s%s", LABEL(r->sec), o->name, has_doc ? " (" : "",
+                      has_doc ? o->doc : "", has_doc ? ")" : ""),
+                      "add %s = ...", o->name);
     }
     return HERALD_OK;
 }

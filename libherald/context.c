@@ -418,10 +418,11 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     const char *file = ctx->conf->file;
     const struct hconf_kv *d = hconf_find(sec, "driver");
     if (!d || !*d->value)
-        return hx_error(err_r, HERALD_ERR_CONFIG,
-                        "%s:%u: [channel %s] has no driver; add a line such as "
-                        "`driver = maildir` (`herald drivers` lists the installed ones)",
-                        file, sec->line, sec->name);
+        return hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                                      "%s:%u: [channel %s] has no driver", file,
+                                      sec->line, sec->name),
+                      "add a line such as `driver = maildir` (`herald "
+                      "drivers` lists the installed ones)");
     if (!(ch->driver_name = hx_strdup(d->value)))
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     herald_class rc = get_driver(ctx, d->value, &ch->drv, err_r);
@@ -447,11 +448,12 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     if (from && from->set) {
         const char *why = NULL;
         if (hm_parse_mailbox(from->str, &ch->from, &why) != 0)
-            return hx_error(err_r, HERALD_ERR_CONFIG,
-                            "%s:%u: [channel %s] from = %s: %s; write it as "
-                            "`addr@example.com` or `Name <addr@example.com>`",
-                            file, from->line, sec->name, from->str,
-                            why ? why : "invalid");
+            return hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                                          "%s:%u: [channel %s] from = %s: %s",
+                                          file, from->line, sec->name,
+                                          from->str, why ? why : "invalid"),
+                          "write it as `addr@example.com` or "
+                          "`Name <addr@example.com>`");
         ch->has_from = 1;
     }
     const char *uns = hopts_find(&ch->opts, "unsupported")->str;
@@ -614,11 +616,14 @@ herald_class herald_open(const char *path, unsigned flags, herald_ctx **ctx_r,
         herald_class rc = !why
             ? hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory")
             : hx_error(err_r, HERALD_ERR_CONFIG, "cannot read the config "
-                       "file: %s%s", why, e == ENOENT
-                       ? "; create it (see herald.conf(5)) or name another one"
-                       : e == EACCES ? "; check its permissions"
-                       : e == EFBIG ? "; a config file may be at most 4 MiB "
-                                      "(see herald.conf(5))" : "");
+                       "file: %s", why);
+        const char *fix = !why ? NULL
+            : e == ENOENT ? "create it (see herald.conf(5)) or name another one"
+            : e == EACCES ? "check its permissions"
+            : e == EFBIG ? "a config file may be at most 4 MiB (see "
+                           "herald.conf(5))" : NULL;
+        if (fix)
+            hx_fix(err_r, rc, "%s", fix);
         free(why);
         return rc;
     }
@@ -698,10 +703,10 @@ static herald_class find_channel(herald_ctx *ctx, const char *name,
     struct hbuf names = {0};
     for (size_t i = 0; i < ctx->n_ch; i++)
         hbuf_printf(&names, "%s%s", i ? ", " : "", ctx->ch[i]->name);
-    hx_error(err_r, HERALD_ERR_CONFIG,
-             "no channel named '%s' in %s; %s%s", name, ctx->conf->file,
-             ctx->n_ch ? "the channels are: " : "add a [channel NAME] section",
-             names.data ? names.data : "");
+    hx_error(err_r, HERALD_ERR_CONFIG, "no channel named '%s' in %s", name,
+             ctx->conf->file);
+    hx_fix(err_r, HERALD_ERR_CONFIG, "%s%s", ctx->n_ch ? "the channels are: "
+           : "add a [channel NAME] section", names.data ? names.data : "");
     hbuf_free(&names);
     return HERALD_ERR_CONFIG;
 }
@@ -737,10 +742,12 @@ static herald_class fit_to_driver(const struct herald_channel *ch,
         if (!need[i].present || (caps & need[i].cap))
             continue;
         if (!ch->drop_unsupported)
-            return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
-                            "the %s driver cannot carry the message's %s; remove "
-                            "them or set `unsupported = drop` in [channel %s]",
-                            ch->drv->desc->name, need[i].field, ch->name);
+            return hx_fix(err_r, hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                                          "the %s driver cannot carry the "
+                                          "message's %s", ch->drv->desc->name,
+                                          need[i].field),
+                          "remove them or set `unsupported = drop` in "
+                          "[channel %s]", ch->name);
         host_log(ch, HERALD_LOG_WARNING, "dropping the message's %s: the %s "
                  "driver cannot carry them (unsupported = drop)",
                  need[i].field, ch->drv->desc->name);
@@ -756,10 +763,10 @@ static herald_class fit_to_driver(const struct herald_channel *ch,
         }
     }
     if (!view->text && !view->html)
-        return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
-                        "the message has only an HTML body and the %s driver "
-                        "cannot carry HTML; add a text body",
-                        ch->drv->desc->name);
+        return hx_fix(err_r, hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                                      "the message has only an HTML body and "
+                                      "the %s driver cannot carry HTML",
+                                      ch->drv->desc->name), "add a text body");
     if (view->n_rcpt[HM_TO] == 0 && !(caps & HERALD_CAP_CC_BCC))
         return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
                         "the message has no To recipient and the %s driver "

@@ -38,7 +38,7 @@ int hx_has_crlf(const char *s);
 
 struct herald_error {
     herald_class cls;
-    char *message;        /* full human message, with the fix */
+    char *message;        /* what happened (the fix is apart, in fix) */
     char *code;           /* provider's code or NULL */
     char *provider_text;  /* provider's text or NULL */
     char *fix;            /* what to do about it, or NULL */
@@ -63,6 +63,10 @@ herald_error *hx_error_copy(const herald_error *err);
 /* Set the fix of @err (replacing any); see herald_error_fix(). */
 void hx_error_set_fix(herald_error *err, const char *fmt, ...) HERALD_PRINTF(2, 3);
 void hx_error_vset_fix(herald_error *err, const char *fmt, va_list ap);
+/* Set the fix of *err_r (when there is one) and return @cls, so a call
+ * reads `return hx_fix(err_r, hx_error(err_r, cls, WHAT), FIX)`. */
+herald_class hx_fix(herald_error **err_r, herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
 /* Mark a DELIVERY_UNKNOWN error safe to retry (see herald_error_retryable). */
 void hx_error_set_idempotent(herald_error *err);
 

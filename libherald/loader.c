@@ -326,9 +326,10 @@ static char *user_desc(uid_t uid)
     return hx_printf("uid %u", (unsigned)uid);
 }
 
-/* "run chown NAME PATH": the caller's name (root when running as root). */
+/* What is wrong; *fix_r = "run chown NAME PATH" with the caller's name
+ * (root when running as root). */
 static char *owner_problem(const char *kind, const char *path, uid_t uid,
-                           const char *flag)
+                           const char *flag, char **fix_r)
 {
     char *who = user_desc(uid);
     struct passwd pw, *res = NULL;
@@ -337,26 +338,29 @@ static char *owner_problem(const char *kind, const char *path, uid_t uid,
                    ? hx_strdup(res->pw_name)
                    : hx_printf("%u", (unsigned)geteuid());
     char *why = hx_printf("%s %s is owned by %s, not by root or you, so that "
-                          "user can change it; run chown %s%s %s",
-                          kind, path, who ? who : "another user", flag,
-                          me ? me : "root", path);
+                          "user can change it", kind, path,
+                          who ? who : "another user");
+    *fix_r = hx_printf("run chown %s%s %s", flag, me ? me : "root", path);
     free(who);
     free(me);
     return why;
 }
 
-static char *writable_problem(const char *kind, const char *path, mode_t m)
+static char *writable_problem(const char *kind, const char *path, mode_t m,
+                              char **fix_r)
 {
     int g = (m & S_IWGRP) != 0, o = (m & S_IWOTH) != 0;
-    return hx_printf("%s %s is %s-writable; run chmod %s %s", kind, path,
-                     g && o ? "group- and world" : g ? "group" : "world",
-                     g && o ? "go-w" : g ? "g-w" : "o-w", path);
+    *fix_r = hx_printf("run chmod %s %s", g && o ? "go-w" : g ? "g-w" : "o-w",
+                       path);
+    return hx_printf("%s %s is %s-writable", kind, path,
+                     g && o ? "group- and world" : g ? "group" : "world");
 }
 
 /* One entry of the walk; *shared says the directory above it is writable
- * by others (sticky) and is updated for the next entry.  NULL when fine. */
+ * by others (sticky) and is updated for the next entry.  NULL when fine,
+ * else what is wrong, with the fix (when there is one) in *fix_r. */
 static char *check_entry(const char *p, int last, const char *what,
-                         int *shared)
+                         int *shared, char **fix_r)
 {
     struct stat l, st;
     if (lstat(p, &l) != 0)
@@ -364,7 +368,7 @@ static char *check_entry(const char *p, int last, const char *what,
     st = l;
     if (S_ISLNK(l.st_mode)) {
         if (*shared && !owner_ok(l.st_uid))
-            return owner_problem("symbolic link", p, l.st_uid, "-h ");
+            return owner_problem("symbolic link", p, l.st_uid, "-h ", fix_r);
         if (stat(p, &st) != 0)
             return hx_printf("cannot follow the symbolic link %s: %s", p,
                              strerror(errno));
@@ -373,32 +377,33 @@ static char *check_entry(const char *p, int last, const char *what,
     if (last && *shared) {
         const char *slash = strrchr(p, '/');
         int n = slash && slash != p ? (int)(slash - p) : 1;
+        *fix_r = hx_strdup("move it into a directory only root or you can "
+                           "write");
         return hx_printf("%s %s is in %.*s, which others can write to (it "
                          "is sticky, so they cannot replace the file, but "
-                         "they can add their own); move it into a directory "
-                         "only root or you can write", kind, p, n, p);
+                         "they can add their own)", kind, p, n, p);
     }
     if (!owner_ok(st.st_uid))
-        return owner_problem(kind, p, st.st_uid, "");
+        return owner_problem(kind, p, st.st_uid, "", fix_r);
     mode_t others = st.st_mode & (S_IWGRP | S_IWOTH);
     if (last)
-        return others ? writable_problem(kind, p, st.st_mode) : NULL;
+        return others ? writable_problem(kind, p, st.st_mode, fix_r) : NULL;
     if (!S_ISDIR(st.st_mode))
         return hx_printf("%s is not a directory", p);
     if (others && !(st.st_mode & S_ISVTX))
-        return writable_problem(kind, p, st.st_mode);
+        return writable_problem(kind, p, st.st_mode, fix_r);
     *shared = others != 0;
     return NULL;
 }
 
 /* Every entry of absolute @path from / down; NULL when all are fine. */
-static char *walk_path(const char *path, const char *what)
+static char *walk_path(const char *path, const char *what, char **fix_r)
 {
     char *p = hx_strdup(path);
     if (!p)
         return NULL;
     int shared = 0;
-    char *why = check_entry("/", 0, what, &shared);
+    char *why = check_entry("/", 0, what, &shared, fix_r);
     for (char *q = p; !why;) {
         q += strspn(q, "/");
         if (!*q)
@@ -407,7 +412,7 @@ static char *walk_path(const char *path, const char *what)
         int last = slash[strspn(slash, "/")] == '\0';
         char save = *slash;
         *slash = '\0';
-        why = check_entry(p, last, what, &shared);
+        why = check_entry(p, last, what, &shared, fix_r);
         *slash = save;
         q = slash;
     }
@@ -417,22 +422,23 @@ static char *walk_path(const char *path, const char *what)
 
 /* 0 when nobody but root and the caller can change the file at @path
  * (@what names it in messages: "file", "config file"), with its resolved
- * path in *real_r (may be NULL); else -1 and *why_r = what is wrong and
- * the fix (NULL when out of memory). */
+ * path in *real_r (may be NULL); else -1, *why_r = what is wrong (NULL
+ * when out of memory) and *fix_r = the fix (or NULL). */
 static int untrusted(const char *path, const char *what, char **real_r,
-                     char **why_r)
+                     char **why_r, char **fix_r)
 {
+    *fix_r = NULL;
     char *cwd = path[0] == '/' ? NULL : getcwd(NULL, 0);
     char *abs = path[0] == '/' ? hx_strdup(path)
                 : cwd          ? hx_printf("%s/%s", cwd, path) : NULL;
     free(cwd);
-    char *real = NULL, *why = abs ? walk_path(abs, what) : NULL;
+    char *real = NULL, *why = abs ? walk_path(abs, what, fix_r) : NULL;
     if (abs && !why) {
         real = realpath(abs, NULL);
         if (!real)
             why = hx_printf("cannot resolve %s: %s", abs, strerror(errno));
         else if (strcmp(real, abs) != 0)
-            why = walk_path(real, what);
+            why = walk_path(real, what, fix_r);
     }
     int bad = !abs || !real || why;
     free(abs);
@@ -456,25 +462,30 @@ static herald_class vet_driver(const char *name, const char *path,
                         "(it is %s); remove it or replace it with the "
                         "driver's shared object",
                         name, path, file_kind(st->st_mode));
-    char *why = NULL;
-    if (untrusted(path, "file", real_r, &why) == 0)
+    char *why = NULL, *fix = NULL;
+    if (untrusted(path, "file", real_r, &why, &fix) == 0)
         return HERALD_OK;
     hx_error(err_r, HERALD_ERR_CONFIG, "refusing to load driver '%s' from "
              "%s: %s", name, path, why ? why : "out of memory");
+    if (fix)
+        hx_fix(err_r, HERALD_ERR_CONFIG, "%s", fix);
     free(why);
+    free(fix);
     return HERALD_ERR_CONFIG;
 }
 
 herald_class hl_trust_config(const char *conf_path, herald_error **err_r)
 {
-    char *why = NULL;
-    if (untrusted(conf_path, "config file", NULL, &why) == 0)
+    char *why = NULL, *fix = NULL;
+    if (untrusted(conf_path, "config file", NULL, &why, &fix) == 0)
         return HERALD_OK;
-    hx_error(err_r, HERALD_ERR_CONFIG, "refusing the plugin_dir set in %s: "
-             "%s (whoever can change the config can make herald run their "
-             "own driver); fix that, or remove plugin_dir",
-             conf_path, why ? why : "out of memory");
+    hx_error(err_r, HERALD_ERR_CONFIG, "refusing the plugin_dir set in %s "
+             "(whoever can change the config can make herald run their own "
+             "driver): %s", conf_path, why ? why : "out of memory");
+    hx_fix(err_r, HERALD_ERR_CONFIG, "%s%sor remove plugin_dir",
+           fix ? fix : "fix that", fix ? ", " : ", ");
     free(why);
+    free(fix);
     return HERALD_ERR_CONFIG;
 }
 
@@ -599,10 +610,10 @@ static herald_class load_checked(const char *name, const char *path,
     *desc_r = NULL;
     lt_dlhandle h = lt_open_path(real, &why);
     if (!h) {
-        hx_error(err_r, HERALD_ERR_CONFIG,
-                 "cannot load driver '%s' from %s: %s; check its "
-                 "dependencies with: ldd %s",
-                 name, path, why ? why : "out of memory", path);
+        hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                               "cannot load driver '%s' from %s: %s", name,
+                               path, why ? why : "out of memory"),
+               "check its dependencies with: ldd %s", path);
         free(why);
         return HERALD_ERR_CONFIG;
     }
@@ -672,12 +683,12 @@ static herald_class not_found(const struct search *s, const char *name,
                               herald_error **err_r)
 {
     char *dirs = search_list(s);
-    hx_error(err_r, HERALD_ERR_CONFIG,
-             "driver '%s' not found: no %s.so in %s; install the package "
-             "that provides the %s driver, or point plugin_dir (in the "
-             "[herald] section of the config) or HERALD_PLUGIN_PATH at the "
-             "directory that holds %s.so",
-             name, name, dirs ? dirs : "the plugin path", name, name);
+    hx_error(err_r, HERALD_ERR_CONFIG, "driver '%s' not found: no %s.so in %s",
+             name, name, dirs ? dirs : "the plugin path");
+    hx_fix(err_r, HERALD_ERR_CONFIG, "install the package that provides the "
+           "%s driver, or point plugin_dir (in the [herald] section of the "
+           "config) or HERALD_PLUGIN_PATH at the directory that holds %s.so",
+           name, name);
     free(dirs);
     return HERALD_ERR_CONFIG;
 }
@@ -699,9 +710,10 @@ static herald_class find_driver(const struct search *s, const char *name,
                 free(path);
                 continue;
             }
-            hx_error(err_r, HERALD_ERR_CONFIG,
-                     "cannot load driver '%s': cannot stat %s: %s; fix its "
-                     "permissions or remove it", name, path, strerror(e));
+            hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                                   "cannot load driver '%s': cannot stat "
+                                   "%s: %s", name, path, strerror(e)),
+                   "fix its permissions or remove it");
             free(path);
             return HERALD_ERR_CONFIG;
         }
@@ -895,10 +907,10 @@ static void scan_file(const char *stem, const char *path,
     } else if (winner) {
         refused = hx_printf("shadowed by %s", winner);
     } else if (stat(path, &st) != 0) {
-        hx_error(&why, HERALD_ERR_CONFIG,
-                 "cannot load driver '%s': cannot stat %s: %s (a dangling "
-                 "symbolic link?); fix or remove it",
-                 stem, path, strerror(errno));
+        hx_fix(&why, hx_error(&why, HERALD_ERR_CONFIG,
+                              "cannot load driver '%s': cannot stat %s: %s "
+                              "(a dangling symbolic link?)", stem, path,
+                              strerror(errno)), "fix or remove it");
     } else {
         *won_r = 1;
         if (vet_driver(stem, path, &st, &real, &why) == HERALD_OK) {
@@ -915,8 +927,10 @@ static void scan_file(const char *stem, const char *path,
             info.abi_minor = abi[1];
         }
     }
-    if (why)
+    if (why) {
         info.refused = herald_error_message(why);
+        info.refused_fix = herald_error_fix(why);
+    }
     else if (refused)
         info.refused = refused;
     else if (!h)

@@ -132,7 +132,7 @@ Test(context, unknown_channel_lists_channels)
     cr_assert_eq(herald_send(ctx, "alerts", m, NULL, &err), HERALD_ERR_CONFIG);
     const char *msg = herald_error_message(err);
     cr_assert(strstr(msg, "no channel named 'alerts'"), "%s", msg);
-    cr_assert(strstr(msg, "box, other"), "%s", msg);
+    cr_assert_str_eq(herald_error_fix(err), "the channels are: box, other");
     herald_error_free(err);
     herald_msg_free(m);
     herald_close(ctx);
@@ -191,7 +191,7 @@ Test(context, missing_driver_key_and_unknown_driver)
     cr_assert_eq(herald_open_string("[channel a]\npath = /x\n", "t.conf", 0, &ctx, &err),
                  HERALD_ERR_CONFIG);
     cr_assert(strstr(herald_error_message(err), "t.conf:1:"), "%s", herald_error_message(err));
-    cr_assert(strstr(herald_error_message(err), "driver ="), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_fix(err), "driver ="), "%s", herald_error_fix(err));
     herald_error_free(err);
     err = NULL;
     cr_assert_eq(herald_open_string("[channel a]\ndriver = nosuchdriver\n", "t.conf", 0,
@@ -464,7 +464,7 @@ Test(context, unsupported_field_is_error_naming_field_or_dropped)
     herald_error *err = NULL;
     cr_assert_eq(herald_send(ctx, "p", m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
     cr_assert(strstr(herald_error_message(err), "html body"), "%s", herald_error_message(err));
-    cr_assert(strstr(herald_error_message(err), "unsupported = drop"));
+    cr_assert(strstr(herald_error_fix(err), "unsupported = drop"));
     herald_error_free(err);
     cr_assert_eq(herald_send(ctx, "q", m, NULL, NULL), HERALD_OK);
     cr_assert(strstr(b.text, "dropping the message's html body"), "%s", b.text);
@@ -666,7 +666,7 @@ Test(context, keep_broken_reports_each_channel)
     const herald_error *be = herald_channel_error(ctx, 1);
     cr_assert_not_null(be);
     cr_assert(strstr(herald_error_message(be), "t.conf:6:"), "%s", herald_error_message(be));
-    cr_assert(strstr(herald_error_message(be), "'path'"), "%s", herald_error_message(be));
+    cr_assert(strstr(herald_error_fix(be), "'path'"), "%s", herald_error_fix(be));
     herald_msg *m = simple_msg("s");
     herald_msg_set_from(m, "a@example.com");
     cr_assert_eq(herald_send(ctx, "bad", m, NULL, &err), HERALD_ERR_CONFIG);

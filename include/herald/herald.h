@@ -430,6 +430,7 @@ typedef struct herald_driver_info {
     unsigned long long caps; /* HERALD_CAP_* from <herald/types.h> */
     const struct herald_option *options; /* NULL-name terminated; NULL when refused */
     const char *refused;     /* NULL when loadable, else why it was refused */
+    const char *refused_fix; /* what to do about it, or NULL */
 } herald_driver_info;
 
 typedef void (*herald_driver_fn)(const herald_driver_info *info, void *user_data);

@@ -447,6 +447,34 @@ Test(context, default_stderr_log_escapes_control_bytes)
     free(errfile);
 }
 
+/* The message says what is wrong (with FILE:LINE:), the fix stands apart. */
+Test(context, config_errors_carry_the_fix_apart)
+{
+    static const struct {
+        const char *conf, *msg, *fix;
+    } cases[] = {
+        {"[channel p]\ndriver = probe\ntokn = x\n",
+         "t.conf:3: unknown key 'tokn' in [channel p]", "did you mean 'token'?"},
+        {"[channel s]\ndriver = smtp\n",
+         "t.conf:1: [channel s] needs 'host' (SMTP server name", "add host = ..."},
+        {"[channel p]\ndriver = nosuch\n", "t.conf:2: [channel p] driver 'nosuch' "
+         "not found: no nosuch.so in ", "install the package that provides the "
+         "nosuch driver, or point plugin_dir"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        herald_ctx *ctx = NULL;
+        herald_error *err = NULL;
+        cr_assert_eq(herald_open_string(cases[i].conf, "t.conf", 0, &ctx, &err),
+                     HERALD_ERR_CONFIG);
+        const char *msg = herald_error_message(err), *fix = herald_error_fix(err);
+        cr_assert_eq(strncmp(msg, cases[i].msg, strlen(cases[i].msg)), 0, "%s", msg);
+        cr_assert_null(strchr(msg, ';'), "fix glued into the message: %s", msg);
+        cr_assert(fix && strncmp(fix, cases[i].fix, strlen(cases[i].fix)) == 0,
+                  "fix: %s", fix ? fix : "(null)");
+        herald_error_free(err);
+    }
+}
+
 /* ---- unsupported fields -------------------------------------------------- */
 
 Test(context, unsupported_field_is_error_naming_field_or_dropped)

@@ -5,7 +5,7 @@
  *
  * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
  * (message.c, address.c), hmime_ MIME (mime.c), hconf_/hopts_ config
- * (config.c), hl_ loader (loader.c).
+ * (config.c), hl_ loader (loader.c, trust.c).
  */
 #ifndef HERALD_CORE_INTERNAL_H
 #define HERALD_CORE_INTERNAL_H
@@ -243,10 +243,17 @@ herald_class hl_open(const char *config_dir, const char *name,
                      struct hl_driver **drv_r, char **warning_r,
                      herald_error **err_r);
 void hl_close(struct hl_driver *drv);
-/* The config file @conf_path sets plugin_dir: HERALD_OK when only root and
+/* trust.c: the config file @conf_path sets plugin_dir: HERALD_OK when only root and
  * the caller can change it (file and every directory above it), else a
  * config error naming the file, the problem and the chmod/chown fix. */
 herald_class hl_trust_config(const char *conf_path, herald_error **err_r);
+/* trust.c: the candidate at @path (stat() in @st) must be a regular file
+ * that only root and the caller can change; *real_r receives the resolved
+ * path to open.  Else a config error with the problem and its fix. */
+struct stat;
+herald_class hl_vet_driver(const char *name, const char *path,
+                           const struct stat *st, char **real_r,
+                           herald_error **err_r);
 /* See herald_drivers_foreach(). */
 herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
                      void *user_data, herald_error **err_r);

@@ -1,13 +1,9 @@
-/* libherald/config.c - the herald.conf INI reader and typed channel options.
- *
- * Our own small reader: no line-length limit, a line number on every error,
- * LF or CRLF, an optional UTF-8 BOM.  The file is text: a NUL or another
- * control character other than TAB anywhere (comments too) is an error, as
- * is a line break (or NUL) in a secret read from X_env or X_file, or an
- * empty secret.  Every error reads "FILE:LINE: what is wrong; how to fix
- * it" and never quotes a secret. */
-#include "internal.h"
-#include "base/base.h"
+/* libherald/config/options.c - typed option values: resolve a section
+ * against option tables (core keys, then the driver's): unknown keys with
+ * the nearest known one, required options, types, ranges and choices, and
+ * secrets from X, X_env or X_file (a line break, NUL or empty secret is an
+ * error, and no message quotes one). */
+#include "conf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -16,449 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-/* Longest piece of user text echoed back in a message. */
-#define ECHO_MAX 64
-#define ECHO(s) echo_len(s), (s), echo_more(s)
-
-/* "[herald]" or "[channel NAME]" for a section. */
-#define LABEL_FMT "[%s%s]"
-#define LABEL(sec) ((sec) && (sec)->name ? "channel " : "herald"), \
-                   ((sec) && (sec)->name ? (sec)->name : "")
-
-static int echo_len(const char *s)
-{
-    return (int)strnlen(s, ECHO_MAX);
-}
-
-static const char *echo_more(const char *s)
-{
-    return strnlen(s, ECHO_MAX + 1) > ECHO_MAX ? "..." : "";
-}
-
-static herald_class conf_error(herald_error **err_r, const char *file,
-                               unsigned line, const char *fmt, ...)
-    HERALD_PRINTF(4, 5);
-
-/* A HERALD_ERR_CONFIG error prefixed with "FILE:LINE: ". */
-static herald_class conf_error(herald_error **err_r, const char *file,
-                               unsigned line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *m = hx_vprintf(fmt, ap);
-    va_end(ap);
-    if (!m)
-        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
-    hx_error(err_r, HERALD_ERR_CONFIG, "%s:%u: %s", file, line, m);
-    free(m);
-    return HERALD_ERR_CONFIG;
-}
-
-static herald_class oom(herald_error **err_r)
-{
-    return hx_error(err_r, HERALD_ERR_INTERNAL,
-                    "out of memory while reading the configuration");
-}
-
-/* Overwrite @n bytes before freeing them: they may hold a secret. */
-static void wipe_free_n(char *s, size_t n)
-{
-    if (!s)
-        return;
-    for (volatile char *p = s; n--; p++)
-        *p = '\0';
-    free(s);
-}
-
-static void wipe_free(char *s)
-{
-    wipe_free_n(s, s ? strlen(s) : 0);
-}
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static char *skip_blank(char *s)
-{
-    while (is_blank(*s))
-        s++;
-    return s;
-}
-
-static char *trim(char *s)
-{
-    s = skip_blank(s);
-    size_t n = strlen(s);
-    while (n && is_blank(s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* ---- the INI reader -------------------------------------------------- */
-
-struct parser {
-    struct hconf *conf;
-    unsigned line;
-    herald_error **err_r;
-};
-
-#define PERR(p, ...) conf_error((p)->err_r, (p)->conf->file, (p)->line, __VA_ARGS__)
-
-static int key_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-static int name_char(char c)
-{
-    return key_char(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
-}
-
-static int valid_channel_name(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!name_char(*s))
-            return 0;
-    return 1;
-}
-
-/* Scan a value: the text after '=' up to the end of the line.  Handles
- * whole-value quotes with \" and \\ escapes and inline comments (" ;" or
- * " #" outside quotes).  Returns 0, -1 for an unterminated quote, -2 on
- * OOM. */
-static int scan_value(const char *s, char **out_r)
-{
-    const char *v = s;
-    while (is_blank(*v))
-        v++;
-    *out_r = NULL;
-    if (*v == '"') {
-        struct hbuf b = {0};
-        const char *q = v + 1;
-        for (; *q && *q != '"'; q++) {
-            if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
-                q++;
-            hbuf_addc(&b, *q);
-        }
-        if (!*q) {
-            wipe_free(b.data);
-            return -1;
-        }
-        const char *rest = q + 1;
-        while (is_blank(*rest))
-            rest++;
-        if (!*rest || (rest > q + 1 && (*rest == ';' || *rest == '#'))) {
-            *out_r = hbuf_steal(&b, NULL);
-            return *out_r ? 0 : -2;
-        }
-        /* Quotes around only part of the value ("Name" <a@b>): keep the
-         * text as written. */
-        wipe_free(b.data);
-    }
-    int inq = 0;
-    const char *c = s;
-    for (; *c; c++) {
-        if (inq) {
-            if (*c == '\\' && c[1])
-                c++;
-            else if (*c == '"')
-                inq = 0;
-        } else if (*c == '"') {
-            inq = 1;
-        } else if ((*c == ';' || *c == '#') && c > s && is_blank(c[-1])) {
-            break;
-        }
-    }
-    if (inq)
-        return -1;
-    while (c > v && is_blank(c[-1]))
-        c--;
-    *out_r = hx_strndup(v, (size_t)(c - v));
-    return *out_r ? 0 : -2;
-}
-
-/* The offset of the first byte in [s, s+n) a config file may not hold (a
- * C0 control other than TAB, NUL included, or DEL), or n when none. */
-static size_t control_at(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7F)
-            return i;
-    }
-    return n;
-}
-
-/* The error for the control byte at offset @at of line [s, s+n): about the
- * value of KEY when it is in one, else about the line.  Never echoes the
- * line (it may hold a secret). */
-static herald_class control_error(struct parser *p, const char *s, size_t n,
-                                  size_t at)
-{
-    unsigned char c = (unsigned char)s[at];
-    const char *eq = memchr(s, '=', at);
-    size_t k = 0;
-    while (k < n && is_blank(s[k]))
-        k++;
-    char *key = NULL;
-    if (eq && s[k] != '[' && s[k] != ';' && s[k] != '#') {
-        key = hx_strndup(s + k, (size_t)(eq - s) - k);
-        if (!key)
-            return oom(p->err_r);
-        char *t = trim(key);
-        memmove(key, t, strlen(t) + 1);
-    }
-    char *what = key && *key ? hx_printf("the value of '%.*s%s'", ECHO(key))
-                             : hx_printf("the line");
-    free(key);
-    if (!what)
-        return oom(p->err_r);
-    herald_class rc;
-    if (c == '\r')
-        rc = hx_fix(p->err_r, PERR(p, "%s contains a carriage return (\\r) "
-                  "at column %zu", what, at + 1), "remove it: a config line "
-                  "is one line of text (the file may mix line endings; save "
-                  "it with LF or CRLF line endings)");
-    else if (c == 0)
-        rc = hx_fix(p->err_r, PERR(p, "%s contains a NUL byte at column %zu",
-                  what, at + 1), "remove it: a config file is text, and "
-                  "nothing after a NUL would be read");
-    else
-        rc = hx_fix(p->err_r, PERR(p, "%s contains the control character "
-                  "0x%02X at column %zu", what, (unsigned)c, at + 1),
-                  "remove it: a config file is text (TAB is the only "
-                  "control character allowed)");
-    free(what);
-    return rc;
-}
-
-static herald_class add_section(struct parser *p, const char *kind,
-                                const char *name)
-{
-    struct hconf *conf = p->conf;
-    for (size_t i = 0; i < conf->n_sec; i++) {
-        struct hconf_section *s = &conf->sec[i];
-        if (strcmp(s->kind, kind) != 0)
-            continue;
-        if (!name)
-            return hx_fix(p->err_r, PERR(p, "[herald] appears twice (first "
-                                         "at line %u)", s->line),
-                          "merge the two into one [herald] section");
-        if (s->name && strcmp(s->name, name) == 0)
-            return hx_fix(p->err_r, PERR(p, "[channel %s] is defined twice "
-                                         "(first at line %u)", name, s->line),
-                          "merge the two sections or rename one");
-    }
-    void *arr = hx_grow(conf->sec, conf->n_sec, sizeof *conf->sec);
-    if (!arr)
-        return oom(p->err_r);
-    conf->sec = arr;
-    struct hconf_section *s = &conf->sec[conf->n_sec];
-    memset(s, 0, sizeof *s);
-    s->kind = hx_strdup(kind);
-    s->name = hx_strdup(name);
-    s->line = p->line;
-    conf->n_sec++;
-    if (!s->kind || (name && !s->name))
-        return oom(p->err_r);
-    return HERALD_OK;
-}
-
-static herald_class parse_header(struct parser *p, char *t)
-{
-    static const char forms[] = "the accepted forms are [herald] and "
-        "[channel NAME] (NAME: letters, digits, '_', '.', '-')";
-    char *close = strchr(t, ']');
-    if (!close)
-        return hx_fix(p->err_r, PERR(p, "section header '%.*s%s' has no "
-                                     "closing ']'", ECHO(t)), "%s", forms);
-    char *after = skip_blank(close + 1);
-    if (*after && *after != ';' && *after != '#')
-        return hx_fix(p->err_r, PERR(p, "unexpected text '%.*s%s' after the "
-                                     "section header", ECHO(after)),
-                      "remove it or start a comment with ';' or '#'");
-    *close = '\0';
-    char *inner = trim(t + 1);
-    if (strcmp(inner, "herald") == 0)
-        return add_section(p, "herald", NULL);
-    if (strcmp(inner, "channel") == 0)
-        return hx_fix(p->err_r, PERR(p, "section [channel] needs a name"),
-                      "%s", forms);
-    if (strncmp(inner, "channel", 7) == 0 && is_blank(inner[7])) {
-        char *name = skip_blank(inner + 7);
-        if (!valid_channel_name(name))
-            return hx_fix(p->err_r, PERR(p, "bad channel name '%.*s%s'",
-                                         ECHO(name)), "%s", forms);
-        return add_section(p, "channel", name);
-    }
-    return hx_fix(p->err_r, PERR(p, "unknown section header '[%.*s%s]'",
-                                 ECHO(inner)), "%s", forms);
-}
-
-static herald_class check_key(struct parser *p, const char *key)
-{
-    if (!*key)
-        return hx_fix(p->err_r, PERR(p, "missing key before '='"),
-                      "write 'key = value'");
-    int upper = 0, bad = 0;
-    for (const char *c = key; *c; c++) {
-        if (*c >= 'A' && *c <= 'Z')
-            upper = 1;
-        else if (!key_char(*c))
-            bad = 1;
-    }
-    if (!upper && !bad)
-        return HERALD_OK;
-    if (upper && !bad) {
-        char *lower = hx_strdup(key);
-        if (!lower)
-            return oom(p->err_r);
-        for (char *c = lower; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        hx_fix(p->err_r, PERR(p, "key '%.*s%s' has uppercase letters",
-                              ECHO(key)),
-               "keys are lowercase: write '%.*s%s'", ECHO(lower));
-        free(lower);
-        return HERALD_ERR_CONFIG;
-    }
-    return hx_fix(p->err_r, PERR(p, "bad key '%.*s%s'", ECHO(key)),
-                  "keys use only lowercase letters, digits and '_' (check "
-                  "for a missing '=' or a stray character)");
-}
-
-static herald_class parse_pair(struct parser *p, char *t)
-{
-    char *eq = strchr(t, '=');
-    if (!eq)
-        return hx_fix(p->err_r, PERR(p, "line has no '='"), "write 'key = "
-                      "value', a section header such as [channel NAME], or a "
-                      "comment starting with ';' or '#'");
-    *eq = '\0';
-    char *key = trim(t);
-    herald_class rc = check_key(p, key);
-    if (rc)
-        return rc;
-    if (!p->conf->n_sec)
-        return hx_fix(p->err_r, PERR(p, "key '%s' comes before any section",
-                                     key),
-                      "put it under [herald] or a [channel NAME] section");
-    struct hconf_section *sec = &p->conf->sec[p->conf->n_sec - 1];
-    const struct hconf_kv *dup = hconf_find(sec, key);
-    if (dup)
-        return hx_fix(p->err_r, PERR(p, "key '%s' appears twice in " LABEL_FMT
-                                     " (lines %u and %u)", key, LABEL(sec),
-                                     dup->line, p->line), "keep only one");
-    char *value;
-    int r = scan_value(eq + 1, &value);
-    if (r == -1)
-        return hx_fix(p->err_r, PERR(p, "the value of '%s' has an opening "
-                                     "'\"' without a closing one", key),
-                      "close the quote (write \\\" for a quote inside quotes)");
-    void *arr = r < 0 ? NULL : hx_grow(sec->kv, sec->n_kv, sizeof *sec->kv);
-    if (!arr) {
-        wipe_free(value);
-        return oom(p->err_r);
-    }
-    sec->kv = arr;
-    struct hconf_kv *kv = &sec->kv[sec->n_kv];
-    kv->key = hx_strdup(key);
-    kv->value = value;
-    kv->line = p->line;
-    sec->n_kv++;
-    return kv->key ? HERALD_OK : oom(p->err_r);
-}
-
-static herald_class parse_line(struct parser *p, char *ln)
-{
-    char *t = skip_blank(ln);
-    if (!*t || *t == ';' || *t == '#')
-        return HERALD_OK;
-    if (*t == '[')
-        return parse_header(p, t);
-    return parse_pair(p, t);
-}
-
-/* Parse INI text into sections; see internal.h. */
-herald_class hconf_parse(const char *text, size_t len, const char *file,
-                         struct hconf **conf_r, herald_error **err_r)
-{
-    if (conf_r)
-        *conf_r = NULL;
-    if (!text || !conf_r)
-        return hx_error(err_r, HERALD_ERR_USAGE,
-                        "hconf_parse: text and conf_r must not be NULL");
-    struct hconf *conf = calloc(1, sizeof *conf);
-    if (!conf || !(conf->file = hx_strdup(file ? file : "<string>"))) {
-        free(conf);
-        return oom(err_r);
-    }
-    struct parser p = { conf, 0, err_r };
-    const char *s = text, *end = text + len;
-    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-        s += 3;
-    herald_class rc = HERALD_OK;
-    while (s < end && rc == HERALD_OK) {
-        p.line++;
-        const char *nl = memchr(s, '\n', (size_t)(end - s));
-        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
-        size_t body = n;
-        if (body && s[body - 1] == '\r')
-            body--;
-        size_t at = control_at(s, body);
-        if (at < body) {
-            rc = control_error(&p, s, body, at);
-            break;
-        }
-        char *ln = hx_strndup(s, body);
-        rc = ln ? parse_line(&p, ln) : oom(err_r);
-        wipe_free_n(ln, body);
-        s += n + (nl ? 1 : 0);
-    }
-    if (rc) {
-        hconf_free(conf);
-        return rc;
-    }
-    *conf_r = conf;
-    return HERALD_OK;
-}
-
-/* Free a parsed configuration (values are wiped: they may be secrets). */
-void hconf_free(struct hconf *conf)
-{
-    if (!conf)
-        return;
-    for (size_t i = 0; i < conf->n_sec; i++) {
-        struct hconf_section *s = &conf->sec[i];
-        for (size_t j = 0; j < s->n_kv; j++) {
-            free(s->kv[j].key);
-            wipe_free(s->kv[j].value);
-        }
-        free(s->kv);
-        free(s->kind);
-        free(s->name);
-    }
-    free(conf->sec);
-    free(conf->file);
-    free(conf);
-}
-
-/* The last entry of @sec with @key, or NULL. */
-const struct hconf_kv *hconf_find(const struct hconf_section *sec,
-                                  const char *key)
-{
-    if (!sec || !key)
-        return NULL;
-    for (size_t i = sec->n_kv; i-- > 0;)
-        if (strcmp(sec->kv[i].key, key) == 0)
-            return &sec->kv[i];
-    return NULL;
-}
 
 /* ---- typed options --------------------------------------------------- */
 
@@ -474,7 +27,7 @@ struct resolver {
     herald_error **err_r;
 };
 
-#define RERR(r, line, ...) conf_error((r)->err_r, (r)->file, (line), __VA_ARGS__)
+#define RERR(r, line, ...) hconf_error_at((r)->err_r, (r)->file, (line), __VA_ARGS__)
 
 static unsigned sec_line(const struct resolver *r)
 {
@@ -623,7 +176,7 @@ static herald_class read_secret_file(struct resolver *r,
     if (hb_read_file_mode(kv->value, HB_SECRET_LIMIT, "the secret size limit",
                           0, &data, &len, &why, &mode) != 0) {
         int e = errno;
-        herald_class rc = !why ? oom(r->err_r)
+        herald_class rc = !why ? hconf_oom(r->err_r)
             : RERR(r, kv->line, "cannot read %s in " LABEL_FMT ": %s",
                    kv->key, LABEL(r->sec), why);
         if (why && (e == ENOENT || e == EACCES))
@@ -645,7 +198,7 @@ static herald_class read_secret_file(struct resolver *r,
                       : memchr(data, '\n', len) || memchr(data, '\r', len)
                       ? "has more than one line" : NULL;
     if (bad) {
-        wipe_free_n(data, size);
+        hconf_wipe_free_n(data, size);
         return hx_fix(r->err_r, RERR(r, kv->line, "%s '%s' in " LABEL_FMT
                                      " %s", kv->key, kv->value, LABEL(r->sec),
                                      bad),
@@ -679,7 +232,7 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
                           "give the secret, use %s_env or %s_file, or remove "
                           "the line", opt->name, opt->name);
         *text_r = hx_strdup(kv->value);
-        return *text_r ? HERALD_OK : oom(r->err_r);
+        return *text_r ? HERALD_OK : hconf_oom(r->err_r);
     }
     const char *other = how == SRC_ENV ? "_file" : "_env";
     if (!*kv->value)
@@ -706,7 +259,7 @@ static herald_class fetch_text(struct resolver *r, const struct hconf_kv *kv,
                                      kv->key, LABEL(r->sec)),
                       "set it to the secret alone, on one line");
     *text_r = hx_strdup(val);
-    return *text_r ? HERALD_OK : oom(r->err_r);
+    return *text_r ? HERALD_OK : hconf_oom(r->err_r);
 }
 
 /* How an error names the value: never the value itself for a secret. */
@@ -908,19 +461,19 @@ static herald_class set_typed(struct resolver *r, struct hopt_value *v,
         herald_class rc = what && fix
             ? hx_fix(r->err_r, RERR(r, kv ? kv->line : sec_line(r), "%s %s",
                                     what, why), "%s", fix)
-            : oom(r->err_r);
+            : hconf_oom(r->err_r);
         free(what);
         free(fix);
-        wipe_free(text);
+        hconf_wipe_free(text);
         return rc;
     }
     if (v->opt->type == HERALD_OPT_BOOL) {
-        wipe_free(text);
+        hconf_wipe_free(text);
         text = hx_strdup(num ? "yes" : "no");
         if (!text)
-            return oom(r->err_r);
+            return hconf_oom(r->err_r);
     }
-    wipe_free(v->str);
+    hconf_wipe_free(v->str);
     v->str = text;
     v->num = num;
     return HERALD_OK;
@@ -933,9 +486,9 @@ static herald_class apply_defaults(struct resolver *r)
         if (!v->opt->default_value)
             continue;
         char *text;
-        int rc = scan_value(v->opt->default_value, &text);
+        int rc = hconf_scan_value(v->opt->default_value, &text);
         if (rc == -2)
-            return oom(r->err_r);
+            return hconf_oom(r->err_r);
         if (rc == -1)
             return hx_fix(r->err_r, RERR(r, sec_line(r), "the default of "
                                          "'%s' has an unterminated quote",
@@ -1012,7 +565,7 @@ static herald_class alloc_values(struct resolver *r)
     r->out->v = calloc(n ? n : 1, sizeof *r->out->v);
     r->from = calloc(n ? n : 1, sizeof *r->from);
     if (!r->out->v || !r->from)
-        return oom(r->err_r);
+        return hconf_oom(r->err_r);
     for (const herald_option *const *t = r->tables; t && *t; t++)
         for (const herald_option *o = *t; o->name; o++)
             r->out->v[r->out->n++].opt = o;
@@ -1055,7 +608,7 @@ void hopts_free(struct hopts *o)
         return;
     for (size_t i = 0; i < o->n; i++) {
         if (o->v[i].opt && (o->v[i].opt->flags & HERALD_OPT_SECRET))
-            wipe_free(o->v[i].str);
+            hconf_wipe_free(o->v[i].str);
         else
             free(o->v[i].str);
     }

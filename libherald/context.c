@@ -1,5 +1,6 @@
-/* libherald/context.c - contexts, channels, the host table, send/render/check. */
-#include "internal.h"
+/* libherald/context.c - contexts (open/close), channels (lazy driver
+ * init), send/render/check.  Logging and the host table are in host.c. */
+#include "context.h"
 #include "base/base.h"
 
 #include <errno.h>
@@ -10,46 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* A configured channel.  Drivers see it as the opaque herald_channel. */
-struct herald_channel {
-    herald_ctx *ctx;
-    char *name;
-    unsigned line;               /* of the [channel NAME] header */
-    struct hl_driver *drv;       /* shared, owned by ctx->drivers */
-    struct hopts opts;
-    struct hm_mailbox from;
-    int has_from;
-    int drop_unsupported;        /* unsupported = drop */
-    void *state;
-    /* Lazy init: the driver's init runs on first use (send, render, check)
-     * or at open with HERALD_OPEN_INIT_ALL, exactly once.  init_state is
-     * CH_NEW, CH_READY or CH_FAILED; it leaves CH_NEW only under init_lock,
-     * and readers that see CH_READY/CH_FAILED (acquire) see state/init_err. */
-    atomic_int init_state;
-    pthread_mutex_t init_lock;
-    herald_error *init_err;      /* CH_FAILED: returned on every use */
-    int serialize;               /* driver is not thread-safe */
-    pthread_mutex_t lock;
-    herald_error *broken;        /* HERALD_OPEN_KEEP_BROKEN */
-    char *driver_name;
-};
-
-enum { CH_NEW = 0, CH_READY = 1, CH_FAILED = 2 };
-
-struct herald_ctx {
-    struct hconf *conf;
-    struct hopts globals;
-    char *plugin_dir;            /* absolute or NULL */
-    struct hm_limits limits;
-    struct herald_channel **ch;
-    size_t n_ch;
-    struct hl_driver **drivers;
-    size_t n_drivers;
-    herald_log_level log_level;
-    herald_log_fn log_fn;
-    void *log_user;
-};
 
 static const herald_option global_options[] = {
     {"plugin_dir", HERALD_OPT_PATH, 0, NULL, NULL,
@@ -90,244 +51,6 @@ void herald_free(void *p)
 {
     free(p);
 }
-
-/* ---------------------------------------------------------------- logging */
-
-static const char *const level_names[] = {"error", "warning", "info", "debug"};
-
-/* Replace every secret of every channel in @line by "***". */
-static char *redact(const herald_ctx *ctx, const char *line)
-{
-    struct hbuf b = {0};
-    hbuf_adds(&b, line);
-    for (size_t c = 0; ctx && c < ctx->n_ch && !b.oom; c++) {
-        const struct hopts *o = &ctx->ch[c]->opts;
-        for (size_t i = 0; i < o->n; i++) {
-            const char *s = o->v[i].str;
-            if (!(o->v[i].opt->flags & HERALD_OPT_SECRET) || !s || !*s)
-                continue;
-            size_t sl = strlen(s);
-            char *hit;
-            while ((hit = strstr(b.data, s)) != NULL) {
-                struct hbuf n = {0};
-                hbuf_add(&n, b.data, (size_t)(hit - b.data));
-                hbuf_adds(&n, "***");
-                hbuf_adds(&n, hit + sl);
-                hbuf_free(&b);
-                b = n;
-                if (b.oom)
-                    break;
-            }
-        }
-    }
-    return hbuf_steal(&b, NULL);
-}
-
-static void log_line(const herald_ctx *ctx, herald_log_level level,
-                     const char *channel, const char *fmt, va_list ap)
-{
-    herald_log_level max = ctx ? ctx->log_level : HERALD_LOG_WARNING;
-    if (level > max)
-        return;
-    char *raw = hx_vprintf(fmt, ap);
-    if (!raw)
-        return;
-    char *line = redact(ctx, raw);
-    free(raw);
-    if (!line)
-        return;
-    if (ctx && ctx->log_fn) {
-        ctx->log_fn(level, channel, line, ctx->log_user);
-    } else {
-        /* Log lines carry outside text (provider answers, file names): a
-         * control byte must not reach the terminal raw. */
-        unsigned l = (unsigned)level < 4 ? (unsigned)level : 3;
-        struct hbuf b = {0};
-        hbuf_printf(&b, "herald: %s: ", level_names[l]);
-        if (channel) {
-            hbuf_addc(&b, '[');
-            hb_escape_text(&b, channel, strlen(channel), HB_ESC_KEEP_TAB);
-            hbuf_adds(&b, "] ");
-        }
-        hb_escape_text(&b, line, strlen(line), HB_ESC_KEEP_TAB);
-        hbuf_addc(&b, '\n');
-        if (!b.oom)
-            fwrite(b.data, 1, b.len, stderr);
-        hbuf_free(&b);
-    }
-    free(line);
-}
-
-static void ctx_log(const herald_ctx *ctx, herald_log_level level,
-                    const char *channel, const char *fmt, ...)
-    HERALD_PRINTF(4, 5);
-static void ctx_log(const herald_ctx *ctx, herald_log_level level,
-                    const char *channel, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_line(ctx, level, channel, fmt, ap);
-    va_end(ap);
-}
-
-void herald_set_log_handler(herald_ctx *ctx, herald_log_level max_level,
-                            herald_log_fn fn, void *user_data)
-{
-    if (!ctx)
-        return;
-    ctx->log_level = max_level;
-    ctx->log_fn = fn;
-    ctx->log_user = user_data;
-}
-
-/* ---------------------------------------------------------------- host table */
-
-static void host_log(const herald_channel *ch, herald_log_level level,
-                     const char *fmt, ...) HERALD_PRINTF(3, 4);
-static void host_log(const herald_channel *ch, herald_log_level level,
-                     const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_line(ch ? ch->ctx : NULL, level, ch ? ch->name : NULL, fmt, ap);
-    va_end(ap);
-}
-
-static const char *host_channel_name(const herald_channel *ch)
-{
-    return ch ? ch->name : NULL;
-}
-
-static const struct hopt_value *chan_opt(const herald_channel *ch,
-                                         const char *name)
-{
-    return ch && name ? hopts_find(&ch->opts, name) : NULL;
-}
-
-static const char *host_opt_str(const herald_channel *ch, const char *name)
-{
-    const struct hopt_value *v = chan_opt(ch, name);
-    return v ? v->str : NULL;
-}
-
-static long long host_opt_int(const herald_channel *ch, const char *name)
-{
-    const struct hopt_value *v = chan_opt(ch, name);
-    return v && v->str ? v->num : 0;
-}
-
-static int host_opt_bool(const herald_channel *ch, const char *name)
-{
-    return host_opt_int(ch, name) != 0;
-}
-
-static int host_opt_isset(const herald_channel *ch, const char *name)
-{
-    const struct hopt_value *v = chan_opt(ch, name);
-    return v ? v->set : 0;
-}
-
-static herald_class host_render_mime(const herald_msg *msg, unsigned flags,
-                                     char **out_r, size_t *len_r,
-                                     herald_error **err_r)
-{
-    return hmime_render(msg, flags, out_r, len_r, err_r);
-}
-
-static herald_class host_render_mime_id(const herald_msg *msg, unsigned flags,
-                                        char **out_r, size_t *len_r,
-                                        char **message_id_r,
-                                        herald_error **err_r)
-{
-    return hmime_render_id(msg, flags, out_r, len_r, message_id_r, err_r);
-}
-
-static void host_error_fix(herald_error *err, const char *fmt, ...)
-    HERALD_PRINTF(2, 3);
-static void host_error_fix(herald_error *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hx_error_vset_fix(err, fmt, ap);
-    va_end(ap);
-}
-
-static herald_class host_error(herald_error **err_r, herald_class cls,
-                               const char *code, const char *provider_text,
-                               long retry_after, const char *fmt, ...)
-    HERALD_PRINTF(6, 7);
-static herald_class host_error(herald_error **err_r, herald_class cls,
-                               const char *code, const char *provider_text,
-                               long retry_after, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hx_error_full(err_r, cls, code, provider_text, retry_after, fmt, ap);
-    va_end(ap);
-    return cls;
-}
-
-struct herald_checker {
-    const char *channel;
-    const char *const *params;
-    herald_check_fn fn;
-    void *user;
-    int failed;
-};
-
-static const char *host_check_param(const herald_checker *chk, const char *name)
-{
-    for (const char *const *p = chk && name ? chk->params : NULL; p && p[0] && p[1]; p += 2)
-        if (strcmp(p[0], name) == 0)
-            return p[1];
-    return NULL;
-}
-
-static void host_report_step(herald_checker *chk, const char *step,
-                             herald_check_status status, double elapsed_ms,
-                             const char *detail, const char *fix)
-{
-    if (!chk)
-        return;
-    if (status == HERALD_CHECK_FAIL)
-        chk->failed = 1;
-    if (chk->fn)
-        chk->fn(chk->channel, step ? step : "", status, elapsed_ms, detail,
-                fix, chk->user);
-}
-
-static void *host_alloc(size_t size)
-{
-    return malloc(size ? size : 1);
-}
-
-static const herald_host host_table = {
-    .abi_major = HERALD_ABI_MAJOR,
-    .abi_minor = HERALD_ABI_MINOR,
-    .struct_size = sizeof(herald_host),
-    .log = host_log,
-    .channel_name = host_channel_name,
-    .opt_str = host_opt_str,
-    .opt_int = host_opt_int,
-    .opt_bool = host_opt_bool,
-    .opt_isset = host_opt_isset,
-    .msg_get = hm_get,
-    .msg_count = hm_count,
-    .msg_address = hm_address,
-    .msg_pair = hm_pair,
-    .msg_item = hm_item,
-    .msg_attachment = hm_attachment,
-    .render_mime = host_render_mime,
-    .error = host_error,
-    .result_set_id = hx_result_set_id,
-    .result_add_recipient = hx_result_add_recipient,
-    .report_step = host_report_step,
-    .check_param = host_check_param,
-    .alloc = host_alloc,
-    .free = free,
-    .error_fix = host_error_fix,
-    .render_mime_id = host_render_mime_id,
-};
 
 /* ---------------------------------------------------------------- opening */
 
@@ -381,7 +104,7 @@ static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
     ctx->limits.max_recipients = (size_t)hopts_find(&ctx->globals, "max_recipients")->num;
     const char *lvl = hopts_find(&ctx->globals, "log_level")->str;
     for (unsigned i = 0; i < 4; i++)
-        if (lvl && strcmp(lvl, level_names[i]) == 0)
+        if (lvl && strcmp(lvl, hctx_level_names[i]) == 0)
             ctx->log_level = (herald_log_level)i;
     return HERALD_OK;
 }
@@ -403,7 +126,7 @@ static herald_class get_driver(herald_ctx *ctx, const char *name,
     char *warning = NULL;
     herald_class rc = hl_open(ctx->plugin_dir, name, drv_r, &warning, err_r);
     if (warning) {
-        ctx_log(ctx, HERALD_LOG_WARNING, NULL, "%s", warning);
+        hctx_log(ctx, HERALD_LOG_WARNING, NULL, "%s", warning);
         free(warning);
     }
     if (rc == HERALD_OK)
@@ -443,7 +166,7 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     if (rc != HERALD_OK)
         return rc;
     for (size_t i = 0; i < ch->opts.n_warnings; i++)
-        ctx_log(ctx, HERALD_LOG_WARNING, ch->name, "%s", ch->opts.warnings[i]);
+        hctx_log(ctx, HERALD_LOG_WARNING, ch->name, "%s", ch->opts.warnings[i]);
     const struct hopt_value *from = hopts_find(&ch->opts, "from");
     if (from && from->set) {
         const char *why = NULL;
@@ -474,7 +197,7 @@ static herald_class channel_init(struct herald_channel *ch, herald_error **err_r
         if (st == CH_NEW) {
             const herald_plugin *desc = ch->drv->desc;
             herald_error *err = NULL;
-            herald_class rc = desc->init(&host_table, ch, &ch->state, &err);
+            herald_class rc = desc->init(&hctx_host_table, ch, &ch->state, &err);
             if (rc != HERALD_OK) {
                 if (!err)
                     hx_error(&err, rc, "driver '%s' failed to initialise (%s)",
@@ -748,7 +471,7 @@ static herald_class fit_to_driver(const struct herald_channel *ch,
                                           need[i].field),
                           "remove them or set `unsupported = drop` in "
                           "[channel %s]", ch->name);
-        host_log(ch, HERALD_LOG_WARNING, "dropping the message's %s: the %s "
+        hctx_chan_log(ch, HERALD_LOG_WARNING, "dropping the message's %s: the %s "
                  "driver cannot carry them (unsupported = drop)",
                  need[i].field, ch->drv->desc->name);
         switch (need[i].cap) {
@@ -855,14 +578,14 @@ herald_class herald_send(herald_ctx *ctx, const char *channel,
             (ch->drv->desc->caps & HERALD_CAP_IDEMPOTENCY))
             hx_error_set_idempotent(err);
         hx_error_set_channel(err, ch->name);
-        host_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
+        hctx_chan_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
         hand_back(rc, err, ch->name, err_r);
         if (res->n_rcpt == 0 || !result_r) {
             herald_result_free(res);
             res = NULL;
         }
     } else {
-        host_log(ch, HERALD_LOG_DEBUG, "sent, id %s",
+        hctx_chan_log(ch, HERALD_LOG_DEBUG, "sent, id %s",
                  res->message_id ? res->message_id : "(none)");
     }
     if (result_r)
@@ -925,12 +648,12 @@ herald_class herald_check(herald_ctx *ctx, const char *channel,
     herald_error *err = NULL;
     herald_class rc = find_channel(ctx, channel, &ch, &err);
     if (rc != HERALD_OK) {
-        host_report_step(&chk, "config", HERALD_CHECK_FAIL, 0,
+        hctx_report_step(&chk, "config", HERALD_CHECK_FAIL, 0,
                          herald_error_message(err), NULL);
         return hand_back(rc, err, channel, err_r);
     }
     if (!ch->drv->desc->check) {
-        host_report_step(&chk, "config", HERALD_CHECK_OK, 0,
+        hctx_report_step(&chk, "config", HERALD_CHECK_OK, 0,
                          "config valid, driver loads", NULL);
         return HERALD_OK;
     }

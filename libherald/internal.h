@@ -5,7 +5,8 @@
  *
  * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
  * (message.c, address.c), hmime_ MIME (mime.c), hconf_/hopts_ config
- * (config.c), hl_ loader (loader.c, trust.c).
+ * (config/ini.c, config/options.c), hl_ loader (loader.c, trust.c); the
+ * context (context.c, host.c) shares context.h.
  */
 #ifndef HERALD_CORE_INTERNAL_H
 #define HERALD_CORE_INTERNAL_H
@@ -170,7 +171,7 @@ herald_class hmime_size(const herald_msg *msg, unsigned flags, size_t *size_r,
 /* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */
 void hmime_encode_phrase(struct hbuf *b, const char *s);
 
-/* ---- config.c -------------------------------------------------------- */
+/* ---- config/ini.c, config/options.c -------------------------------------------------------- */
 
 struct hconf_kv {
     char *key, *value;

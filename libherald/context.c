@@ -1,46 +1,16 @@
-/* libherald/context.c - contexts, channels, the host table, send/render/check. */
-#include "internal.h"
+/* libherald/context.c - contexts (open/close), channels (lazy driver
+ * init), send/render/check.  Logging and the host table are in host.c. */
+#include "context.h"
 #include "base/base.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* A configured channel.  Drivers see it as the opaque herald_channel. */
-struct herald_channel {
-    herald_ctx *ctx;
-    char *name;
-    unsigned line;               /* of the [channel NAME] header */
-    struct hl_driver *drv;       /* shared, owned by ctx->drivers */
-    struct hopts opts;
-    struct hm_mailbox from;
-    int has_from;
-    int drop_unsupported;        /* unsupported = drop */
-    void *state;
-    int inited;
-    int serialize;               /* driver is not thread-safe */
-    pthread_mutex_t lock;
-    herald_error *broken;        /* HERALD_OPEN_KEEP_BROKEN */
-    char *driver_name;
-};
-
-struct herald_ctx {
-    struct hconf *conf;
-    struct hopts globals;
-    char *plugin_dir;            /* absolute or NULL */
-    struct hm_limits limits;
-    struct herald_channel **ch;
-    size_t n_ch;
-    struct hl_driver **drivers;
-    size_t n_drivers;
-    herald_log_level log_level;
-    herald_log_fn log_fn;
-    void *log_user;
-};
 
 static const herald_option global_options[] = {
     {"plugin_dir", HERALD_OPT_PATH, 0, NULL, NULL,
@@ -81,234 +51,6 @@ void herald_free(void *p)
 {
     free(p);
 }
-
-/* ---------------------------------------------------------------- logging */
-
-static const char *const level_names[] = {"error", "warning", "info", "debug"};
-
-/* Replace every secret of every channel in @line by "***". */
-static char *redact(const herald_ctx *ctx, const char *line)
-{
-    struct hbuf b = {0};
-    hbuf_adds(&b, line);
-    for (size_t c = 0; ctx && c < ctx->n_ch && !b.oom; c++) {
-        const struct hopts *o = &ctx->ch[c]->opts;
-        for (size_t i = 0; i < o->n; i++) {
-            const char *s = o->v[i].str;
-            if (!(o->v[i].opt->flags & HERALD_OPT_SECRET) || !s || !*s)
-                continue;
-            size_t sl = strlen(s);
-            char *hit;
-            while ((hit = strstr(b.data, s)) != NULL) {
-                struct hbuf n = {0};
-                hbuf_add(&n, b.data, (size_t)(hit - b.data));
-                hbuf_adds(&n, "***");
-                hbuf_adds(&n, hit + sl);
-                hbuf_free(&b);
-                b = n;
-                if (b.oom)
-                    break;
-            }
-        }
-    }
-    return hbuf_steal(&b, NULL);
-}
-
-static void log_line(const herald_ctx *ctx, herald_log_level level,
-                     const char *channel, const char *fmt, va_list ap)
-{
-    herald_log_level max = ctx ? ctx->log_level : HERALD_LOG_WARNING;
-    if (level > max)
-        return;
-    char *raw = hx_vprintf(fmt, ap);
-    if (!raw)
-        return;
-    char *line = redact(ctx, raw);
-    free(raw);
-    if (!line)
-        return;
-    if (ctx && ctx->log_fn) {
-        ctx->log_fn(level, channel, line, ctx->log_user);
-    } else {
-        unsigned l = (unsigned)level < 4 ? (unsigned)level : 3;
-        if (channel)
-            fprintf(stderr, "herald: %s: [%s] %s\n", level_names[l], channel, line);
-        else
-            fprintf(stderr, "herald: %s: %s\n", level_names[l], line);
-    }
-    free(line);
-}
-
-static void ctx_log(const herald_ctx *ctx, herald_log_level level,
-                    const char *channel, const char *fmt, ...)
-    HERALD_PRINTF(4, 5);
-static void ctx_log(const herald_ctx *ctx, herald_log_level level,
-                    const char *channel, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_line(ctx, level, channel, fmt, ap);
-    va_end(ap);
-}
-
-void herald_set_log_handler(herald_ctx *ctx, herald_log_level max_level,
-                            herald_log_fn fn, void *user_data)
-{
-    if (!ctx)
-        return;
-    ctx->log_level = max_level;
-    ctx->log_fn = fn;
-    ctx->log_user = user_data;
-}
-
-/* ---------------------------------------------------------------- host table */
-
-static void host_log(const herald_channel *ch, herald_log_level level,
-                     const char *fmt, ...) HERALD_PRINTF(3, 4);
-static void host_log(const herald_channel *ch, herald_log_level level,
-                     const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_line(ch ? ch->ctx : NULL, level, ch ? ch->name : NULL, fmt, ap);
-    va_end(ap);
-}
-
-static const char *host_channel_name(const herald_channel *ch)
-{
-    return ch ? ch->name : NULL;
-}
-
-static const struct hopt_value *chan_opt(const herald_channel *ch,
-                                         const char *name)
-{
-    return ch && name ? hopts_find(&ch->opts, name) : NULL;
-}
-
-static const char *host_opt_str(const herald_channel *ch, const char *name)
-{
-    const struct hopt_value *v = chan_opt(ch, name);
-    return v ? v->str : NULL;
-}
-
-static long long host_opt_int(const herald_channel *ch, const char *name)
-{
-    const struct hopt_value *v = chan_opt(ch, name);
-    return v && v->str ? v->num : 0;
-}
-
-static int host_opt_bool(const herald_channel *ch, const char *name)
-{
-    return host_opt_int(ch, name) != 0;
-}
-
-static int host_opt_isset(const herald_channel *ch, const char *name)
-{
-    const struct hopt_value *v = chan_opt(ch, name);
-    return v ? v->set : 0;
-}
-
-static herald_class host_render_mime(const herald_msg *msg, unsigned flags,
-                                     char **out_r, size_t *len_r,
-                                     herald_error **err_r)
-{
-    return hmime_render(msg, flags, out_r, len_r, err_r);
-}
-
-static herald_class host_render_mime_id(const herald_msg *msg, unsigned flags,
-                                        char **out_r, size_t *len_r,
-                                        char **message_id_r,
-                                        herald_error **err_r)
-{
-    return hmime_render_id(msg, flags, out_r, len_r, message_id_r, err_r);
-}
-
-static void host_error_fix(herald_error *err, const char *fmt, ...)
-    HERALD_PRINTF(2, 3);
-static void host_error_fix(herald_error *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hx_error_vset_fix(err, fmt, ap);
-    va_end(ap);
-}
-
-static herald_class host_error(herald_error **err_r, herald_class cls,
-                               const char *code, const char *provider_text,
-                               long retry_after, const char *fmt, ...)
-    HERALD_PRINTF(6, 7);
-static herald_class host_error(herald_error **err_r, herald_class cls,
-                               const char *code, const char *provider_text,
-                               long retry_after, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    hx_error_full(err_r, cls, code, provider_text, retry_after, fmt, ap);
-    va_end(ap);
-    return cls;
-}
-
-struct herald_checker {
-    const char *channel;
-    const char *const *params;
-    herald_check_fn fn;
-    void *user;
-    int failed;
-};
-
-static const char *host_check_param(const herald_checker *chk, const char *name)
-{
-    for (const char *const *p = chk && name ? chk->params : NULL; p && p[0] && p[1]; p += 2)
-        if (strcmp(p[0], name) == 0)
-            return p[1];
-    return NULL;
-}
-
-static void host_report_step(herald_checker *chk, const char *step,
-                             herald_check_status status, double elapsed_ms,
-                             const char *detail, const char *fix)
-{
-    if (!chk)
-        return;
-    if (status == HERALD_CHECK_FAIL)
-        chk->failed = 1;
-    if (chk->fn)
-        chk->fn(chk->channel, step ? step : "", status, elapsed_ms, detail,
-                fix, chk->user);
-}
-
-static void *host_alloc(size_t size)
-{
-    return malloc(size ? size : 1);
-}
-
-static const herald_host host_table = {
-    .abi_major = HERALD_ABI_MAJOR,
-    .abi_minor = HERALD_ABI_MINOR,
-    .struct_size = sizeof(herald_host),
-    .log = host_log,
-    .channel_name = host_channel_name,
-    .opt_str = host_opt_str,
-    .opt_int = host_opt_int,
-    .opt_bool = host_opt_bool,
-    .opt_isset = host_opt_isset,
-    .msg_get = hm_get,
-    .msg_count = hm_count,
-    .msg_address = hm_address,
-    .msg_pair = hm_pair,
-    .msg_item = hm_item,
-    .msg_attachment = hm_attachment,
-    .render_mime = host_render_mime,
-    .error = host_error,
-    .result_set_id = hx_result_set_id,
-    .result_add_recipient = hx_result_add_recipient,
-    .report_step = host_report_step,
-    .check_param = host_check_param,
-    .alloc = host_alloc,
-    .free = free,
-    .error_fix = host_error_fix,
-    .render_mime_id = host_render_mime_id,
-};
 
 /* ---------------------------------------------------------------- opening */
 
@@ -362,7 +104,7 @@ static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
     ctx->limits.max_recipients = (size_t)hopts_find(&ctx->globals, "max_recipients")->num;
     const char *lvl = hopts_find(&ctx->globals, "log_level")->str;
     for (unsigned i = 0; i < 4; i++)
-        if (lvl && strcmp(lvl, level_names[i]) == 0)
+        if (lvl && strcmp(lvl, hctx_level_names[i]) == 0)
             ctx->log_level = (herald_log_level)i;
     return HERALD_OK;
 }
@@ -384,7 +126,7 @@ static herald_class get_driver(herald_ctx *ctx, const char *name,
     char *warning = NULL;
     herald_class rc = hl_open(ctx->plugin_dir, name, drv_r, &warning, err_r);
     if (warning) {
-        ctx_log(ctx, HERALD_LOG_WARNING, NULL, "%s", warning);
+        hctx_log(ctx, HERALD_LOG_WARNING, NULL, "%s", warning);
         free(warning);
     }
     if (rc == HERALD_OK)
@@ -399,10 +141,11 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     const char *file = ctx->conf->file;
     const struct hconf_kv *d = hconf_find(sec, "driver");
     if (!d || !*d->value)
-        return hx_error(err_r, HERALD_ERR_CONFIG,
-                        "%s:%u: [channel %s] has no driver; add a line such as "
-                        "`driver = maildir` (`herald drivers` lists the installed ones)",
-                        file, sec->line, sec->name);
+        return hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                                      "%s:%u: [channel %s] has no driver", file,
+                                      sec->line, sec->name),
+                      "add a line such as `driver = maildir` (`herald "
+                      "drivers` lists the installed ones)");
     if (!(ch->driver_name = hx_strdup(d->value)))
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     herald_class rc = get_driver(ctx, d->value, &ch->drv, err_r);
@@ -423,38 +166,67 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     if (rc != HERALD_OK)
         return rc;
     for (size_t i = 0; i < ch->opts.n_warnings; i++)
-        ctx_log(ctx, HERALD_LOG_WARNING, ch->name, "%s", ch->opts.warnings[i]);
+        hctx_log(ctx, HERALD_LOG_WARNING, ch->name, "%s", ch->opts.warnings[i]);
     const struct hopt_value *from = hopts_find(&ch->opts, "from");
     if (from && from->set) {
         const char *why = NULL;
         if (hm_parse_mailbox(from->str, &ch->from, &why) != 0)
-            return hx_error(err_r, HERALD_ERR_CONFIG,
-                            "%s:%u: [channel %s] from = %s: %s; write it as "
-                            "`addr@example.com` or `Name <addr@example.com>`",
-                            file, from->line, sec->name, from->str,
-                            why ? why : "invalid");
+            return hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                                          "%s:%u: [channel %s] from = %s: %s",
+                                          file, from->line, sec->name,
+                                          from->str, why ? why : "invalid"),
+                          "write it as `addr@example.com` or "
+                          "`Name <addr@example.com>`");
         ch->has_from = 1;
     }
     const char *uns = hopts_find(&ch->opts, "unsupported")->str;
     ch->drop_unsupported = uns && strcmp(uns, "drop") == 0;
     ch->serialize = !(desc->caps & HERALD_CAP_THREAD_SAFE);
-    rc = desc->init(&host_table, ch, &ch->state, err_r);
-    if (rc != HERALD_OK) {
-        if (err_r && !*err_r)
-            hx_error(err_r, rc, "driver '%s' failed to initialise (%s)",
-                     desc->name, herald_strerror(rc));
-        return rc;
-    }
-    ch->inited = 1;
     return HERALD_OK;
+}
+
+/* Run the driver's init for @ch once (thread-safe).  A failed init is kept
+ * and handed back (a copy) on every later use: init reads only the
+ * channel's options, which do not change while the context lives. */
+static herald_class channel_init(struct herald_channel *ch, herald_error **err_r)
+{
+    int st = atomic_load_explicit(&ch->init_state, memory_order_acquire);
+    if (st == CH_NEW) {
+        pthread_mutex_lock(&ch->init_lock);
+        st = atomic_load_explicit(&ch->init_state, memory_order_relaxed);
+        if (st == CH_NEW) {
+            const herald_plugin *desc = ch->drv->desc;
+            herald_error *err = NULL;
+            herald_class rc = desc->init(&hctx_host_table, ch, &ch->state, &err);
+            if (rc != HERALD_OK) {
+                if (!err)
+                    hx_error(&err, rc, "driver '%s' failed to initialise (%s)",
+                             desc->name, herald_strerror(rc));
+                hx_error_set_channel(err, ch->name);
+                ch->init_err = err;
+                st = CH_FAILED;
+            } else {
+                st = CH_READY;
+            }
+            atomic_store_explicit(&ch->init_state, st, memory_order_release);
+        }
+        pthread_mutex_unlock(&ch->init_lock);
+    }
+    if (st == CH_READY)
+        return HERALD_OK;
+    if (err_r && !*err_r)
+        *err_r = hx_error_copy(ch->init_err);
+    return ch->init_err->cls;
 }
 
 static void channel_free(struct herald_channel *ch)
 {
     if (!ch)
         return;
-    if (ch->inited && ch->drv->desc->teardown)
+    if (atomic_load(&ch->init_state) == CH_READY && ch->drv->desc->teardown)
         ch->drv->desc->teardown(ch->state);
+    herald_error_free(ch->init_err);
+    pthread_mutex_destroy(&ch->init_lock);
     hopts_free(&ch->opts);
     hm_mailbox_clear(&ch->from);
     herald_error_free(ch->broken);
@@ -485,9 +257,26 @@ static herald_class open_channels(herald_ctx *ctx, unsigned flags,
         ch->ctx = ctx;
         ch->line = sec->line;
         pthread_mutex_init(&ch->lock, NULL);
+        pthread_mutex_init(&ch->init_lock, NULL);
+        atomic_init(&ch->init_state, CH_NEW);
         ctx->ch[ctx->n_ch++] = ch;
         herald_error *err = NULL;
         herald_class rc = setup_channel(ctx, ch, sec, &err);
+        if (rc == HERALD_OK && (flags & HERALD_OPEN_INIT_ALL)) {
+            rc = channel_init(ch, &err);
+            if (rc != HERALD_OK) {
+                /* Already labelled with the channel. */
+                if (!(flags & HERALD_OPEN_KEEP_BROKEN)) {
+                    if (err_r)
+                        *err_r = err;
+                    else
+                        herald_error_free(err);
+                    return rc;
+                }
+                ch->broken = err;
+                continue;
+            }
+        }
         if (rc == HERALD_OK)
             continue;
         /* Config errors already say "file:line: [channel NAME]". */
@@ -515,7 +304,7 @@ static herald_class open_text(const char *text, size_t len, const char *name,
     if (!text || !ctx_r)
         return hx_error(err_r, HERALD_ERR_USAGE,
                         "herald_open: config text and ctx_r must not be NULL");
-    if (flags & ~(unsigned)HERALD_OPEN_KEEP_BROKEN)
+    if (flags & ~(unsigned)(HERALD_OPEN_KEEP_BROKEN | HERALD_OPEN_INIT_ALL))
         return hx_error(err_r, HERALD_ERR_USAGE, "herald_open: unknown flags 0x%x",
                         flags);
     *ctx_r = NULL;
@@ -550,11 +339,14 @@ herald_class herald_open(const char *path, unsigned flags, herald_ctx **ctx_r,
         herald_class rc = !why
             ? hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory")
             : hx_error(err_r, HERALD_ERR_CONFIG, "cannot read the config "
-                       "file: %s%s", why, e == ENOENT
-                       ? "; create it (see herald.conf(5)) or name another one"
-                       : e == EACCES ? "; check its permissions"
-                       : e == EFBIG ? "; a config file may be at most 4 MiB "
-                                      "(see herald.conf(5))" : "");
+                       "file: %s", why);
+        const char *fix = !why ? NULL
+            : e == ENOENT ? "create it (see herald.conf(5)) or name another one"
+            : e == EACCES ? "check its permissions"
+            : e == EFBIG ? "a config file may be at most 4 MiB (see "
+                           "herald.conf(5))" : NULL;
+        if (fix)
+            hx_fix(err_r, rc, "%s", fix);
         free(why);
         return rc;
     }
@@ -606,7 +398,15 @@ const char *herald_channel_driver(const herald_ctx *ctx, size_t i)
 
 const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i)
 {
-    return ctx && i < ctx->n_ch ? ctx->ch[i]->broken : NULL;
+    if (!ctx || i >= ctx->n_ch)
+        return NULL;
+    struct herald_channel *ch = ctx->ch[i];
+    if (ch->broken)
+        return ch->broken;
+    /* A lazy init that failed on an earlier use; NULL until then. */
+    if (atomic_load_explicit(&ch->init_state, memory_order_acquire) == CH_FAILED)
+        return ch->init_err;
+    return NULL;
 }
 
 static herald_class find_channel(herald_ctx *ctx, const char *name,
@@ -621,15 +421,15 @@ static herald_class find_channel(herald_ctx *ctx, const char *name,
                     *err_r = hx_error_copy(ctx->ch[i]->broken);
                 return ctx->ch[i]->broken->cls;
             }
-            return HERALD_OK;
+            return channel_init(ctx->ch[i], err_r);
         }
     struct hbuf names = {0};
     for (size_t i = 0; i < ctx->n_ch; i++)
         hbuf_printf(&names, "%s%s", i ? ", " : "", ctx->ch[i]->name);
-    hx_error(err_r, HERALD_ERR_CONFIG,
-             "no channel named '%s' in %s; %s%s", name, ctx->conf->file,
-             ctx->n_ch ? "the channels are: " : "add a [channel NAME] section",
-             names.data ? names.data : "");
+    hx_error(err_r, HERALD_ERR_CONFIG, "no channel named '%s' in %s", name,
+             ctx->conf->file);
+    hx_fix(err_r, HERALD_ERR_CONFIG, "%s%s", ctx->n_ch ? "the channels are: "
+           : "add a [channel NAME] section", names.data ? names.data : "");
     hbuf_free(&names);
     return HERALD_ERR_CONFIG;
 }
@@ -665,11 +465,13 @@ static herald_class fit_to_driver(const struct herald_channel *ch,
         if (!need[i].present || (caps & need[i].cap))
             continue;
         if (!ch->drop_unsupported)
-            return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
-                            "the %s driver cannot carry the message's %s; remove "
-                            "them or set `unsupported = drop` in [channel %s]",
-                            ch->drv->desc->name, need[i].field, ch->name);
-        host_log(ch, HERALD_LOG_WARNING, "dropping the message's %s: the %s "
+            return hx_fix(err_r, hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                                          "the %s driver cannot carry the "
+                                          "message's %s", ch->drv->desc->name,
+                                          need[i].field),
+                          "remove them or set `unsupported = drop` in "
+                          "[channel %s]", ch->name);
+        hctx_chan_log(ch, HERALD_LOG_WARNING, "dropping the message's %s: the %s "
                  "driver cannot carry them (unsupported = drop)",
                  need[i].field, ch->drv->desc->name);
         switch (need[i].cap) {
@@ -684,10 +486,10 @@ static herald_class fit_to_driver(const struct herald_channel *ch,
         }
     }
     if (!view->text && !view->html)
-        return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
-                        "the message has only an HTML body and the %s driver "
-                        "cannot carry HTML; add a text body",
-                        ch->drv->desc->name);
+        return hx_fix(err_r, hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
+                                      "the message has only an HTML body and "
+                                      "the %s driver cannot carry HTML",
+                                      ch->drv->desc->name), "add a text body");
     if (view->n_rcpt[HM_TO] == 0 && !(caps & HERALD_CAP_CC_BCC))
         return hx_error(err_r, HERALD_ERR_INVALID_MESSAGE,
                         "the message has no To recipient and the %s driver "
@@ -776,14 +578,14 @@ herald_class herald_send(herald_ctx *ctx, const char *channel,
             (ch->drv->desc->caps & HERALD_CAP_IDEMPOTENCY))
             hx_error_set_idempotent(err);
         hx_error_set_channel(err, ch->name);
-        host_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
+        hctx_chan_log(ch, HERALD_LOG_INFO, "send failed: %s", err->message);
         hand_back(rc, err, ch->name, err_r);
         if (res->n_rcpt == 0 || !result_r) {
             herald_result_free(res);
             res = NULL;
         }
     } else {
-        host_log(ch, HERALD_LOG_DEBUG, "sent, id %s",
+        hctx_chan_log(ch, HERALD_LOG_DEBUG, "sent, id %s",
                  res->message_id ? res->message_id : "(none)");
     }
     if (result_r)
@@ -846,12 +648,12 @@ herald_class herald_check(herald_ctx *ctx, const char *channel,
     herald_error *err = NULL;
     herald_class rc = find_channel(ctx, channel, &ch, &err);
     if (rc != HERALD_OK) {
-        host_report_step(&chk, "config", HERALD_CHECK_FAIL, 0,
+        hctx_report_step(&chk, "config", HERALD_CHECK_FAIL, 0,
                          herald_error_message(err), NULL);
         return hand_back(rc, err, channel, err_r);
     }
     if (!ch->drv->desc->check) {
-        host_report_step(&chk, "config", HERALD_CHECK_OK, 0,
+        hctx_report_step(&chk, "config", HERALD_CHECK_OK, 0,
                          "config valid, driver loads", NULL);
         return HERALD_OK;
     }

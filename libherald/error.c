@@ -85,6 +85,17 @@ void hx_error_set_fix(herald_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
+herald_class hx_fix(herald_error **err_r, herald_class cls, const char *fmt, ...)
+{
+    if (err_r && *err_r) {
+        va_list ap;
+        va_start(ap, fmt);
+        hx_error_vset_fix(*err_r, fmt, ap);
+        va_end(ap);
+    }
+    return cls;
+}
+
 void hx_error_set_idempotent(herald_error *err)
 {
     if (err && err != &oom_error)

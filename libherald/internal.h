@@ -5,7 +5,8 @@
  *
  * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
  * (message/, address.c), hmime_ MIME (mime/), hconf_/hopts_ config
- * (config.c), hl_ loader (loader.c).
+ * (config/ini.c, config/options.c), hl_ loader (loader.c, trust.c); the
+ * context (context.c, host.c) shares context.h.
  */
 #ifndef HERALD_CORE_INTERNAL_H
 #define HERALD_CORE_INTERNAL_H
@@ -38,7 +39,7 @@ int hx_has_crlf(const char *s);
 
 struct herald_error {
     herald_class cls;
-    char *message;        /* full human message, with the fix */
+    char *message;        /* what happened (the fix is apart, in fix) */
     char *code;           /* provider's code or NULL */
     char *provider_text;  /* provider's text or NULL */
     char *fix;            /* what to do about it, or NULL */
@@ -63,6 +64,10 @@ herald_error *hx_error_copy(const herald_error *err);
 /* Set the fix of @err (replacing any); see herald_error_fix(). */
 void hx_error_set_fix(herald_error *err, const char *fmt, ...) HERALD_PRINTF(2, 3);
 void hx_error_vset_fix(herald_error *err, const char *fmt, va_list ap);
+/* Set the fix of *err_r (when there is one) and return @cls, so a call
+ * reads `return hx_fix(err_r, hx_error(err_r, cls, WHAT), FIX)`. */
+herald_class hx_fix(herald_error **err_r, herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
 /* Mark a DELIVERY_UNKNOWN error safe to retry (see herald_error_retryable). */
 void hx_error_set_idempotent(herald_error *err);
 
@@ -195,7 +200,7 @@ herald_class hmime_size(const herald_msg *msg, unsigned flags, size_t *size_r,
 /* RFC 2047 encoded-word(s) for a header value when it is not plain ASCII. */
 void hmime_encode_phrase(struct hbuf *b, const char *s);
 
-/* ---- config.c -------------------------------------------------------- */
+/* ---- config/ini.c, config/options.c -------------------------------------------------------- */
 
 struct hconf_kv {
     char *key, *value;
@@ -268,10 +273,17 @@ herald_class hl_open(const char *config_dir, const char *name,
                      struct hl_driver **drv_r, char **warning_r,
                      herald_error **err_r);
 void hl_close(struct hl_driver *drv);
-/* The config file @conf_path sets plugin_dir: HERALD_OK when only root and
+/* trust.c: the config file @conf_path sets plugin_dir: HERALD_OK when only root and
  * the caller can change it (file and every directory above it), else a
  * config error naming the file, the problem and the chmod/chown fix. */
 herald_class hl_trust_config(const char *conf_path, herald_error **err_r);
+/* trust.c: the candidate at @path (stat() in @st) must be a regular file
+ * that only root and the caller can change; *real_r receives the resolved
+ * path to open.  Else a config error with the problem and its fix. */
+struct stat;
+herald_class hl_vet_driver(const char *name, const char *path,
+                           const struct stat *st, char **real_r,
+                           herald_error **err_r);
 /* See herald_drivers_foreach(). */
 herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
                      void *user_data, herald_error **err_r);

@@ -282,202 +282,6 @@ static char *search_list(const struct search *s)
     return hbuf_steal(&b, NULL);
 }
 
-/* ---- checks on one candidate file ----------------------------------- */
-
-static const char *file_kind(mode_t m)
-{
-    if (S_ISDIR(m))
-        return "a directory";
-    if (S_ISFIFO(m))
-        return "a named pipe";
-    if (S_ISSOCK(m))
-        return "a socket";
-    if (S_ISCHR(m) || S_ISBLK(m))
-        return "a device";
-    return "not a regular file";
-}
-
-/* ---- trust: nobody but root and the caller may change what we run ----
- *
- * A driver runs with the caller's privileges, so, as OpenSSH's StrictModes
- * and sudo do, every entry on the way to it must be owned by root or the
- * effective user, the file must not be group- or world-writable, and no
- * directory on the way may be writable by others -- except a sticky one
- * such as /tmp, as a parent of a directory owned by root or the caller
- * (others cannot rename or replace that entry).  The directory holding
- * the file itself may not be writable by others even when sticky: others
- * could add files there (a hard link to any file, say).  The path is
- * walked as given (its symbolic links are entries others might repoint)
- * and as realpath() resolves it; the resolved path is what gets opened, so
- * nothing that was checked can be swapped before dlopen(). */
-
-static int owner_ok(uid_t uid)
-{
-    return uid == 0 || uid == geteuid();
-}
-
-/* "uid 65534 (nobody)" */
-static char *user_desc(uid_t uid)
-{
-    struct passwd pw, *res = NULL;
-    char buf[1024];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
-        return hx_printf("uid %u (%s)", (unsigned)uid, res->pw_name);
-    return hx_printf("uid %u", (unsigned)uid);
-}
-
-/* "run chown NAME PATH": the caller's name (root when running as root). */
-static char *owner_problem(const char *kind, const char *path, uid_t uid,
-                           const char *flag)
-{
-    char *who = user_desc(uid);
-    struct passwd pw, *res = NULL;
-    char buf[1024];
-    char *me = getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res
-                   ? hx_strdup(res->pw_name)
-                   : hx_printf("%u", (unsigned)geteuid());
-    char *why = hx_printf("%s %s is owned by %s, not by root or you, so that "
-                          "user can change it; run chown %s%s %s",
-                          kind, path, who ? who : "another user", flag,
-                          me ? me : "root", path);
-    free(who);
-    free(me);
-    return why;
-}
-
-static char *writable_problem(const char *kind, const char *path, mode_t m)
-{
-    int g = (m & S_IWGRP) != 0, o = (m & S_IWOTH) != 0;
-    return hx_printf("%s %s is %s-writable; run chmod %s %s", kind, path,
-                     g && o ? "group- and world" : g ? "group" : "world",
-                     g && o ? "go-w" : g ? "g-w" : "o-w", path);
-}
-
-/* One entry of the walk; *shared says the directory above it is writable
- * by others (sticky) and is updated for the next entry.  NULL when fine. */
-static char *check_entry(const char *p, int last, const char *what,
-                         int *shared)
-{
-    struct stat l, st;
-    if (lstat(p, &l) != 0)
-        return hx_printf("cannot check %s: %s", p, strerror(errno));
-    st = l;
-    if (S_ISLNK(l.st_mode)) {
-        if (*shared && !owner_ok(l.st_uid))
-            return owner_problem("symbolic link", p, l.st_uid, "-h ");
-        if (stat(p, &st) != 0)
-            return hx_printf("cannot follow the symbolic link %s: %s", p,
-                             strerror(errno));
-    }
-    const char *kind = last ? what : "directory";
-    if (last && *shared) {
-        const char *slash = strrchr(p, '/');
-        int n = slash && slash != p ? (int)(slash - p) : 1;
-        return hx_printf("%s %s is in %.*s, which others can write to (it "
-                         "is sticky, so they cannot replace the file, but "
-                         "they can add their own); move it into a directory "
-                         "only root or you can write", kind, p, n, p);
-    }
-    if (!owner_ok(st.st_uid))
-        return owner_problem(kind, p, st.st_uid, "");
-    mode_t others = st.st_mode & (S_IWGRP | S_IWOTH);
-    if (last)
-        return others ? writable_problem(kind, p, st.st_mode) : NULL;
-    if (!S_ISDIR(st.st_mode))
-        return hx_printf("%s is not a directory", p);
-    if (others && !(st.st_mode & S_ISVTX))
-        return writable_problem(kind, p, st.st_mode);
-    *shared = others != 0;
-    return NULL;
-}
-
-/* Every entry of absolute @path from / down; NULL when all are fine. */
-static char *walk_path(const char *path, const char *what)
-{
-    char *p = hx_strdup(path);
-    if (!p)
-        return NULL;
-    int shared = 0;
-    char *why = check_entry("/", 0, what, &shared);
-    for (char *q = p; !why;) {
-        q += strspn(q, "/");
-        if (!*q)
-            break;
-        char *slash = q + strcspn(q, "/");
-        int last = slash[strspn(slash, "/")] == '\0';
-        char save = *slash;
-        *slash = '\0';
-        why = check_entry(p, last, what, &shared);
-        *slash = save;
-        q = slash;
-    }
-    free(p);
-    return why;
-}
-
-/* 0 when nobody but root and the caller can change the file at @path
- * (@what names it in messages: "file", "config file"), with its resolved
- * path in *real_r (may be NULL); else -1 and *why_r = what is wrong and
- * the fix (NULL when out of memory). */
-static int untrusted(const char *path, const char *what, char **real_r,
-                     char **why_r)
-{
-    char *cwd = path[0] == '/' ? NULL : getcwd(NULL, 0);
-    char *abs = path[0] == '/' ? hx_strdup(path)
-                : cwd          ? hx_printf("%s/%s", cwd, path) : NULL;
-    free(cwd);
-    char *real = NULL, *why = abs ? walk_path(abs, what) : NULL;
-    if (abs && !why) {
-        real = realpath(abs, NULL);
-        if (!real)
-            why = hx_printf("cannot resolve %s: %s", abs, strerror(errno));
-        else if (strcmp(real, abs) != 0)
-            why = walk_path(real, what);
-    }
-    int bad = !abs || !real || why;
-    free(abs);
-    if (bad || !real_r)
-        free(real);
-    else
-        *real_r = real;
-    *why_r = why;
-    return bad ? -1 : 0;
-}
-
-/* The candidate at @path (stat() in @st) must be a regular file that only
- * root and the caller can change; *real_r receives the path to open. */
-static herald_class vet_driver(const char *name, const char *path,
-                               const struct stat *st, char **real_r,
-                               herald_error **err_r)
-{
-    if (!S_ISREG(st->st_mode))
-        return hx_error(err_r, HERALD_ERR_CONFIG,
-                        "cannot load driver '%s': %s is not a regular file "
-                        "(it is %s); remove it or replace it with the "
-                        "driver's shared object",
-                        name, path, file_kind(st->st_mode));
-    char *why = NULL;
-    if (untrusted(path, "file", real_r, &why) == 0)
-        return HERALD_OK;
-    hx_error(err_r, HERALD_ERR_CONFIG, "refusing to load driver '%s' from "
-             "%s: %s", name, path, why ? why : "out of memory");
-    free(why);
-    return HERALD_ERR_CONFIG;
-}
-
-herald_class hl_trust_config(const char *conf_path, herald_error **err_r)
-{
-    char *why = NULL;
-    if (untrusted(conf_path, "config file", NULL, &why) == 0)
-        return HERALD_OK;
-    hx_error(err_r, HERALD_ERR_CONFIG, "refusing the plugin_dir set in %s: "
-             "%s (whoever can change the config can make herald run their "
-             "own driver); fix that, or remove plugin_dir",
-             conf_path, why ? why : "out of memory");
-    free(why);
-    return HERALD_ERR_CONFIG;
-}
-
 static herald_class check_options(const char *name, const char *path,
                                   const herald_option *opts,
                                   herald_error **err_r)
@@ -599,10 +403,10 @@ static herald_class load_checked(const char *name, const char *path,
     *desc_r = NULL;
     lt_dlhandle h = lt_open_path(real, &why);
     if (!h) {
-        hx_error(err_r, HERALD_ERR_CONFIG,
-                 "cannot load driver '%s' from %s: %s; check its "
-                 "dependencies with: ldd %s",
-                 name, path, why ? why : "out of memory", path);
+        hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                               "cannot load driver '%s' from %s: %s", name,
+                               path, why ? why : "out of memory"),
+               "check its dependencies with: ldd %s", path);
         free(why);
         return HERALD_ERR_CONFIG;
     }
@@ -672,12 +476,12 @@ static herald_class not_found(const struct search *s, const char *name,
                               herald_error **err_r)
 {
     char *dirs = search_list(s);
-    hx_error(err_r, HERALD_ERR_CONFIG,
-             "driver '%s' not found: no %s.so in %s; install the package "
-             "that provides the %s driver, or point plugin_dir (in the "
-             "[herald] section of the config) or HERALD_PLUGIN_PATH at the "
-             "directory that holds %s.so",
-             name, name, dirs ? dirs : "the plugin path", name, name);
+    hx_error(err_r, HERALD_ERR_CONFIG, "driver '%s' not found: no %s.so in %s",
+             name, name, dirs ? dirs : "the plugin path");
+    hx_fix(err_r, HERALD_ERR_CONFIG, "install the package that provides the "
+           "%s driver, or point plugin_dir (in the [herald] section of the "
+           "config) or HERALD_PLUGIN_PATH at the directory that holds %s.so",
+           name, name);
     free(dirs);
     return HERALD_ERR_CONFIG;
 }
@@ -699,13 +503,14 @@ static herald_class find_driver(const struct search *s, const char *name,
                 free(path);
                 continue;
             }
-            hx_error(err_r, HERALD_ERR_CONFIG,
-                     "cannot load driver '%s': cannot stat %s: %s; fix its "
-                     "permissions or remove it", name, path, strerror(e));
+            hx_fix(err_r, hx_error(err_r, HERALD_ERR_CONFIG,
+                                   "cannot load driver '%s': cannot stat "
+                                   "%s: %s", name, path, strerror(e)),
+                   "fix its permissions or remove it");
             free(path);
             return HERALD_ERR_CONFIG;
         }
-        herald_class rc = vet_driver(name, path, &st, real_r, err_r);
+        herald_class rc = hl_vet_driver(name, path, &st, real_r, err_r);
         if (rc != HERALD_OK) {
             free(path);
             return rc;
@@ -895,13 +700,13 @@ static void scan_file(const char *stem, const char *path,
     } else if (winner) {
         refused = hx_printf("shadowed by %s", winner);
     } else if (stat(path, &st) != 0) {
-        hx_error(&why, HERALD_ERR_CONFIG,
-                 "cannot load driver '%s': cannot stat %s: %s (a dangling "
-                 "symbolic link?); fix or remove it",
-                 stem, path, strerror(errno));
+        hx_fix(&why, hx_error(&why, HERALD_ERR_CONFIG,
+                              "cannot load driver '%s': cannot stat %s: %s "
+                              "(a dangling symbolic link?)", stem, path,
+                              strerror(errno)), "fix or remove it");
     } else {
         *won_r = 1;
-        if (vet_driver(stem, path, &st, &real, &why) == HERALD_OK) {
+        if (hl_vet_driver(stem, path, &st, &real, &why) == HERALD_OK) {
             const herald_plugin *d = NULL;
             unsigned abi[2] = {0, 0};
             if (load_checked(stem, path, real, &h, &d, abi, &why) ==
@@ -915,8 +720,10 @@ static void scan_file(const char *stem, const char *path,
             info.abi_minor = abi[1];
         }
     }
-    if (why)
+    if (why) {
         info.refused = herald_error_message(why);
+        info.refused_fix = herald_error_fix(why);
+    }
     else if (refused)
         info.refused = refused;
     else if (!h)

@@ -22,7 +22,15 @@ static struct hconf *parse_ok(const char *text)
     return conf;
 }
 
-/* Parse @text expecting a config error; returns the message (malloc'd). */
+/* "WHAT" or "WHAT\n  fix: HOW" (as the CLI shows an error), malloc'd. */
+static char *what_and_fix(const herald_error *err)
+{
+    const char *fix = herald_error_fix(err);
+    return tu_printf("%s%s%s", herald_error_message(err), fix ? "\n  fix: " : "",
+                     fix ? fix : "");
+}
+
+/* Parse @text expecting a config error; returns what_and_fix (malloc'd). */
 static char *parse_err(const char *text)
 {
     struct hconf *conf = (struct hconf *)1;
@@ -32,7 +40,7 @@ static char *parse_err(const char *text)
     cr_assert_null(conf, "conf must be NULL after an error");
     cr_assert_not_null(err);
     cr_assert_eq(herald_error_class(err), HERALD_ERR_CONFIG);
-    char *msg = strdup(herald_error_message(err));
+    char *msg = what_and_fix(err);
     herald_error_free(err);
     return msg;
 }
@@ -122,7 +130,7 @@ static herald_class resolve(const char *text, struct hopts *o, char **msg_r)
     herald_class rc = hopts_resolve(conf, section(conf, "alerts"), tables,
                                     skip, o, &err);
     if (msg_r)
-        *msg_r = err ? strdup(herald_error_message(err)) : NULL;
+        *msg_r = err ? what_and_fix(err) : NULL;
     if (rc) {
         cr_assert_not_null(err);
         cr_assert_eq(herald_error_class(err), rc);
@@ -703,7 +711,7 @@ Test(config_opts, unknown_key_with_suggestion)
 {
     char *msg = resolve_err(HEAD "passwrd = x\n", "test.conf:4:");
     cr_assert_str_eq(msg, "test.conf:4: unknown key 'passwrd' in [channel "
-                     "alerts]; did you mean 'password'?");
+                     "alerts]\n  fix: did you mean 'password'?");
     free(msg);
     msg = resolve_err(HEAD "\npasword_file = /x\n", "test.conf:5:");
     assert_has(msg, "did you mean 'password_file'?");
@@ -742,7 +750,7 @@ Test(config_opts, missing_required_names_section_line)
                               &o, &msg);
     cr_assert_eq(rc, HERALD_ERR_CONFIG);
     cr_assert_str_eq(msg, "test.conf:3: [channel alerts] needs 'host' (SMTP "
-                     "server name); add host = ...");
+                     "server name)\n  fix: add host = ...");
     free(msg);
 }
 
@@ -761,8 +769,8 @@ Test(config_opts, missing_required_secret_mentions_forms)
                  HERALD_ERR_CONFIG);
     const char *msg = herald_error_message(err);
     assert_prefix(msg, "test.conf:2: [channel mg] needs 'api_key' (API key)");
-    assert_has(msg, "api_key_env");
-    assert_has(msg, "api_key_file");
+    assert_has(herald_error_fix(err), "api_key_env");
+    assert_has(herald_error_fix(err), "api_key_file");
     herald_error_free(err);
     hconf_free(c);
 }
@@ -780,7 +788,8 @@ Test(config_opts, herald_section_label)
     cr_assert_eq(hopts_resolve(c, section(c, NULL), t, NULL, &o, &err),
                  HERALD_ERR_CONFIG);
     cr_assert_str_eq(herald_error_message(err), "test.conf:2: unknown key "
-                     "'plugin_dri' in [herald]; did you mean 'plugin_dir'?");
+                     "'plugin_dri' in [herald]");
+    cr_assert_str_eq(herald_error_fix(err), "did you mean 'plugin_dir'?");
     herald_error_free(err);
     hconf_free(c);
 }
@@ -899,7 +908,7 @@ Test(config_opts, secret_file_with_line_break_or_nul)
         char *msg = resolve_err(text, "test.conf:4:");
         assert_has(msg, why[i]);
         assert_has(msg, files[i]);
-        assert_lacks(msg, "line\n");
+        assert_lacks(msg, "first-line");
         assert_lacks(msg, "abc");
         assert_lacks(msg, "ss-tail");
         free(msg);
@@ -932,7 +941,7 @@ Test(config_opts, secret_file_missing_names_path)
                             "test.conf:4:");
     assert_has(msg, "password_file in [channel alerts]: "
                "/nonexistent/herald/pw: cannot open: No such file or "
-               "directory; check the path");
+               "directory\n  fix: check the path");
     free(msg);
 }
 
@@ -1050,7 +1059,7 @@ static char *parse_err_n(const char *text, size_t len)
     cr_assert_eq(hconf_parse(text, len, "test.conf", &conf, &err),
                  HERALD_ERR_CONFIG);
     cr_assert_null(conf);
-    char *msg = strdup(herald_error_message(err));
+    char *msg = what_and_fix(err);
     herald_error_free(err);
     return msg;
 }

@@ -13,6 +13,7 @@
 
 #include <herald/herald.h>
 #include "testutil.h"
+#include "base/base.h"
 
 static char *tmp;
 
@@ -131,7 +132,7 @@ Test(context, unknown_channel_lists_channels)
     cr_assert_eq(herald_send(ctx, "alerts", m, NULL, &err), HERALD_ERR_CONFIG);
     const char *msg = herald_error_message(err);
     cr_assert(strstr(msg, "no channel named 'alerts'"), "%s", msg);
-    cr_assert(strstr(msg, "box, other"), "%s", msg);
+    cr_assert_str_eq(herald_error_fix(err), "the channels are: box, other");
     herald_error_free(err);
     herald_msg_free(m);
     herald_close(ctx);
@@ -192,7 +193,7 @@ Test(context, missing_driver_key_and_unknown_driver)
     cr_assert_eq(herald_open_string("[channel a]\npath = /x\n", "t.conf", 0, &ctx, &err),
                  HERALD_ERR_CONFIG);
     cr_assert(strstr(herald_error_message(err), "t.conf:1:"), "%s", herald_error_message(err));
-    cr_assert(strstr(herald_error_message(err), "driver ="), "%s", herald_error_message(err));
+    cr_assert(strstr(herald_error_fix(err), "driver ="), "%s", herald_error_fix(err));
     herald_error_free(err);
     err = NULL;
     cr_assert_eq(herald_open_string("[channel a]\ndriver = nosuchdriver\n", "t.conf", 0,
@@ -409,7 +410,9 @@ Test(context, secrets_redacted_in_default_stderr_log)
     FILE *saved = freopen(errfile, "w", stderr);
     cr_assert(saved);
     herald_ctx *ctx = NULL;
-    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, NULL), HERALD_OK);
+    /* The probe logs its token in init: force it at open. */
+    cr_assert_eq(herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &ctx, NULL),
+                 HERALD_OK);
     herald_close(ctx);
     fflush(stderr);
     char *out = tu_read_file(errfile, NULL);
@@ -419,6 +422,59 @@ Test(context, secrets_redacted_in_default_stderr_log)
     free(out);
     free(errfile);
     free(conf);
+}
+
+Test(context, default_stderr_log_escapes_control_bytes)
+{
+    char *errfile = tu_printf("%s/stderr", tmp);
+    fflush(stderr);
+    FILE *saved = freopen(errfile, "w", stderr);
+    cr_assert(saved);
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
+                                    "log_text = yes\n", "t.conf", 0, &ctx, NULL), HERALD_OK);
+    herald_msg *m = simple_msg("s");
+    /* ESC sequence, CR LF forging a line, TAB, DEL, a C1 CSI, plain UTF-8. */
+    cr_assert_eq(herald_msg_set_text(m, "a\x1b]0;x\x07\r\nherald: error: forged\t"
+                                     "\x7f\xc2\x9b\xc3\xa9"), HERALD_OK);
+    cr_assert_eq(herald_send(ctx, "p", m, NULL, NULL), HERALD_OK);
+    herald_msg_free(m);
+    herald_close(ctx);
+    fflush(stderr);
+    char *out = tu_read_file(errfile, NULL);
+    cr_assert(out);
+    cr_assert_str_eq(out, "herald: warning: [p] text: a\\e]0;x\\x07\\r\\nherald: error: "
+                     "forged\t\\x7f\\u009b\xc3\xa9\n");
+    free(out);
+    free(errfile);
+}
+
+/* The message says what is wrong (with FILE:LINE:), the fix stands apart. */
+Test(context, config_errors_carry_the_fix_apart)
+{
+    static const struct {
+        const char *conf, *msg, *fix;
+    } cases[] = {
+        {"[channel p]\ndriver = probe\ntokn = x\n",
+         "t.conf:3: unknown key 'tokn' in [channel p]", "did you mean 'token'?"},
+        {"[channel s]\ndriver = smtp\n",
+         "t.conf:1: [channel s] needs 'host' (SMTP server name", "add host = ..."},
+        {"[channel p]\ndriver = nosuch\n", "t.conf:2: [channel p] driver 'nosuch' "
+         "not found: no nosuch.so in ", "install the package that provides the "
+         "nosuch driver, or point plugin_dir"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        herald_ctx *ctx = NULL;
+        herald_error *err = NULL;
+        cr_assert_eq(herald_open_string(cases[i].conf, "t.conf", 0, &ctx, &err),
+                     HERALD_ERR_CONFIG);
+        const char *msg = herald_error_message(err), *fix = herald_error_fix(err);
+        cr_assert_eq(strncmp(msg, cases[i].msg, strlen(cases[i].msg)), 0, "%s", msg);
+        cr_assert_null(strchr(msg, ';'), "fix glued into the message: %s", msg);
+        cr_assert(fix && strncmp(fix, cases[i].fix, strlen(cases[i].fix)) == 0,
+                  "fix: %s", fix ? fix : "(null)");
+        herald_error_free(err);
+    }
 }
 
 /* ---- unsupported fields -------------------------------------------------- */
@@ -438,13 +494,187 @@ Test(context, unsupported_field_is_error_naming_field_or_dropped)
     herald_error *err = NULL;
     cr_assert_eq(herald_send(ctx, "p", m, NULL, &err), HERALD_ERR_INVALID_MESSAGE);
     cr_assert(strstr(herald_error_message(err), "html body"), "%s", herald_error_message(err));
-    cr_assert(strstr(herald_error_message(err), "unsupported = drop"));
+    cr_assert(strstr(herald_error_fix(err), "unsupported = drop"));
     herald_error_free(err);
     cr_assert_eq(herald_send(ctx, "q", m, NULL, NULL), HERALD_OK);
     cr_assert(strstr(b.text, "dropping the message's html body"), "%s", b.text);
     cr_assert(strstr(b.text, "dropping the message's tags"), "%s", b.text);
     herald_msg_free(m);
     herald_close(ctx);
+}
+
+/* ---- lazy channels -------------------------------------------------------- */
+
+/* @n probe channels p1..pN, each appending "init pK" to tmp/inits when its
+ * driver instance is initialised; @last is extra text for pN. */
+static char *probe_conf(int n, const char *last)
+{
+    struct hbuf b = {0};
+    for (int i = 1; i <= n; i++)
+        hbuf_printf(&b, "[channel p%d]\ndriver = probe\nfrom = a@example.com\n"
+                    "init_log = %s/inits\n%s", i, tmp, i == n && last ? last : "");
+    return hbuf_steal(&b, NULL);
+}
+
+static char *inits(void)
+{
+    char *path = tu_printf("%s/inits", tmp);
+    char *text = tu_read_file(path, NULL);
+    free(path);
+    return text ? text : strdup("");
+}
+
+Test(context, lazy_send_to_one_of_twenty_channels_inits_one)
+{
+    char *conf = probe_conf(20, NULL);
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    char *got = inits();
+    cr_assert_str_eq(got, "", "open initialised drivers:\n%s", got);
+    free(got);
+    herald_msg *m = simple_msg("s");
+    cr_assert_eq(herald_send(ctx, "p7", m, NULL, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    cr_assert_eq(herald_send(ctx, "p7", m, NULL, NULL), HERALD_OK);
+    char *payload = NULL;
+    cr_assert_eq(herald_render(ctx, "p7", m, &payload, NULL, NULL), HERALD_OK);
+    herald_free(payload);
+    got = inits();
+    cr_assert_str_eq(got, "init p7\n");
+    free(got);
+    herald_close(ctx);
+    /* HERALD_OPEN_INIT_ALL: every channel at open, as `config check` needs. */
+    cr_assert_eq(herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &ctx, &err),
+                 HERALD_OK, "%s", herald_error_message(err));
+    got = inits();
+    char *p = got;
+    int lines = 0;
+    while ((p = strstr(p, "init p")) != NULL) {
+        lines++;
+        p++;
+    }
+    cr_assert_eq(lines, 1 + 20, "got:\n%s", got);
+    cr_assert(strstr(got, "init p20\n"), "%s", got);
+    free(got);
+    cr_assert_eq(herald_send(ctx, "p3", m, NULL, NULL), HERALD_OK);
+    got = inits();
+    cr_assert_eq(strlen(got), strlen("init p7\n") + 9 * strlen("init p1\n") +
+                 11 * strlen("init p10\n"), "init ran again:\n%s", got);
+    free(got);
+    herald_close(ctx);
+    herald_msg_free(m);
+    free(conf);
+}
+
+Test(context, lazy_config_error_in_channel_twenty_still_fails_open)
+{
+    /* An unknown key and a bad value in the last channel's driver options. */
+    const char *bad[] = {"bogus = 1\n", "fail = many\n", "init_delay = 5 parsecs\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *conf = probe_conf(20, bad[i]);
+        herald_ctx *ctx = NULL;
+        herald_error *err = NULL;
+        cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, &err), HERALD_ERR_CONFIG,
+                     "opened with %s", bad[i]);
+        cr_assert_null(ctx);
+        cr_assert_str_eq(herald_error_channel(err), "p20");
+        cr_assert(strstr(herald_error_message(err), "t.conf:81:"), "%s",
+                  herald_error_message(err));
+        herald_error_free(err);
+        char *got = inits();
+        cr_assert_str_eq(got, "");
+        free(got);
+        free(conf);
+    }
+}
+
+Test(context, lazy_init_failure_surfaces_at_first_send_naming_channel)
+{
+    char *conf = probe_conf(2, "init_fail = 9\n");
+    herald_ctx *ctx = NULL;
+    herald_error *err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, &err), HERALD_OK, "%s",
+                 herald_error_message(err));
+    cr_assert_null(herald_channel_error(ctx, 1), "not initialised yet: no error");
+    herald_msg *m = simple_msg("s");
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(herald_send(ctx, "p2", m, NULL, &err), HERALD_ERR_AUTH);
+        cr_assert_str_eq(herald_error_channel(err), "p2");
+        cr_assert_str_eq(herald_error_message(err),
+                         "channel 'p2': the probe's init failed as configured");
+        herald_error_free(err);
+        err = NULL;
+    }
+    cr_assert_eq(herald_check(ctx, "p2", NULL, NULL, NULL, NULL), HERALD_ERR_AUTH);
+    /* Remembered, not retried; reported by herald_channel_error now. */
+    char *got = inits();
+    cr_assert_str_eq(got, "init p2\n");
+    free(got);
+    const herald_error *ce = herald_channel_error(ctx, 1);
+    cr_assert_not_null(ce);
+    cr_assert_eq(herald_error_class(ce), HERALD_ERR_AUTH);
+    cr_assert_eq(herald_send(ctx, "p1", m, NULL, NULL), HERALD_OK);
+    herald_close(ctx);
+    /* INIT_ALL: the open fails; with KEEP_BROKEN too, the channel is broken. */
+    cr_assert_eq(herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &ctx, &err),
+                 HERALD_ERR_AUTH);
+    cr_assert_str_eq(herald_error_channel(err), "p2");
+    herald_error_free(err);
+    err = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf",
+                                    HERALD_OPEN_INIT_ALL | HERALD_OPEN_KEEP_BROKEN,
+                                    &ctx, &err), HERALD_OK);
+    cr_assert_null(herald_channel_error(ctx, 0));
+    cr_assert_not_null(herald_channel_error(ctx, 1));
+    cr_assert_eq(herald_send(ctx, "p2", m, NULL, NULL), HERALD_ERR_AUTH);
+    cr_assert_eq(herald_send(ctx, "p1", m, NULL, NULL), HERALD_OK);
+    herald_close(ctx);
+    herald_msg_free(m);
+    free(conf);
+}
+
+struct lazy_arg {
+    herald_ctx *ctx;
+    pthread_barrier_t *start;
+    herald_class rc;
+};
+
+static void *lazy_sender(void *p)
+{
+    struct lazy_arg *a = p;
+    herald_msg *m = simple_msg("t");
+    pthread_barrier_wait(a->start);
+    a->rc = herald_send(a->ctx, "p1", m, NULL, NULL);
+    herald_msg_free(m);
+    return NULL;
+}
+
+Test(context, lazy_init_from_eight_threads_runs_once)
+{
+    /* A slow init widens the window in which the threads race. */
+    char *conf = probe_conf(1, "init_delay = 50ms\n");
+    herald_ctx *ctx = NULL;
+    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, NULL), HERALD_OK);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 8);
+    pthread_t th[8];
+    struct lazy_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (struct lazy_arg){ctx, &start, -1};
+        cr_assert_eq(pthread_create(&th[i], NULL, lazy_sender, &args[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(args[i].rc, HERALD_OK, "thread %d", i);
+    }
+    pthread_barrier_destroy(&start);
+    char *got = inits();
+    cr_assert_str_eq(got, "init p1\n");
+    free(got);
+    herald_close(ctx);
+    free(conf);
 }
 
 /* ---- broken channels, check ---------------------------------------------- */
@@ -466,7 +696,7 @@ Test(context, keep_broken_reports_each_channel)
     const herald_error *be = herald_channel_error(ctx, 1);
     cr_assert_not_null(be);
     cr_assert(strstr(herald_error_message(be), "t.conf:6:"), "%s", herald_error_message(be));
-    cr_assert(strstr(herald_error_message(be), "'path'"), "%s", herald_error_message(be));
+    cr_assert(strstr(herald_error_fix(be), "'path'"), "%s", herald_error_fix(be));
     herald_msg *m = simple_msg("s");
     herald_msg_set_from(m, "a@example.com");
     cr_assert_eq(herald_send(ctx, "bad", m, NULL, &err), HERALD_ERR_CONFIG);

@@ -131,7 +131,7 @@ Test(mailtrap, sandbox_defaults_and_errors)
     h.ctx = NULL;
     /* sandbox without an inbox */
     cr_assert_eq(herald_open_string("[channel c]\ndriver = mailtrap\napi_token = t\n"
-                                    "mode = sandbox\n", "t.conf", 0, &h.ctx, &err),
+                                    "mode = sandbox\n", "t.conf", HERALD_OPEN_INIT_ALL, &h.ctx, &err),
                  HERALD_ERR_CONFIG);
     cr_assert(ht_has(herald_error_message(err), "inbox_id"), "%s", herald_error_message(err));
     cr_assert(ht_has(herald_error_fix(err), "numeric id"), "fix: %s",

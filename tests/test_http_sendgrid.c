@@ -281,7 +281,7 @@ static herald_class open_raw(const char *conf, herald_error **err_r)
 {
     herald_close(h.ctx);
     h.ctx = NULL;
-    return herald_open_string(conf, "t.conf", 0, &h.ctx, err_r);
+    return herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &h.ctx, err_r);
 }
 
 Test(sendgrid, untrusted_certificate_is_a_tls_error)

@@ -108,13 +108,15 @@ static char *expect_open_error(const char *config_dir, const char *name,
     cr_assert_null(drv, "a failed open must not hand out a driver");
     cr_assert_null(warn);
     cr_assert_eq(herald_error_class(err), HERALD_ERR_CONFIG);
-    const char *msg = herald_error_message(err);
+    /* What, then the fix on its own line, as the CLI shows them. */
+    const char *fix = herald_error_fix(err);
+    char *msg = tu_printf("%s%s%s", herald_error_message(err),
+                          fix ? "\n  fix: " : "", fix ? fix : "");
     for (size_t i = 0; frags && frags[i]; i++)
         cr_assert(strstr(msg, frags[i]), "message lacks \"%s\":\n  %s",
                   frags[i], msg);
-    char *copy = strdup(msg);
     herald_error_free(err);
-    return copy;
+    return msg;
 }
 
 /* After a failed load: the refused file is not mapped any more and a good
@@ -416,7 +418,7 @@ Test(loader, text_file_refused_with_dlerror_and_ldd)
                                "shared object; it is long enough to have an "
                                "ELF header's worth of bytes\n");
     char *head = tu_printf("cannot load driver 'x' from %s: ", path);
-    char *ldd = tu_printf("; check its dependencies with: ldd %s", path);
+    char *ldd = tu_printf("\n  fix: check its dependencies with: ldd %s", path);
     /* the system's reason, and libltdl's own lt_dlerror() text */
     char *msg = expect_open_error(dir_a, "x",
         FRAGS(head, "invalid ELF header", "(libltdl: ", ldd));
@@ -455,7 +457,7 @@ Test(loader, world_writable_directory_refused)
     char *path = install(dir_a, "good", "good");
     cr_assert_eq(chmod(dir_a, 0757), 0);
     char *want = tu_printf("refusing to load driver 'good' from %s: "
-                           "directory %s is world-writable; run chmod o-w %s",
+                           "directory %s is world-writable\n  fix: run chmod o-w %s",
                            path, dir_a, dir_a);
     free(expect_open_error(dir_a, "good", FRAGS(want)));
     cr_assert_not(is_mapped(path));
@@ -511,7 +513,7 @@ Test(loader, world_writable_driver_file_refused)
 {
     char *path = install(dir_a, "good", "good");
     cr_assert_eq(chmod(path, 0757), 0);
-    char *want = tu_printf("file %s is world-writable; run chmod o-w %s",
+    char *want = tu_printf("file %s is world-writable\n  fix: run chmod o-w %s",
                            path, path);
     char *fix = tu_printf("chmod o-w '%s'", path);
     expect_untrusted(dir_a, path, FRAGS(want), fix);
@@ -524,7 +526,7 @@ Test(loader, group_writable_driver_file_refused)
 {
     char *path = install(dir_a, "good", "good");
     cr_assert_eq(chmod(path, 0775), 0);
-    char *want = tu_printf("file %s is group-writable; run chmod g-w %s",
+    char *want = tu_printf("file %s is group-writable\n  fix: run chmod g-w %s",
                            path, path);
     char *fix = tu_printf("chmod g-w '%s'", path);
     expect_untrusted(dir_a, path, FRAGS(want), fix);
@@ -539,7 +541,7 @@ Test(loader, driver_file_owned_by_another_user_refused)
     char *path = install(dir_a, "good", "good");
     cr_assert_eq(chown(path, NOBODY, (gid_t)-1), 0, "%s", strerror(errno));
     char *want = tu_printf("file %s is owned by uid %d", path, NOBODY);
-    char *hint = tu_printf("not by root or you, so that user can change it; "
+    char *hint = tu_printf("not by root or you, so that user can change it\n  fix: "
                            "run chown root %s", path);
     char *fix = tu_printf("chown root '%s'", path);
     expect_untrusted(dir_a, path, FRAGS(want, hint), fix);
@@ -557,7 +559,7 @@ Test(loader, symlink_into_world_writable_directory_refused)
     char *link = tu_printf("%s/good.so", dir_a);
     cr_assert_eq(symlink(target, link), 0);
     cr_assert_eq(chmod(dir_b, 0757), 0);
-    char *want = tu_printf("directory %s is world-writable; run chmod o-w %s",
+    char *want = tu_printf("directory %s is world-writable\n  fix: run chmod o-w %s",
                            dir_b, dir_b);
     char *fix = tu_printf("chmod o-w '%s'", dir_b);
     expect_untrusted(dir_a, link, FRAGS(want), fix);
@@ -571,7 +573,7 @@ Test(loader, group_writable_directory_refused)
 {
     char *path = install(dir_a, "good", "good");
     cr_assert_eq(chmod(dir_a, 0775), 0);
-    char *want = tu_printf("directory %s is group-writable; run chmod g-w %s",
+    char *want = tu_printf("directory %s is group-writable\n  fix: run chmod g-w %s",
                            dir_a, dir_a);
     char *fix = tu_printf("chmod g-w '%s'", dir_a);
     expect_untrusted(dir_a, path, FRAGS(want), fix);
@@ -587,7 +589,7 @@ Test(loader, world_writable_parent_directory_refused)
     cr_assert_eq(mkdir(sub, 0755), 0);
     char *path = install(sub, "good", "good");
     cr_assert_eq(chmod(dir_a, 0757), 0);
-    char *want = tu_printf("directory %s is world-writable; run chmod o-w %s",
+    char *want = tu_printf("directory %s is world-writable\n  fix: run chmod o-w %s",
                            dir_a, dir_a);
     char *fix = tu_printf("chmod o-w '%s'", dir_a);
     expect_untrusted(sub, path, FRAGS(want), fix);
@@ -614,7 +616,7 @@ Test(loader, sticky_parent_with_own_entries_accepted)
     char *p2 = install(dir_a, "variant", "variant");
     char *want = tu_printf("file %s is in %s, which others can write to (it "
                            "is sticky, so they cannot replace the file, but "
-                           "they can add their own); move it into a "
+                           "they can add their own)\n  fix: move it into a "
                            "directory only root or you can write", p2, dir_a);
     free(expect_open_error(dir_a, "variant", FRAGS(want)));
     free(want);
@@ -681,12 +683,17 @@ static void expect_config_refused(const char *conf, const char *const *frags,
     cr_assert_eq(herald_open(conf, 0, &ctx, &err), HERALD_ERR_CONFIG,
                  "an untrusted config's plugin_dir was used");
     cr_assert_null(ctx);
-    const char *msg = herald_error_message(err);
-    char *head = tu_printf("refusing the plugin_dir set in %s: ", conf);
+    const char *how = herald_error_fix(err);
+    char *msg = tu_printf("%s%s%s", herald_error_message(err),
+                          how ? "\n  fix: " : "", how ? how : "");
+    char *head = tu_printf("refusing the plugin_dir set in %s (whoever can "
+                           "change the config can make herald run their own "
+                           "driver): ", conf);
     cr_assert(strstr(msg, head), "message lacks \"%s\":\n  %s", head, msg);
     for (size_t i = 0; frags[i]; i++)
         cr_assert(strstr(msg, frags[i]), "message lacks \"%s\":\n  %s",
                   frags[i], msg);
+    free(msg);
     herald_error_free(err);
     err = NULL;
     char *out = NULL;
@@ -703,7 +710,7 @@ Test(loader, world_writable_config_setting_plugin_dir_refused)
     char *path = install(dir_a, "good", "good");
     char *conf = write_config(dir_b, dir_a);
     cr_assert_eq(chmod(conf, 0666), 0);
-    char *want = tu_printf("config file %s is group- and world-writable; "
+    char *want = tu_printf("config file %s is group- and world-writable\n  fix: "
                            "run chmod go-w %s", conf, conf);
     char *fix = tu_printf("chmod go-w '%s'", conf);
     expect_config_refused(conf, FRAGS(want, "or remove plugin_dir"), fix);
@@ -718,7 +725,7 @@ Test(loader, config_in_group_writable_directory_refused)
     char *path = install(dir_a, "good", "good");
     char *conf = write_config(dir_b, dir_a);
     cr_assert_eq(chmod(dir_b, 0775), 0);
-    char *want = tu_printf("directory %s is group-writable; run chmod g-w %s",
+    char *want = tu_printf("directory %s is group-writable\n  fix: run chmod g-w %s",
                            dir_b, dir_b);
     char *fix = tu_printf("chmod g-w '%s'", dir_b);
     expect_config_refused(conf, FRAGS(want), fix);
@@ -980,7 +987,9 @@ static void record(const herald_driver_info *info, void *user)
     s->name = strdup(info->name);
     s->path = strdup(info->path);
     s->version = dup_or_null(info->version);
-    s->refused = dup_or_null(info->refused);
+    s->refused = info->refused && info->refused_fix
+        ? tu_printf("%s\n  fix: %s", info->refused, info->refused_fix)
+        : dup_or_null(info->refused);
     s->opt0 = dup_or_null(info->options ? info->options[0].name : NULL);
     s->abi_major = info->abi_major;
     s->abi_minor = info->abi_minor;
@@ -1078,7 +1087,7 @@ Test(loader, scan_skips_missing_dirs_and_refuses_world_writable)
     cr_assert_eq(hl_scan(missing, record, &log, &err), HERALD_OK,
                  "%s", herald_error_message(err));
     cr_assert_eq(log.n, 1);
-    expect_entry(&log, 0, dir_b, "good", "is world-writable; run chmod o-w");
+    expect_entry(&log, 0, dir_b, "good", "is world-writable\n  fix: run chmod o-w");
     scan_log_free(&log);
     free(missing);
     free(pb);
@@ -1102,10 +1111,10 @@ Test(loader, scan_reports_untrusted_drivers_with_the_fix)
     struct scan_log log = { .only_a = dir_a, .only_b = dir_b };
     cr_assert_eq(hl_scan(dir_a, record, &log, NULL), HERALD_OK);
     cr_assert_eq(log.n, 2, "got %zu entries", log.n);
-    char *w1 = tu_printf("file %s is group-writable; run chmod g-w %s", pg,
+    char *w1 = tu_printf("file %s is group-writable\n  fix: run chmod g-w %s", pg,
                          pg);
     expect_entry(&log, 0, dir_a, "good", w1);
-    char *w2 = tu_printf("directory %s is world-writable; run chmod o-w %s",
+    char *w2 = tu_printf("directory %s is world-writable\n  fix: run chmod o-w %s",
                          dir_b, dir_b);
     expect_entry(&log, 1, dir_a, "variant", w2);
     cr_assert_not(is_mapped(pg));

@@ -28,7 +28,7 @@ static void setup(void)
     char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/Maildir\n"
                            "from = Bot <bot@example.com>\n", tmp);
     herald_error *err = NULL;
-    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &ctx, &err), HERALD_OK, "%s",
+    cr_assert_eq(herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &ctx, &err), HERALD_OK, "%s",
                  herald_error_message(err));
     free(conf);
 }
@@ -257,7 +257,7 @@ Test(maildir_config, create_no_with_missing_maildir_is_config_error)
     char *conf = tu_printf("[channel box]\ndriver = maildir\npath = %s/none\ncreate = no\n", dir);
     herald_ctx *c = NULL;
     herald_error *err = NULL;
-    cr_assert_eq(herald_open_string(conf, "t.conf", 0, &c, &err), HERALD_ERR_CONFIG);
+    cr_assert_eq(herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &c, &err), HERALD_ERR_CONFIG);
     cr_assert(strstr(herald_error_message(err), "is not a directory"), "%s",
               herald_error_message(err));
     cr_assert(strstr(herald_error_message(err), "create = yes"));

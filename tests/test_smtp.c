@@ -95,7 +95,7 @@ static herald_class try_open(herald_error **err_r, const char *fmt, va_list ap)
                            strstr(extra, "greeting_timeout =") ? "" : "greeting_timeout = 5s\n",
                            extra);
     free(port);
-    herald_class rc = herald_open_string(conf, "t.conf", 0, &ctx, err_r);
+    herald_class rc = herald_open_string(conf, "t.conf", HERALD_OPEN_INIT_ALL, &ctx, err_r);
     if (rc == HERALD_OK && getenv("HERALD_TEST_SMTP_DEBUG")) /* the dialogue on stderr */
         herald_set_log_handler(ctx, HERALD_LOG_DEBUG, NULL, NULL);
     free(conf);

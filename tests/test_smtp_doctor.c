@@ -525,7 +525,7 @@ Test(smtp_doctor, probe_host_is_validated_when_the_channel_opens)
         char *more = tu_printf("%sprobe_host = %s\n", conf, bad[i]);
         herald_error *err = NULL;
         herald_ctx *c = NULL;
-        herald_class rc = herald_open_string(more, "t.conf", 0, &c, &err);
+        herald_class rc = herald_open_string(more, "t.conf", HERALD_OPEN_INIT_ALL, &c, &err);
         if (rc == HERALD_OK) { /* a broken channel is reported by name */
             cr_assert_eq(herald_channel_count(c), 1);
             const herald_error *e = herald_channel_error(c, 0);

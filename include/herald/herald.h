@@ -160,18 +160,35 @@ void herald_error_free(herald_error *err);
 
 /** Flags for herald_open() and herald_open_string(). */
 enum {
-    /* Keep channels whose driver failed to load or init: the context opens,
-     * herald_channel_error() reports each broken channel, and sending to one
-     * returns its error.  Used by `herald config check`.  Without this flag
-     * the first broken channel makes the open fail. */
-    HERALD_OPEN_KEEP_BROKEN = 1u << 0
+    /* Keep channels whose config is broken, whose driver failed to load or
+     * (with HERALD_OPEN_INIT_ALL) whose driver failed to initialise: the
+     * context opens, herald_channel_error() reports each broken channel, and
+     * sending to one returns its error.  Used by `herald config check`.
+     * Without this flag the first broken channel makes the open fail. */
+    HERALD_OPEN_KEEP_BROKEN = 1u << 0,
+    /* Initialise every channel's driver while opening instead of on each
+     * channel's first use, so init errors show at open (with
+     * KEEP_BROKEN: in herald_channel_error()).  Used by `herald config
+     * check` and `herald doctor`. */
+    HERALD_OPEN_INIT_ALL = 1u << 1
 };
 
 /**
- * herald_open - read the config file at @path, load the driver of every
- * channel and initialise one instance per channel.
+ * herald_open - read the config file at @path and check all of it: every
+ * channel's driver is loaded and its options are resolved against the
+ * driver's option table, so every config error shows here.
  *
- * @flags: 0 or HERALD_OPEN_KEEP_BROKEN.
+ * A channel's driver instance is initialised lazily, on the channel's first
+ * herald_send(), herald_render() or herald_check(), exactly once even when
+ * many threads use the channel at the same time; channels never used are
+ * never initialised (and herald_close() tears down only initialised ones).
+ * When that first init fails, the use fails with the init error (naming the
+ * channel), and every later use of the channel returns the same error
+ * without trying again: init depends only on the channel's config, which
+ * does not change while @ctx lives.  Open a new context to retry.
+ * HERALD_OPEN_INIT_ALL initialises every channel here instead.
+ *
+ * @flags: 0 or an OR of HERALD_OPEN_KEEP_BROKEN and HERALD_OPEN_INIT_ALL.
  * On success *ctx_r receives a context to release with herald_close().
  * Config errors name the file and line.  Diagnostics raised while opening
  * go to stderr at warning level and above; see herald_set_log_handler().
@@ -191,7 +208,7 @@ herald_class herald_open_string(const char *text, const char *name,
                                 herald_error **err_r);
 
 /**
- * herald_close - tear down every channel instance, unload the drivers and
+ * herald_close - tear down every initialised channel instance, unload the drivers and
  * free @ctx.  No call on @ctx may be running.  NULL is ignored.
  */
 void herald_close(herald_ctx *ctx);
@@ -229,8 +246,12 @@ const char *herald_channel_driver(const herald_ctx *ctx, size_t i);
 
 /**
  * herald_channel_error - for a context opened with HERALD_OPEN_KEEP_BROKEN:
- * the error that broke channel @i, or NULL when the channel is healthy.
- * Owned by @ctx.
+ * the error that broke channel @i at open, or NULL when the channel is
+ * healthy.  A channel not initialised yet (lazy init, see herald_open())
+ * reports NULL: its config is valid and its driver loads, but its init has
+ * not run.  After a first use whose init failed it reports that init error
+ * (with any flags).  Open with HERALD_OPEN_INIT_ALL to have init errors
+ * here at once.  Owned by @ctx.
  */
 const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i);
 
@@ -418,6 +439,7 @@ typedef struct herald_driver_info {
     unsigned long long caps; /* HERALD_CAP_* from <herald/types.h> */
     const struct herald_option *options; /* NULL-name terminated; NULL when refused */
     const char *refused;     /* NULL when loadable, else why it was refused */
+    const char *refused_fix; /* what to do about it, or NULL */
 } herald_driver_info;
 
 typedef void (*herald_driver_fn)(const herald_driver_info *info, void *user_data);

@@ -37,6 +37,16 @@ size_t hb_utf8_seq_len(const unsigned char *p, size_t avail);
 /* 1 when the @n bytes at @s are valid UTF-8 (NUL counts as a valid byte). */
 int hb_utf8_valid(const char *s, size_t n);
 
+/* ---- escape.c --------------------------------------------------------- */
+
+/* Append @len bytes of @s to @b with every control character escaped for a
+ * terminal: ESC, CR, LF, TAB as \e \r \n \t, other C0 and DEL as \xHH, C1
+ * (U+0080..U+009F) as \u00HH, bytes that are not UTF-8 as \xHH; other
+ * UTF-8 passes.  HB_ESC_KEEP_TAB / HB_ESC_KEEP_NL let TAB / LF through. */
+#define HB_ESC_KEEP_TAB 1u
+#define HB_ESC_KEEP_NL 2u
+void hb_escape_text(struct hbuf *b, const char *s, size_t len, unsigned flags);
+
 /* ---- base64.c ---------------------------------------------------------- */
 
 /* Append the base64 (RFC 4648, with padding) of @n bytes at @p to @b; with

@@ -1,8 +1,11 @@
 /*
  * tests/drivers/probe.c - a test driver for the core's own behaviour:
  * serialization of non-thread-safe drivers, error propagation, log
- * redaction, unsupported fields and the check hook.  It is not thread-safe
- * on purpose and records the most concurrent send() calls it ever saw.
+ * redaction, unsupported fields, the check hook and lazy init.  It is not
+ * thread-safe on purpose and records the most concurrent send() calls it
+ * ever saw.  With `init_log = FILE` each init appends "init CHANNEL\n" to
+ * FILE (so a test counts inits from outside); `init_fail = CLASS` makes
+ * init fail with that class.
  */
 #include "config.h"
 
@@ -26,12 +29,32 @@ static const herald_option probe_options[] = {
     {"log_token", HERALD_OPT_BOOL, 0, "no", NULL, "log the token (to test redaction)", 0, 0},
     {"fail", HERALD_OPT_INT, 0, "0", NULL, "fail every send with this herald_class", 0, 15},
     {"delay", HERALD_OPT_DURATION, 0, "0", NULL, "time spent in send", 0, 0},
+    {"log_text", HERALD_OPT_BOOL, 0, "no", NULL, "log the message's text body (to test escaping)", 0, 0},
+    {"init_log", HERALD_OPT_PATH, 0, NULL, NULL, "append \"init CHANNEL\" here on each init", 0, 0},
+    {"init_delay", HERALD_OPT_DURATION, 0, "0", NULL, "time spent in init", 0, 0},
+    {"init_fail", HERALD_OPT_INT, 0, "0", NULL, "fail init with this herald_class", 0, 16},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
 static herald_class probe_init(const herald_host *host, herald_channel *ch,
                                void **state_r, herald_error **err_r)
 {
+    const char *log = host->opt_str(ch, "init_log");
+    if (log && *log) {
+        FILE *f = fopen(log, "a");
+        if (!f)
+            return host->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1,
+                               "cannot open init_log %s", log);
+        fprintf(f, "init %s\n", host->channel_name(ch));
+        fclose(f);
+    }
+    long long ms = host->opt_int(ch, "init_delay");
+    if (ms > 0)
+        usleep((useconds_t)(ms * 1000));
+    int fail = (int)host->opt_int(ch, "init_fail");
+    if (fail)
+        return host->error(err_r, (herald_class)fail, NULL, NULL, -1,
+                           "the probe's init failed as configured");
     struct probe *p = calloc(1, sizeof *p);
     if (!p)
         return host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1, "oom");
@@ -59,6 +82,9 @@ static herald_class probe_send(void *state, const herald_msg *msg,
     if (p->host->opt_bool(p->ch, "log_token"))
         p->host->log(p->ch, HERALD_LOG_INFO, "sending with token %s",
                      p->host->opt_str(p->ch, "token"));
+    if (p->host->opt_bool(p->ch, "log_text"))
+        p->host->log(p->ch, HERALD_LOG_WARNING, "text: %s",
+                     p->host->msg_get(msg, HERALD_FIELD_TEXT));
     int fail = (int)p->host->opt_int(p->ch, "fail");
     for (size_t i = 0; i < p->host->msg_count(msg, HERALD_LIST_TO); i++) {
         const char *a = p->host->msg_address(msg, HERALD_LIST_TO, i, NULL);

@@ -189,14 +189,15 @@ static int stored(void)
     return tu_count_files(msgs);
 }
 
-/* The server's counters: connections accepted (@which 0), QUITs (1). */
+/* The server's counters: connections accepted (@which 0), QUITs (1),
+ * MAIL FROM accepted (2). */
 static int server_count(int which)
 {
     char *p = tu_printf("%s/count", tmp);
     char *t = tu_read_file(p, NULL);
-    int n[2] = {-1, -1};
+    int n[3] = {-1, -1, -1};
     if (t)
-        sscanf(t, "%d %d", &n[0], &n[1]);
+        sscanf(t, "%d %d %d", &n[0], &n[1], &n[2]);
     free(t);
     free(p);
     return n[which];
@@ -848,8 +849,51 @@ Test(smtp, connection_lost_after_the_final_dot_is_not_resent)
     herald_msg_free(m);
 }
 
-/* The same on a kept connection, where a loss before the dot is resent on
- * a new one: after the dot it must not be. */
+/* Found closed at the first command (RSET) of the next transaction:
+ * nothing was accepted, so the driver reconnects once by itself (transport,
+ * like libcurl's dead-connection check). */
+Test(smtp, kept_connection_found_closed_at_the_first_command_is_reconnected)
+{
+    start_server("--mode plain --close-on-rset-after 1");
+    open_channel("tls = none\n");
+    herald_msg *m = simple_msg();
+    send_ok(m);
+    send_ok(m);
+    cr_assert_eq(stored(), 2);
+    cr_assert_eq(connections(), 2);
+    cr_assert_eq(server_count(2), 2, "MAIL accepted %d times", server_count(2));
+    struct rx rx;
+    rx_read(2, &rx);
+    cr_assert(rx_has(&rx, "connection 2"), "%s", rx.head);
+    rx_free(&rx);
+    herald_msg_free(m);
+}
+
+/* Dropped after MAIL was accepted: the transaction had started, so the
+ * driver does not send again; it hands the core a retryable class. */
+Test(smtp, kept_connection_dropped_after_mail_was_accepted_is_not_resent)
+{
+    start_server("--mode plain --close-on-rcpt-after 1");
+    open_channel("tls = none\n");
+    herald_msg *m = simple_msg();
+    send_ok(m);
+    cr_assert_eq(server_count(2), 1);
+    herald_error *err = NULL;
+    herald_class rc = send_msg(m, NULL, &err);
+    cr_assert_eq(rc, HERALD_ERR_CONNECT, "class %d: %s", rc,
+                 herald_error_message(err));
+    cr_assert(herald_class_retryable(rc));
+    cr_assert(strstr(herald_error_message(err), "closed the connection"), "%s",
+              herald_error_message(err));
+    cr_assert_eq(server_count(2), 2, "the transaction started %d times, not "
+                 "once more", server_count(2));
+    cr_assert_eq(connections(), 1, "the driver opened a new connection to resend");
+    cr_assert_eq(stored(), 1);
+    herald_error_free(err);
+    herald_msg_free(m);
+}
+
+/* The same on a kept connection: after the dot it must not be resent. */
 Test(smtp, reused_connection_lost_after_the_final_dot_is_not_resent)
 {
     start_server("--mode plain --pipelining --drop-after-data-on 2");

@@ -773,6 +773,7 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
 
     struct smtp_reply r = {0};
     herald_class rc = exchange(s, c, t, &e, &r);
+    t->accepted_any = e.mail_ok || t->n_accepted > 0 || e.got_354;
     if (rc == HERALD_OK && e.got_354 && !(e.mail_ok && t->n_accepted)) {
         /* a server that said 354 with nothing to deliver: end it empty */
         const char *bad;

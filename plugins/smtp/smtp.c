@@ -11,10 +11,13 @@
  * Connection reuse: a kept session is closed with QUIT before the next send
  * when it has carried max_messages messages or sat idle longer than
  * idle_timeout.  A kept session the server has closed is noticed before the
- * send (EOF on the socket) or during it; in the latter case the message is
- * sent again, once, on a new connection when the final dot had not gone
- * out yet (nothing can have been delivered), and never once it had: a
- * connection lost after the dot is HERALD_ERR_DELIVERY_UNKNOWN.
+ * send (EOF on the socket) or during it.  Retrying is the core's: the
+ * driver reconnects once only when the kept connection turns out to be
+ * closed before the server accepted anything of the transaction (no
+ * positive reply to MAIL, RCPT or DATA), which is transport, like libcurl's
+ * dead-connection check.  Any other loss before the final dot is returned
+ * as CONNECT or TIMEOUT (retryable, for the core to decide), and a loss
+ * after the dot is HERALD_ERR_DELIVERY_UNKNOWN.
  */
 #include "smtp.h"
 
@@ -507,7 +510,7 @@ static void txn_reset(struct smtp_txn *t)
     }
     free(t->queue_id);
     t->queue_id = NULL;
-    t->after_dot = t->all_rejected = 0;
+    t->after_dot = t->all_rejected = t->accepted_any = 0;
     t->n_accepted = 0;
 }
 
@@ -602,12 +605,18 @@ static herald_class smtp_send(void *state, const herald_msg *msg,
             rc = smtp_transaction(s, s->conn, &t);
         if (rc == HERALD_OK || !s->conn)
             break;
-        /* Once the final dot went out the message may have been
-         * delivered: never again.  Before it nothing was. */
-        if (!(reused && attempt == 0 && s->conn->lost && !t.after_dot))
+        /* Retrying is the core's (it sees the class: CONNECT or TIMEOUT
+         * before the final dot, DELIVERY_UNKNOWN after it).  This one
+         * reconnect is transport, like libcurl's dead-connection check: a
+         * kept connection that turns out to be closed before the server
+         * accepted anything of this transaction (no positive reply to
+         * MAIL, RCPT or DATA) never carried the message, so it is opened
+         * again once.  Any other loss goes back to the core as it is. */
+        if (!(reused && attempt == 0 && s->conn->lost && !t.accepted_any &&
+              !t.after_dot))
             break;
-        s->host->log(s->ch, HERALD_LOG_INFO, "%s closed the kept connection "
-                     "before the message was complete; sending it on a new one",
+        s->host->log(s->ch, HERALD_LOG_INFO, "%s had closed the kept connection "
+                     "before accepting anything; sending on a new one",
                      s->where);
         drop_session(s, 0);
         smtp_err_clear(s);

@@ -219,6 +219,7 @@ struct smtp_txn {
     const char *utf8_addr;     /* first non-ASCII address, or NULL */
     char *message_id;          /* from the Message-ID header */
     /* outcome */
+    int accepted_any;          /* a positive reply to MAIL, RCPT or DATA */
     int after_dot;             /* the final dot went out */
     size_t n_accepted;
     int all_rejected;          /* every recipient was refused */

@@ -236,9 +236,24 @@ static void expect_error(herald_class want, herald_error *err, herald_class got,
     cr_assert_eq(got, want, "class %d (%s), wanted %d: %s", got,
                  herald_strerror(got), want, herald_error_message(err));
     cr_log_info("%s", herald_error_message(err)); /* shown with --verbose */
+    const char *fix = herald_error_fix(err);
     if (phrase)
-        cr_assert(strstr(herald_error_message(err), phrase),
-                  "error lacks \"%s\": %s", phrase, herald_error_message(err));
+        cr_assert(strstr(herald_error_message(err), phrase) ||
+                  (fix && strstr(fix, phrase)),
+                  "error lacks \"%s\": %s (fix: %s)", phrase,
+                  herald_error_message(err), fix ? fix : "none");
+}
+
+/* The error's fix (herald_error_fix) names @phrase and the message (what
+ * happened) does not: the two are kept apart. */
+static void expect_fix(const herald_error *err, const char *phrase)
+{
+    const char *fix = herald_error_fix(err);
+    cr_assert(fix && strstr(fix, phrase), "fix lacks \"%s\": %s (message: %s)",
+              phrase, fix ? fix : "none", herald_error_message(err));
+    cr_assert_null(strstr(herald_error_message(err), phrase),
+                   "the fix is glued into the message: %s",
+                   herald_error_message(err));
 }
 
 /* ---- delivery and round trip ------------------------------------------- */
@@ -502,6 +517,7 @@ Test(smtp, wrong_password_is_an_auth_error_with_the_535_text)
     cr_assert(strstr(herald_error_provider_text(err), "5.7.8"),
               "%s", herald_error_provider_text(err));
     cr_assert_null(strstr(herald_error_message(err), "wrong"), "password in the message");
+    expect_fix(err, "check username and password");
     cr_assert_eq(stored(), 0);
     /* the session ended with QUIT, not a dropped connection after AUTH */
     cr_assert_eq(server_count(1), 1, "no QUIT after the 535");
@@ -573,14 +589,22 @@ Test(smtp, server_requiring_auth_without_credentials_says_to_set_them)
 
 /* ---- certificates ---------------------------------------------------------- */
 
-static void expect_tls_failure(const char *phrase)
+/* ... and, with @fix, the error's fix names it. */
+static void expect_tls_failure_fix(const char *phrase, const char *fix)
 {
     herald_msg *m = simple_msg();
     herald_error *err = NULL;
     expect_error(HERALD_ERR_TLS, err, send_msg(m, NULL, &err), phrase);
+    if (fix)
+        expect_fix(err, fix);
     cr_assert_eq(stored(), 0);
     herald_error_free(err);
     herald_msg_free(m);
+}
+
+static void expect_tls_failure(const char *phrase)
+{
+    expect_tls_failure_fix(phrase, NULL);
 }
 
 Test(smtp, certificate_for_another_host_is_refused_with_the_reason)
@@ -636,14 +660,14 @@ Test(smtp, starttls_required_but_not_offered_sends_nothing)
 {
     start_server("--mode plain --auth bob:s3cret");
     open_channel("username = bob\npassword = s3cret\n");
-    expect_tls_failure("does not offer STARTTLS");
+    expect_tls_failure_fix("does not offer STARTTLS", "use tls = implicit");
 }
 
 Test(smtp, implicit_tls_against_a_plain_server_says_use_starttls)
 {
     start_server("--mode plain");
     open_channel("tls = implicit\n");
-    expect_tls_failure("tls = starttls");
+    expect_tls_failure_fix("speaks plain SMTP", "use tls = starttls");
 }
 
 Test(smtp, no_greeting_on_an_implicit_tls_port_says_use_implicit)
@@ -653,7 +677,7 @@ Test(smtp, no_greeting_on_an_implicit_tls_port_says_use_implicit)
     herald_msg *m = simple_msg();
     herald_error *err = NULL;
     expect_error(HERALD_ERR_TIMEOUT, err, send_msg(m, NULL, &err), "no greeting");
-    cr_assert(strstr(herald_error_message(err), "tls = implicit"));
+    expect_fix(err, "tls = implicit");
     herald_error_free(err);
     herald_msg_free(m);
 }
@@ -759,6 +783,7 @@ Test(smtp, rejected_sender_carries_the_server_text)
     cr_assert(strstr(herald_error_provider_text(err),
                      "5.7.1 <bot@example.com>: Sender address rejected: not owned by user"),
               "%s", herald_error_provider_text(err));
+    expect_fix(err, "send from an address this account may use");
     cr_assert_eq(stored(), 0);
     herald_error_free(err);
     herald_msg_free(m);

@@ -95,21 +95,15 @@ static herald_class fail(struct ck *k, const char *step, herald_class cls,
     va_start(ap, fmt);
     vsay(k, step, HERALD_CHECK_FAIL, fix, detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return smtp_fail(k->s, cls, NULL, "%s; %s", detail, fix);
+    return smtp_fix(k->s, smtp_fail(k->s, cls, NULL, "%s", detail), "%s", fix);
 }
 
-/* A failed step whose error the session code recorded ("what happened;
- * what to do"): split at the last "; " into detail and fix. */
+/* A failed step whose error the session code recorded: its what and its
+ * fix, as recorded. */
 static herald_class fail_recorded(struct ck *k, const char *step, herald_class rc)
 {
-    const char *msg = k->s->err.msg ? k->s->err.msg : "failed (out of memory)";
-    const char *cut = NULL;
-    for (const char *p = strstr(msg, "; "); p; p = strstr(p + 2, "; "))
-        cut = p;
-    char *detail = cut ? strndup(msg, (size_t)(cut - msg)) : NULL;
-    report(k, step, HERALD_CHECK_FAIL, detail ? detail : msg,
-           detail ? cut + 2 : NULL);
-    free(detail);
+    report(k, step, HERALD_CHECK_FAIL,
+           k->s->err.msg ? k->s->err.msg : "failed (out of memory)", k->s->err.fix);
     return rc;
 }
 
@@ -706,10 +700,12 @@ static herald_class recipient_step(struct ck *k, const char *to,
                                            "(\"relay access denied\") means "
                                            "this account may not send there"
                                          : "this refusal is temporary: try again later";
-        rc = smtp_fail(s, r->code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
+        rc = smtp_fix(s, smtp_fail(s, r->code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
                                          : HERALD_ERR_TEMPORARY, r,
-                       "%s rejected the recipient %s: %d %s; %s", s->where, to,
-                       r->code, text, fix);
+                                "%s rejected the recipient %s: %d %s",
+                                s->where, to, r->code, text),
+                      "%s",
+                      fix);
         say(k, "recipient", HERALD_CHECK_FAIL, fix, "%s refused: %d %.300s",
             line, r->code, text);
     }

@@ -94,6 +94,23 @@ static herald_class config_error(const herald_host *h, herald_error **err_r,
     return h->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1, "%s", buf);
 }
 
+/* Give the error config_error just set its fix (what to do); returns @cls. */
+static herald_class config_fix(const herald_host *h, herald_error **err_r,
+                               herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(4, 5);
+static herald_class config_fix(const herald_host *h, herald_error **err_r,
+                               herald_class cls, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (err_r && *err_r && h->abi_minor >= 1 && h->error_fix)
+        h->error_fix(*err_r, "%s", buf);
+    return cls;
+}
+
 static char *opt_dup(const herald_host *h, herald_channel *ch, const char *name)
 {
     const char *v = h->opt_str(ch, name);
@@ -166,30 +183,37 @@ static herald_class check_credentials(const struct smtp_cfg *cfg,
                       : has_control(cfg->password) ? "password"
                       : has_control(cfg->token) ? "xoauth2_token" : NULL;
     if (bad)
-        return config_error(h, err_r, "%s contains a line break or another "
-                            "control character; such values are refused so "
-                            "that nothing can be injected into the SMTP "
-                            "session: fix %s", bad, bad);
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "%s contains a line break or another control character",
+                                       bad),
+                          "such values are refused so that nothing can be injected "
+                          "into the SMTP session: fix %s",
+                          bad);
     int creds = cfg->username || cfg->password || cfg->token;
     if (creds && cfg->tls == SMTP_TLS_NONE)
-        return config_error(h, err_r, "credentials are never sent without TLS, "
-                            "and this channel sets them with tls = none; use "
-                            "tls = starttls (port 587) or tls = implicit (port "
-                            "465), or remove username/password/xoauth2_token");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "credentials are never sent without TLS, and this channel "
+                                       "sets them with tls = none"),
+                          "use tls = starttls (port 587) or tls = implicit (port 465), "
+                          "or remove username/password/xoauth2_token");
     if ((cfg->password || cfg->token) && !cfg->username)
-        return config_error(h, err_r, "%s is set but username is not; set "
-                            "username (usually the full email address)",
-                            cfg->password ? "password" : "xoauth2_token");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "%s is set but username is not",
+                                       cfg->password ? "password" : "xoauth2_token"),
+                          "set username (usually the full email address)");
     if (cfg->username && !cfg->password && !cfg->token)
-        return config_error(h, err_r, "username is set but neither password "
-                            "nor xoauth2_token is; set password (or "
-                            "password_file / password_env)");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "username is set but neither password nor xoauth2_token is"),
+                          "set password (or password_file / password_env)");
     if (cfg->auth == SMTP_MECH_XOAUTH2 && !cfg->token)
-        return config_error(h, err_r, "auth = xoauth2 needs xoauth2_token (and "
-                            "username); set them or choose auth = auto");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "auth = xoauth2 needs xoauth2_token (and username)"),
+                          "set them or choose auth = auto");
     if (cfg->auth && cfg->auth != SMTP_MECH_XOAUTH2 && !cfg->password)
-        return config_error(h, err_r, "auth = %s needs username and password; "
-                            "set them or choose auth = auto", auth_name);
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "auth = %s needs username and password",
+                                       auth_name),
+                          "set them or choose auth = auto");
     return HERALD_OK;
 }
 
@@ -262,19 +286,20 @@ static herald_class read_config(struct smtp *s, herald_error **err_r)
     const char *pin = h->opt_str(ch, "tls_fingerprint");
     if (pin && *pin) {
         if (parse_pin(pin, cfg->pin) != 0)
-            return config_error(h, err_r, "tls_fingerprint = %s is not a sha256 "
-                                "fingerprint; write the 64 hex digits (colons "
-                                "allowed), as printed by `certtool -i` "
-                                "(\"sha256\" of the certificate) or `openssl "
-                                "x509 -noout -fingerprint -sha256`", pin);
+            return config_fix(h, err_r, config_error(h, err_r,
+                                           "tls_fingerprint = %s is not a sha256 fingerprint",
+                                           pin),
+                              "write the 64 hex digits (colons allowed), as printed by "
+                              "`certtool -i` (\"sha256\" of the certificate) or `openssl "
+                              "x509 -noout -fingerprint -sha256`");
         cfg->has_pin = 1;
     }
     if (read_probe_host(cfg, h->opt_str(ch, "probe_host")) != 0)
-        return config_error(h, err_r, "probe_host = %s is not a host or "
-                            "host:port; write e.g. probe_host = api.mailgun.net "
-                            "(port 443) or probe_host = 192.0.2.7:8443 "
-                            "([v6 address]:port for IPv6)",
-                            h->opt_str(ch, "probe_host"));
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "probe_host = %s is not a host or host:port",
+                                       h->opt_str(ch, "probe_host")),
+                          "write e.g. probe_host = api.mailgun.net (port 443) or "
+                          "probe_host = 192.0.2.7:8443 ([v6 address]:port for IPv6)");
     return check_credentials(cfg, h->opt_str(ch, "auth"), h, err_r);
 }
 
@@ -291,10 +316,10 @@ static herald_class load_trust(struct smtp *s, herald_error **err_r)
         r = gnutls_certificate_set_x509_trust_file(s->cred, s->cfg.ca_file,
                                                    GNUTLS_X509_FMT_PEM);
         if (r <= 0)
-            return config_error(h, err_r, "ca_file = %s: no CA certificate "
-                                "could be read (%s); give a PEM file holding "
-                                "the CA certificate(s)", s->cfg.ca_file,
-                                r < 0 ? gnutls_strerror(r) : "none in the file");
+            return config_fix(h, err_r, config_error(h, err_r,
+                                           "ca_file = %s: no CA certificate could be read (%s)",
+                                           s->cfg.ca_file, r < 0 ? gnutls_strerror(r) : "none in the file"),
+                              "give a PEM file holding the CA certificate(s)");
     } else if (s->cfg.verify && !s->cfg.has_pin) {
         r = gnutls_certificate_set_x509_system_trust(s->cred);
         if (r <= 0)
@@ -416,9 +441,10 @@ static herald_class add_address(struct smtp *s, struct smtp_txn *t,
     char shown[300];
     printable(addr ? addr : "(none)", shown, sizeof shown);
     if (why)
-        return smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
-                         "the %s address %s %s; nothing was sent: fix the address",
-                         role, shown, why);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
+                                  "the %s address %s %s",
+                                  role, shown, why),
+                        "nothing was sent: fix the address");
     if (!t->utf8_addr && non_ascii(addr))
         t->utf8_addr = addr;
     if (strcmp(role, "sender") != 0)
@@ -436,15 +462,16 @@ static herald_class envelope_of(struct smtp *s, const herald_msg *msg,
     for (size_t l = 0; l < 3; l++)
         n += h->msg_count(msg, lists[l]);
     if (n == 0)
-        return smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
-                         "the message has no recipient; add a To, Cc or Bcc address");
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
+                                  "the message has no recipient"),
+                        "add a To, Cc or Bcc address");
     if (!(t->rcpt = calloc(n, sizeof *t->rcpt)))
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     t->from = h->msg_get(msg, HERALD_FIELD_FROM_ADDRESS);
     if (!t->from)
-        return smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
-                         "the message has no sender; set its From or the "
-                         "channel's `from`");
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
+                                  "the message has no sender"),
+                        "set its From or the channel's `from`");
     herald_class rc = add_address(s, t, t->from, "sender");
     for (size_t l = 0; l < 3 && rc == HERALD_OK; l++)
         for (size_t i = 0; i < h->msg_count(msg, lists[l]) && rc == HERALD_OK; i++)
@@ -494,10 +521,11 @@ static herald_class build_txn(struct smtp *s, const herald_msg *msg,
     if (longest == (size_t)-1)
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     if (longest > 998)
-        return smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
-                         "the rendered message has a line of %zu octets and "
-                         "SMTP allows 998; this is a bug in herald's MIME "
-                         "renderer: please report it", longest);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
+                                  "the rendered message has a line of %zu octets and SMTP "
+                                  "allows 998",
+                                  longest),
+                        "this is a bug in herald's MIME renderer: please report it");
     return HERALD_OK;
 }
 
@@ -527,16 +555,17 @@ static herald_class fits_server(struct smtp *s, const struct smtp_conn *c,
                                 const struct smtp_txn *t)
 {
     if (t->utf8_addr && !(c->ext & SMTP_EXT_SMTPUTF8))
-        return smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
-                         "the address %s is not ASCII and %s does not offer "
-                         "SMTPUTF8 (RFC 6531), so it cannot carry it; use an "
-                         "ASCII address or a server that supports SMTPUTF8",
-                         t->utf8_addr, s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
+                                  "the address %s is not ASCII and %s does not offer SMTPUTF8 "
+                                  "(RFC 6531), so it cannot carry it",
+                                  t->utf8_addr, s->where),
+                        "use an ASCII address or a server that supports SMTPUTF8");
     if ((c->ext & SMTP_EXT_SIZE) && c->size_max && t->size > c->size_max)
-        return smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
-                         "the message is %zu bytes and %s accepts at most %lu "
-                         "(SIZE); make it smaller: shrink or drop attachments, "
-                         "or link to large files", t->size, s->where, c->size_max);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
+                                  "the message is %zu bytes and %s accepts at most %lu (SIZE)",
+                                  t->size, s->where, c->size_max),
+                        "make it smaller: shrink or drop attachments, or link to "
+                        "large files");
     return HERALD_OK;
 }
 

@@ -67,7 +67,9 @@ struct smtp_err {
     herald_class cls;          /* HERALD_OK: no error recorded */
     char code[12];             /* SMTP reply code, "" when none */
     char *text;                /* the server's reply text or NULL */
-    char *msg;                 /* what happened and what to do */
+    char *msg;                 /* what happened */
+    char *fix;                 /* what to do, or NULL */
+    int just_set;              /* the last smtp_fail recorded this one */
 };
 
 /* One SMTP reply: code and its text lines joined with '\n' (control
@@ -133,6 +135,11 @@ long long smtp_now_ms(void);
 herald_class smtp_fail(struct smtp *s, herald_class cls,
                        const struct smtp_reply *r, const char *fmt, ...)
     HERALD_PRINTF(4, 5);
+/* Set the fix (what to do) of the error the smtp_fail just before recorded
+ * (nothing when that one did not stick); returns @cls, so that it wraps:
+ * return smtp_fix(s, smtp_fail(s, CLS, r, "what", ...), "fix", ...); */
+herald_class smtp_fix(struct smtp *s, herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
 void smtp_err_clear(struct smtp *s);
 /* Hand the recorded error to the core; returns its class (@rc when none). */
 herald_class smtp_err_report(struct smtp *s, herald_class rc,

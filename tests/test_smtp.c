@@ -22,6 +22,7 @@
 
 #include <herald/herald.h>
 #include "testutil.h"
+#include "base/base.h"
 
 static char *tmp, *certs, *msgs;
 static struct tu_server srv;
@@ -385,6 +386,34 @@ Test(smtp, dot_stuffing_keeps_lines_that_start_with_a_dot)
     /* the server un-stuffs; without stuffing it would stop at the lone dot */
     cr_assert(strstr(rx.data, "\r\na\r\n.\r\nb\r\n..c\r\n.d\r\n"), "%s", rx.data);
     rx_free(&rx);
+    herald_msg_free(m);
+}
+
+/* A message several times SMTP_DATA_CHUNK (64 KiB) long streams out
+ * dot-stuffed a piece at a time: every line, dots included, arrives as it
+ * was, whatever piece boundary it falls on. */
+Test(smtp, large_message_streams_out_dot_stuffed_intact)
+{
+    start_server("--mode plain");
+    open_channel("tls = none\n");
+    struct hbuf text = {0}, want = {0};
+    for (int i = 0; i < 30000; i++) {
+        hbuf_printf(&text, "%sline %05d\n", i % 7 == 0 ? "." : "", i);
+        hbuf_printf(&want, "%sline %05d\r\n", i % 7 == 0 ? "." : "", i);
+    }
+    cr_assert_gt(text.len, 3 * 64 * 1024);
+    herald_msg *m = herald_msg_new();
+    herald_msg_add_to(m, "ops@example.com");
+    herald_msg_set_subject(m, "big");
+    cr_assert_eq(herald_msg_set_text(m, text.data), HERALD_OK);
+    send_ok(m);
+    struct rx rx;
+    rx_read(1, &rx);
+    cr_assert(strstr(rx.data, want.data), "the body arrived changed (%zu bytes)",
+              strlen(rx.data));
+    rx_free(&rx);
+    hbuf_free(&text);
+    hbuf_free(&want);
     herald_msg_free(m);
 }
 

@@ -714,7 +714,20 @@ static herald_class send_data(struct smtp *s, struct smtp_conn *c,
                               struct smtp_txn *t, struct smtp_reply *r)
 {
     char why[200], secs[32], shown[81];
-    int w = net_write(c, t->body.data, t->body.len, smtp_now_ms() + s->cfg.data_ms);
+    long long deadline = smtp_now_ms() + s->cfg.data_ms;
+    int w = NET_OK;
+    /* dot-stuffed straight into the output queue, a chunk at a time: no
+     * second full copy of the message */
+    for (size_t at = 0; w == NET_OK;) {
+        at = smtp_dot_stuff(t->mime, t->mime_len, at, &c->out, SMTP_DATA_CHUNK,
+                            NULL, NULL);
+        int last = at >= t->mime_len;
+        if (last)
+            hbuf_adds(&c->out, ".\r\n"); /* a small message: one write */
+        w = c->out.oom ? NET_ERROR : net_flush(c, deadline);
+        if (last)
+            break;
+    }
     if (w != NET_OK)
         return io_failed(s, c, w, "the message data", NULL, NULL, s->cfg.data_ms,
                          "data_timeout");

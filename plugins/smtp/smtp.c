@@ -479,29 +479,7 @@ static herald_class envelope_of(struct smtp *s, const herald_msg *msg,
     return rc;
 }
 
-/* The Message-ID header's value in the rendered head, malloc'd or NULL. */
-static char *message_id_of(const char *mime, size_t len)
-{
-    const char *end = mime + len;
-    for (const char *p = mime; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol || eol == p || (eol == p + 1 && *p == '\r'))
-            return NULL; /* end of the header section */
-        if ((size_t)(eol - p) > 12 && strncasecmp(p, "Message-ID:", 11) == 0) {
-            const char *v = p + 11;
-            while (*v == ' ')
-                v++;
-            size_t n = (size_t)(eol - v);
-            if (n && v[n - 1] == '\r')
-                n--;
-            return strndup(v, n);
-        }
-        p = eol + 1;
-    }
-    return NULL;
-}
-
-/* Envelope, rendered and dot-stuffed body, Message-ID.  A render failure
+/* Envelope, rendered message and the Message-ID the renderer wrote.  A render failure
  * comes with the core's own error in *err_r. */
 static herald_class build_txn(struct smtp *s, const herald_msg *msg,
                               struct smtp_txn *t, herald_error **err_r)
@@ -509,17 +487,28 @@ static herald_class build_txn(struct smtp *s, const herald_msg *msg,
     herald_class rc = envelope_of(s, msg, t);
     if (rc != HERALD_OK)
         return rc;
-    char *mime = NULL;
-    size_t len = 0;
-    rc = s->host->render_mime(msg, 0, &mime, &len, err_r);
+    if (s->host->abi_minor < 1 || !s->host->render_mime_id)
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
+                                     "this smtp driver needs herald's driver "
+                                     "ABI 1.1 (render_mime_id)"),
+                        "install the smtp driver that came with this libherald");
+    char *id = NULL;
+    t->mime_free = s->host->free;
+    rc = s->host->render_mime_id(msg, 0, &t->mime, &t->mime_len, &id, err_r);
     if (rc != HERALD_OK)
         return rc;
-    t->size = len;
-    t->message_id = message_id_of(mime, len);
-    size_t longest = smtp_dot_stuff(mime, len, &t->body, &t->eight_bit);
-    s->host->free(mime);
-    if (longest == (size_t)-1)
-        return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
+    /* the result's id is the header's value, with its angle brackets */
+    if (id && asprintf(&t->message_id, "<%s>", id) < 0)
+        t->message_id = NULL;
+    s->host->free(id);
+    t->size = t->mime_len;
+    /* one pass to learn the longest line and whether it is 8-bit, without
+     * storing anything: the bytes are dot-stuffed when DATA goes out */
+    struct hbuf measure = {0};
+    size_t longest = 0;
+    measure.count = 1;
+    smtp_dot_stuff(t->mime, t->mime_len, 0, &measure, (size_t)-1, &longest,
+                   &t->eight_bit);
     if (longest > 998)
         return smtp_fix(s, smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
                                   "the rendered message has a line of %zu octets and SMTP "
@@ -546,7 +535,8 @@ static void txn_free(struct smtp_txn *t)
 {
     txn_reset(t);
     free(t->rcpt);
-    hbuf_free(&t->body);
+    if (t->mime_free)
+        t->mime_free(t->mime);
     free(t->message_id);
 }
 
@@ -694,7 +684,8 @@ static herald_class smtp_render(void *state, const herald_msg *msg,
         for (size_t i = 0; i < t.n_rcpt; i++)
             hbuf_printf(&b, "RCPT TO:<%s>\r\n", t.rcpt[i].addr);
         hbuf_adds(&b, "DATA\r\n");
-        hbuf_add(&b, t.body.data, t.body.len);
+        smtp_dot_stuff(t.mime, t.mime_len, 0, &b, (size_t)-1, NULL, NULL);
+        hbuf_adds(&b, ".\r\n");
         hbuf_adds(&b, "QUIT\r\n");
         if (b.oom || !(*payload_r = s->host->alloc(b.len + 1)))
             rc = smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");

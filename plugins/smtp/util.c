@@ -108,11 +108,12 @@ unsigned char *smtp_b64_decode(const char *s, size_t *len_r)
 
 /* ---- dot-stuffing ------------------------------------------------------ */
 
-size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r)
+size_t smtp_dot_stuff(const char *in, size_t n, size_t from, struct hbuf *out,
+                      size_t max, size_t *longest_r, int *eight_r)
 {
-    size_t longest = 0, i = 0;
+    size_t i = from, longest = longest_r ? *longest_r : 0;
     int eight = 0;
-    while (i < n) {
+    while (i < n && out->len < max && !out->oom) {
         size_t start = i;
         while (i < n && in[i] != '\r' && in[i] != '\n') {
             eight |= (unsigned char)in[i] >= 0x80;
@@ -133,7 +134,9 @@ size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r)
             i++;
         }
     }
-    hbuf_add(out, ".\r\n", 3);
-    *eight_r = eight;
-    return out->oom ? (size_t)-1 : longest;
+    if (longest_r)
+        *longest_r = longest;
+    if (eight_r)
+        *eight_r |= eight;
+    return i;
 }

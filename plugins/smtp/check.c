@@ -146,77 +146,23 @@ static herald_class resolve_step(struct ck *k, struct addrinfo **ai_r)
 
 /* ---- connect and the port probe ---------------------------------------- */
 
-/* What the probes of probe_host found: 0 connected, else the most telling
- * errno; *ms_r is how long the connection took. */
-static int probe_host_result(const struct hn_probe *p, size_t n, double *ms_r)
-{
-    int best = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i].err == 0) {
-            *ms_r = p[i].ms;
-            return 0;
-        }
-        if (!best || hn_errno_rank(p[i].err) > hn_errno_rank(best))
-            best = p[i].err;
-    }
-    return best;
-}
-
 /* The port probe after a filtered connect to @filtered: the verdict. */
 static void port_probe(struct ck *k, const struct addrinfo *filtered)
 {
     struct smtp *s = k->s;
     char secs[32], host[INET6_ADDRSTRLEN + 8];
-    struct hn_probe p[16];
-    size_t n = 0;
-    begin(k);
-    smtp_secs(s->cfg.connect_ms, secs);
-    hn_addr_text(filtered->ai_addr, filtered->ai_addrlen, host, sizeof host);
-    for (size_t i = 0; i < sizeof smtp_ports / sizeof smtp_ports[0]; i++) {
-        if (smtp_ports[i] == s->cfg.port)
-            continue;
-        if (hn_probe_set(&p[n], filtered->ai_addr, filtered->ai_addrlen,
-                         smtp_ports[i]) == 0)
-            n++;
-    }
-    size_t n_smtp = n;
-    struct addrinfo *pai = NULL;
-    int perr = 0, ptimeout = 0;
-    if (s->cfg.probe_host) {
-        perr = hn_resolve(s->cfg.probe_host, s->cfg.probe_port, s->cfg.connect_ms,
-                       &pai, &ptimeout);
-        for (const struct addrinfo *a = pai; a && n < 8; a = a->ai_next)
-            if (hn_probe_set(&p[n], a->ai_addr, a->ai_addrlen,
-                             s->cfg.probe_port) == 0)
-                n++;
-        if (pai)
-            freeaddrinfo(pai);
-    }
-    hn_probe_run(p, n, s->cfg.connect_ms);
-
-    /* the evidence, then the verdict */
+    struct hn_port_probe pr;
     struct hbuf ev = {0};
-    int other_open = 0;
-    hbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host, secs);
-    for (size_t i = 0; i < n_smtp; i++) {
-        hbuf_printf(&ev, "%s%d %s", i ? ", " : "; port ", p[i].port,
-                    hn_outcome_text(p[i].err));
-        if (p[i].err == 0 && !other_open)
-            other_open = p[i].port;
-    }
-    char probe[300] = "";
-    if (s->cfg.probe_host)
-        snprintf(probe, sizeof probe, strchr(s->cfg.probe_host, ':') ? "[%s]:%d" : "%s:%d",
-                 s->cfg.probe_host, s->cfg.probe_port);
-    double pms = 0;
-    int presult = n > n_smtp ? probe_host_result(p + n_smtp, n - n_smtp, &pms) : -1;
-    if (s->cfg.probe_host && !perr && presult < 0)
-        perr = EAI_NONAME; /* no address it could try */
-    if (s->cfg.probe_host && presult == 0)
-        hbuf_printf(&ev, "; probe_host %s connected in %.0f ms", probe, pms);
-    else if (s->cfg.probe_host && presult > 0)
-        hbuf_printf(&ev, "; probe_host %s: %s", probe, hn_outcome_text(presult));
+    begin(k);
+    hn_addr_text(filtered->ai_addr, filtered->ai_addrlen, host, sizeof host);
+    hbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host,
+                smtp_secs(s->cfg.connect_ms, secs));
+    hn_port_probe(filtered, smtp_ports, sizeof smtp_ports / sizeof smtp_ports[0],
+                  s->cfg.port, s->cfg.probe_host, s->cfg.probe_port, "probe_host",
+                  s->cfg.connect_ms, &pr, &ev);
     const char *evidence = ev.data ? ev.data : "";
+    int other_open = pr.open_port, perr = pr.ref_gai, presult = pr.ref_result;
+    int ptimeout = pr.ref_timed_out;
 
     char alt[300] = "";
     if (other_open)

@@ -584,77 +584,42 @@ static void channel_sender(struct smtp *s, char *out, size_t size)
         snprintf(out, size, "%s", from ? from : "");
 }
 
-static herald_class sender_step(struct ck *k, const char *from,
-                                struct smtp_reply *r)
-{
-    struct smtp *s = k->s;
-    char line[600], fix[600];
-    begin(k);
-    snprintf(line, sizeof line, "MAIL FROM:<%s>", from);
-    herald_class rc = smtp_command(s, k->c, line, NULL, r);
-    if (rc != HERALD_OK)
-        return fail_recorded(k, "sender", rc);
-    char *txt = smtp_reply_flat(r);
-    const char *text = txt ? txt : "";
-    if (r->code >= 200 && r->code < 300) {
-        say(k, "sender", HERALD_CHECK_OK, NULL, "%s accepted: %d %.300s", line,
-            r->code, text);
-    } else {
-        struct smtp_txn t;
-        memset(&t, 0, sizeof t);
-        t.from = from;
-        rc = smtp_sender_refused(s, &t, r); /* the check's error */
-        if (r->code == 530)
-            snprintf(fix, sizeof fix, "the server wants AUTH first: set "
-                     "username and password");
-        else if (r->code >= 500 && s->cfg.username)
-            snprintf(fix, sizeof fix, "the account %s may not send as %s (a "
-                     "sender that does not match the authenticated domain is "
-                     "refused): set `from` to an address of that account or "
-                     "domain, or allow this sender on the server",
-                     s->cfg.username, from);
-        else if (r->code >= 500)
-            snprintf(fix, sizeof fix, "set `from` to an address this server "
-                     "accepts as sender (often one of its own domains), or "
-                     "authenticate with username and password");
-        else
-            snprintf(fix, sizeof fix, "this refusal is temporary: try again later");
-        say(k, "sender", HERALD_CHECK_FAIL, fix, "%s refused: %d %.300s", line,
-            r->code, text);
-    }
-    free(txt);
-    return rc;
-}
-
-static herald_class recipient_step(struct ck *k, const char *to,
-                                   struct smtp_reply *r)
+/* MAIL FROM:<@addr> (@mail) or RCPT TO:<@addr> of send_test, as @step. */
+static herald_class envelope_step(struct ck *k, const char *step, int mail,
+                                  const char *addr, struct smtp_reply *r)
 {
     struct smtp *s = k->s;
     char line[600];
     begin(k);
-    snprintf(line, sizeof line, "RCPT TO:<%s>", to);
+    snprintf(line, sizeof line, "%s:<%s>", mail ? "MAIL FROM" : "RCPT TO", addr);
     herald_class rc = smtp_command(s, k->c, line, NULL, r);
     if (rc != HERALD_OK)
-        return fail_recorded(k, "recipient", rc);
+        return fail_recorded(k, step, rc);
     char *txt = smtp_reply_flat(r);
     const char *text = txt ? txt : "";
     if (r->code >= 200 && r->code < 300) {
-        say(k, "recipient", HERALD_CHECK_OK, NULL, "%s accepted: %d %.300s "
-            "(no DATA: nothing is delivered)", line, r->code, text);
-    } else {
-        const char *fix = r->code >= 500 ? "check the address; a relay refusal "
-                                           "(\"relay access denied\") means "
-                                           "this account may not send there"
-                                         : "this refusal is temporary: try again later";
-        rc = smtp_fix(s, smtp_fail(s, r->code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
-                                         : HERALD_ERR_TEMPORARY, r,
-                                "%s rejected the recipient %s: %d %s",
-                                s->where, to, r->code, text),
-                      "%s",
-                      fix);
-        say(k, "recipient", HERALD_CHECK_FAIL, fix, "%s refused: %d %.300s",
-            line, r->code, text);
+        say(k, step, HERALD_CHECK_OK, NULL, "%s accepted: %d %.300s%s", line,
+            r->code, text, mail ? "" : " (no DATA: nothing is delivered)");
+        free(txt);
+        return HERALD_OK;
     }
+    if (mail) {
+        struct smtp_txn t;
+        memset(&t, 0, sizeof t);
+        t.from = addr;
+        rc = smtp_sender_refused(s, &t, r); /* the check's error, with its fix */
+    } else {
+        rc = smtp_fix(s, smtp_fail(s, r->code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
+                                                     : HERALD_ERR_TEMPORARY, r,
+                                   "%s rejected the recipient %s: %d %s",
+                                   s->where, addr, r->code, text),
+                      "%s", r->code >= 500 ? "check the address; a relay "
+                      "refusal (\"relay access denied\") means this account "
+                      "may not send there" : "this refusal is temporary: try "
+                      "again later");
+    }
+    say(k, step, HERALD_CHECK_FAIL, s->err.fix, "%s refused: %d %.300s", line,
+        r->code, text);
     free(txt);
     return rc;
 }
@@ -675,9 +640,9 @@ static herald_class envelope_steps(struct ck *k, const char *to)
         return HERALD_OK;
     }
     struct smtp_reply r = {0};
-    herald_class rc = sender_step(k, from, &r);
+    herald_class rc = envelope_step(k, "sender", 1, from, &r);
     if (rc == HERALD_OK)
-        rc = recipient_step(k, to, &r);
+        rc = envelope_step(k, "recipient", 0, to, &r);
     if (!k->c->broken && !k->c->lost)
         smtp_command(s, k->c, "RSET", NULL, &r); /* no DATA: nothing delivered */
     hbuf_free(&r.text);

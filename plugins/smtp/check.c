@@ -63,15 +63,7 @@ static void report(struct ck *k, const char *step, herald_check_status st,
     k->s->host->report_step(k->chk, step, st, ms < 0 ? 0 : ms, detail, fix);
 }
 
-/* Report a step whose detail is printf-formatted into @detail. */
-static void vsay(struct ck *k, const char *step, herald_check_status st,
-                 const char *fix, char *detail, size_t size, const char *fmt,
-                 va_list ap)
-{
-    vsnprintf(detail, size, fmt, ap);
-    report(k, step, st, detail, fix);
-}
-
+/* Report a step with a printf-formatted detail. */
 static void say(struct ck *k, const char *step, herald_check_status st,
                 const char *fix, const char *fmt, ...) HERALD_PRINTF(5, 6);
 static void say(struct ck *k, const char *step, herald_check_status st,
@@ -80,11 +72,13 @@ static void say(struct ck *k, const char *step, herald_check_status st,
     char detail[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsay(k, step, st, fix, detail, sizeof detail, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    report(k, step, st, detail, fix);
 }
 
-/* A failed step with its own text; recorded as the check's error too. */
+/* A failed step with its own what (@fmt) and @fix; recorded as the
+ * check's error too, the two kept apart. */
 static herald_class fail(struct ck *k, const char *step, herald_class cls,
                          const char *fix, const char *fmt, ...) HERALD_PRINTF(5, 6);
 static herald_class fail(struct ck *k, const char *step, herald_class cls,
@@ -93,8 +87,9 @@ static herald_class fail(struct ck *k, const char *step, herald_class cls,
     char detail[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsay(k, step, HERALD_CHECK_FAIL, fix, detail, sizeof detail, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    report(k, step, HERALD_CHECK_FAIL, detail, fix);
     return smtp_fix(k->s, smtp_fail(k->s, cls, NULL, "%s", detail), "%s", fix);
 }
 
@@ -416,6 +411,14 @@ static herald_class plain_greeting_step(struct ck *k, struct smtp_reply *r)
 
 /* ---- EHLO, STARTTLS, certificate, AUTH --------------------------------- */
 
+/* " PLAIN LOGIN" for a set of mechanisms, appended to @b. */
+static void mech_list(unsigned mechs, struct hbuf *b)
+{
+    for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2; m <<= 1)
+        if (mechs & m)
+            hbuf_printf(b, " %s", smtp_mech_name(m));
+}
+
 static void describe_caps(const struct smtp_conn *c, const struct smtp_reply *r,
                           struct hbuf *b)
 {
@@ -435,9 +438,7 @@ static void describe_caps(const struct smtp_conn *c, const struct smtp_reply *r,
         hbuf_printf(b, "%sSIZE (no limit given)", b->len > start ? ", " : " ");
     if (c->ext & SMTP_EXT_AUTH) {
         hbuf_printf(b, "%sAUTH", b->len > start ? ", " : " ");
-        for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2; m <<= 1)
-            if (c->mechs & m)
-                hbuf_printf(b, " %s", smtp_mech_name(m));
+        mech_list(c->mechs, b);
     }
     if (b->len == start)
         hbuf_adds(b, " no extensions");
@@ -539,35 +540,28 @@ static herald_class cert_step(struct ck *k)
     return HERALD_OK;
 }
 
-static void mech_list(unsigned mechs, char *out, size_t size)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2 && o + 12 < size; m <<= 1)
-        if (mechs & m)
-            o += (size_t)snprintf(out + o, size - o, " %s", smtp_mech_name(m));
-}
-
 static herald_class auth_step(struct ck *k)
 {
     struct smtp *s = k->s;
-    struct smtp_conn *c = k->c;
-    char offered[80];
-    mech_list(c->mechs, offered, sizeof offered);
+    struct hbuf offered = {0};
+    mech_list(k->c->mechs, &offered);
+    const char *o = offered.data ? offered.data : "";
+    herald_class rc = HERALD_OK;
     begin(k);
     if (!s->cfg.username) {
         say(k, "auth", HERALD_CHECK_INFO, NULL, "no credentials configured%s%s",
-            offered[0] ? "; the server offers AUTH" : "", offered);
-        return HERALD_OK;
+            o[0] ? "; the server offers AUTH" : "", o);
+    } else {
+        unsigned mech;
+        const char *name = smtp_auth_pick(s, k->c->mechs, &mech);
+        if ((rc = smtp_auth(s, k->c)) != HERALD_OK)
+            fail_recorded(k, "auth", rc);
+        else
+            say(k, "auth", HERALD_CHECK_OK, NULL, "authenticated as %s with AUTH "
+                "%s (offered:%s)", s->cfg.username, name ? name : "?", o);
     }
-    unsigned mech;
-    const char *name = smtp_auth_pick(s, c->mechs, &mech);
-    herald_class rc = smtp_auth(s, c);
-    if (rc != HERALD_OK)
-        return fail_recorded(k, "auth", rc);
-    say(k, "auth", HERALD_CHECK_OK, NULL, "authenticated as %s with AUTH %s "
-        "(offered:%s)", s->cfg.username, name ? name : "?", offered);
-    return HERALD_OK;
+    hbuf_free(&offered);
+    return rc;
 }
 
 /* ---- send_test: the envelope without DATA ------------------------------ */

@@ -541,25 +541,24 @@ herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
                                     "%s wants authentication before accepting "
                                     "mail (%d %s)", s->where, r->code, text),
                        "the server wants AUTH first: set username and password");
-    else if (r->code >= 500 && s->cfg.username)
-        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_SENDER_REJECTED, r,
-                                    "%s rejected the sender %s: %d %s",
-                                    s->where, t->from, r->code, text),
-                       "the account %s may not send as %s (a sender that does "
-                       "not match the authenticated domain is refused): send "
-                       "from an address this account may use (the message's "
-                       "From or the channel's `from`), or allow this sender on "
-                       "the server", s->cfg.username, t->from);
-    else if (r->code >= 500)
-        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_SENDER_REJECTED, r,
-                                    "%s rejected the sender %s: %d %s",
-                                    s->where, t->from, r->code, text),
-                       "send from an address this server accepts as sender "
-                       "(often one of its own domains; the message's From or "
-                       "the channel's `from`), or authenticate with username "
-                       "and password");
-    else
+    else if (r->code >= 500) {
+        cls = smtp_fail(s, HERALD_ERR_SENDER_REJECTED, r,
+                        "%s rejected the sender %s: %d %s", s->where, t->from,
+                        r->code, text);
+        if (s->cfg.username)
+            smtp_fix(s, cls, "the account %s may not send as %s (a sender that "
+                     "does not match the authenticated domain is refused): send "
+                     "from an address this account may use (the message's From "
+                     "or the channel's `from`), or allow this sender on the "
+                     "server", s->cfg.username, t->from);
+        else
+            smtp_fix(s, cls, "send from an address this server accepts as "
+                     "sender (often one of its own domains; the message's From "
+                     "or the channel's `from`), or authenticate with username "
+                     "and password");
+    } else {
         cls = smtp_reply_error(s, r, "the sender");
+    }
     free(txt);
     return cls;
 }

@@ -258,6 +258,8 @@ static int fail_err(const struct cli *cli, herald_class cls, herald_error *err)
         cls = herald_error_class(err);
     const char *msg = err ? herald_error_message(err) : herald_strerror(cls);
     say_err(msg);
+    if (err && herald_error_fix(err))
+        fprintf(stderr, "  fix: %s\n", herald_error_fix(err));
     if (cli->json)
         json_error(cls, msg, herald_error_code(err),
                    herald_error_provider_text(err),

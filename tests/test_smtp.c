@@ -22,6 +22,7 @@
 
 #include <herald/herald.h>
 #include "testutil.h"
+#include "base/base.h"
 
 static char *tmp, *certs, *msgs;
 static struct tu_server srv;
@@ -189,14 +190,15 @@ static int stored(void)
     return tu_count_files(msgs);
 }
 
-/* The server's counters: connections accepted (@which 0), QUITs (1). */
+/* The server's counters: connections accepted (@which 0), QUITs (1),
+ * MAIL FROM accepted (2). */
 static int server_count(int which)
 {
     char *p = tu_printf("%s/count", tmp);
     char *t = tu_read_file(p, NULL);
-    int n[2] = {-1, -1};
+    int n[3] = {-1, -1, -1};
     if (t)
-        sscanf(t, "%d %d", &n[0], &n[1]);
+        sscanf(t, "%d %d %d", &n[0], &n[1], &n[2]);
     free(t);
     free(p);
     return n[which];
@@ -235,9 +237,24 @@ static void expect_error(herald_class want, herald_error *err, herald_class got,
     cr_assert_eq(got, want, "class %d (%s), wanted %d: %s", got,
                  herald_strerror(got), want, herald_error_message(err));
     cr_log_info("%s", herald_error_message(err)); /* shown with --verbose */
+    const char *fix = herald_error_fix(err);
     if (phrase)
-        cr_assert(strstr(herald_error_message(err), phrase),
-                  "error lacks \"%s\": %s", phrase, herald_error_message(err));
+        cr_assert(strstr(herald_error_message(err), phrase) ||
+                  (fix && strstr(fix, phrase)),
+                  "error lacks \"%s\": %s (fix: %s)", phrase,
+                  herald_error_message(err), fix ? fix : "none");
+}
+
+/* The error's fix (herald_error_fix) names @phrase and the message (what
+ * happened) does not: the two are kept apart. */
+static void expect_fix(const herald_error *err, const char *phrase)
+{
+    const char *fix = herald_error_fix(err);
+    cr_assert(fix && strstr(fix, phrase), "fix lacks \"%s\": %s (message: %s)",
+              phrase, fix ? fix : "none", herald_error_message(err));
+    cr_assert_null(strstr(herald_error_message(err), phrase),
+                   "the fix is glued into the message: %s",
+                   herald_error_message(err));
 }
 
 /* ---- delivery and round trip ------------------------------------------- */
@@ -372,6 +389,34 @@ Test(smtp, dot_stuffing_keeps_lines_that_start_with_a_dot)
     herald_msg_free(m);
 }
 
+/* A message several times SMTP_DATA_CHUNK (64 KiB) long streams out
+ * dot-stuffed a piece at a time: every line, dots included, arrives as it
+ * was, whatever piece boundary it falls on. */
+Test(smtp, large_message_streams_out_dot_stuffed_intact)
+{
+    start_server("--mode plain");
+    open_channel("tls = none\n");
+    struct hbuf text = {0}, want = {0};
+    for (int i = 0; i < 30000; i++) {
+        hbuf_printf(&text, "%sline %05d\n", i % 7 == 0 ? "." : "", i);
+        hbuf_printf(&want, "%sline %05d\r\n", i % 7 == 0 ? "." : "", i);
+    }
+    cr_assert_gt(text.len, 3 * 64 * 1024);
+    herald_msg *m = herald_msg_new();
+    herald_msg_add_to(m, "ops@example.com");
+    herald_msg_set_subject(m, "big");
+    cr_assert_eq(herald_msg_set_text(m, text.data), HERALD_OK);
+    send_ok(m);
+    struct rx rx;
+    rx_read(1, &rx);
+    cr_assert(strstr(rx.data, want.data), "the body arrived changed (%zu bytes)",
+              strlen(rx.data));
+    rx_free(&rx);
+    hbuf_free(&text);
+    hbuf_free(&want);
+    herald_msg_free(m);
+}
+
 Test(smtp, pipelining_is_used_when_offered)
 {
     start_server("--mode starttls --pipelining");
@@ -501,6 +546,7 @@ Test(smtp, wrong_password_is_an_auth_error_with_the_535_text)
     cr_assert(strstr(herald_error_provider_text(err), "5.7.8"),
               "%s", herald_error_provider_text(err));
     cr_assert_null(strstr(herald_error_message(err), "wrong"), "password in the message");
+    expect_fix(err, "check username and password");
     cr_assert_eq(stored(), 0);
     /* the session ended with QUIT, not a dropped connection after AUTH */
     cr_assert_eq(server_count(1), 1, "no QUIT after the 535");
@@ -572,14 +618,22 @@ Test(smtp, server_requiring_auth_without_credentials_says_to_set_them)
 
 /* ---- certificates ---------------------------------------------------------- */
 
-static void expect_tls_failure(const char *phrase)
+/* ... and, with @fix, the error's fix names it. */
+static void expect_tls_failure_fix(const char *phrase, const char *fix)
 {
     herald_msg *m = simple_msg();
     herald_error *err = NULL;
     expect_error(HERALD_ERR_TLS, err, send_msg(m, NULL, &err), phrase);
+    if (fix)
+        expect_fix(err, fix);
     cr_assert_eq(stored(), 0);
     herald_error_free(err);
     herald_msg_free(m);
+}
+
+static void expect_tls_failure(const char *phrase)
+{
+    expect_tls_failure_fix(phrase, NULL);
 }
 
 Test(smtp, certificate_for_another_host_is_refused_with_the_reason)
@@ -635,14 +689,14 @@ Test(smtp, starttls_required_but_not_offered_sends_nothing)
 {
     start_server("--mode plain --auth bob:s3cret");
     open_channel("username = bob\npassword = s3cret\n");
-    expect_tls_failure("does not offer STARTTLS");
+    expect_tls_failure_fix("does not offer STARTTLS", "use tls = implicit");
 }
 
 Test(smtp, implicit_tls_against_a_plain_server_says_use_starttls)
 {
     start_server("--mode plain");
     open_channel("tls = implicit\n");
-    expect_tls_failure("tls = starttls");
+    expect_tls_failure_fix("speaks plain SMTP", "use tls = starttls");
 }
 
 Test(smtp, no_greeting_on_an_implicit_tls_port_says_use_implicit)
@@ -652,7 +706,7 @@ Test(smtp, no_greeting_on_an_implicit_tls_port_says_use_implicit)
     herald_msg *m = simple_msg();
     herald_error *err = NULL;
     expect_error(HERALD_ERR_TIMEOUT, err, send_msg(m, NULL, &err), "no greeting");
-    cr_assert(strstr(herald_error_message(err), "tls = implicit"));
+    expect_fix(err, "tls = implicit");
     herald_error_free(err);
     herald_msg_free(m);
 }
@@ -758,6 +812,7 @@ Test(smtp, rejected_sender_carries_the_server_text)
     cr_assert(strstr(herald_error_provider_text(err),
                      "5.7.1 <bot@example.com>: Sender address rejected: not owned by user"),
               "%s", herald_error_provider_text(err));
+    expect_fix(err, "send from an address this account may use");
     cr_assert_eq(stored(), 0);
     herald_error_free(err);
     herald_msg_free(m);
@@ -848,8 +903,51 @@ Test(smtp, connection_lost_after_the_final_dot_is_not_resent)
     herald_msg_free(m);
 }
 
-/* The same on a kept connection, where a loss before the dot is resent on
- * a new one: after the dot it must not be. */
+/* Found closed at the first command (RSET) of the next transaction:
+ * nothing was accepted, so the driver reconnects once by itself (transport,
+ * like libcurl's dead-connection check). */
+Test(smtp, kept_connection_found_closed_at_the_first_command_is_reconnected)
+{
+    start_server("--mode plain --close-on-rset-after 1");
+    open_channel("tls = none\n");
+    herald_msg *m = simple_msg();
+    send_ok(m);
+    send_ok(m);
+    cr_assert_eq(stored(), 2);
+    cr_assert_eq(connections(), 2);
+    cr_assert_eq(server_count(2), 2, "MAIL accepted %d times", server_count(2));
+    struct rx rx;
+    rx_read(2, &rx);
+    cr_assert(rx_has(&rx, "connection 2"), "%s", rx.head);
+    rx_free(&rx);
+    herald_msg_free(m);
+}
+
+/* Dropped after MAIL was accepted: the transaction had started, so the
+ * driver does not send again; it hands the core a retryable class. */
+Test(smtp, kept_connection_dropped_after_mail_was_accepted_is_not_resent)
+{
+    start_server("--mode plain --close-on-rcpt-after 1");
+    open_channel("tls = none\n");
+    herald_msg *m = simple_msg();
+    send_ok(m);
+    cr_assert_eq(server_count(2), 1);
+    herald_error *err = NULL;
+    herald_class rc = send_msg(m, NULL, &err);
+    cr_assert_eq(rc, HERALD_ERR_CONNECT, "class %d: %s", rc,
+                 herald_error_message(err));
+    cr_assert(herald_class_retryable(rc));
+    cr_assert(strstr(herald_error_message(err), "closed the connection"), "%s",
+              herald_error_message(err));
+    cr_assert_eq(server_count(2), 2, "the transaction started %d times, not "
+                 "once more", server_count(2));
+    cr_assert_eq(connections(), 1, "the driver opened a new connection to resend");
+    cr_assert_eq(stored(), 1);
+    herald_error_free(err);
+    herald_msg_free(m);
+}
+
+/* The same on a kept connection: after the dot it must not be resent. */
 Test(smtp, reused_connection_lost_after_the_final_dot_is_not_resent)
 {
     start_server("--mode plain --pipelining --drop-after-data-on 2");

@@ -567,8 +567,8 @@ Test(smtp_doctor, implicit_tls_port_with_tls_starttls_says_set_tls_implicit)
     /* it waited for a greeting (greeting_timeout), then tried TLS */
     assert_waited("tls", t->ms, 500);
     cr_assert_null(find("greeting"), "%s", dump());
-    cr_assert(strstr(herald_error_message(err), "set tls = implicit"), "%s",
-              herald_error_message(err));
+    cr_assert_str_eq(herald_error_fix(err) ? herald_error_fix(err) : "",
+                     "set tls = implicit", "%s", herald_error_message(err));
     free(want);
     herald_error_free(err);
 }

@@ -127,17 +127,19 @@ static herald_class auth_cram_md5(struct smtp *s, struct smtp_conn *c,
     size_t clen = 0;
     unsigned char *challenge = smtp_b64_decode(r->text.data ? r->text.data : "", &clen);
     if (!challenge)
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, r,
-                         "%s sent a CRAM-MD5 challenge that is not base64; "
-                         "set auth = plain to use another mechanism", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, r,
+                                  "%s sent a CRAM-MD5 challenge that is not base64",
+                                  s->where),
+                        "set auth = plain to use another mechanism");
     unsigned char digest[16];
     int hr = gnutls_hmac_fast(GNUTLS_MAC_MD5, s->cfg.password,
                               strlen(s->cfg.password), challenge, clen, digest);
     free(challenge);
     if (hr < 0)
-        return smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
-                         "CRAM-MD5 is not available in this GnuTLS (%s); set "
-                         "auth = plain", gnutls_strerror(hr));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
+                                  "CRAM-MD5 is not available in this GnuTLS (%s)",
+                                  gnutls_strerror(hr)),
+                        "set auth = plain");
     size_t u = strlen(s->cfg.username);
     char *resp = malloc(u + 1 + 32 + 1);
     if (!resp)
@@ -190,9 +192,10 @@ static herald_class auth_verdict(struct smtp *s, struct smtp_conn *c,
         if (smtp_command(s, c, "*", NULL, &rr) == HERALD_OK && rr.code == 334)
             c->broken = 1; /* still challenging: out of step, no QUIT */
         hbuf_free(&rr.text);
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, r,
-                         "%s sent an unexpected AUTH %s challenge; set auth to "
-                         "another mechanism", s->where, mech);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, r,
+                                  "%s sent an unexpected AUTH %s challenge",
+                                  s->where, mech),
+                        "set auth to another mechanism");
     }
     char *txt = smtp_reply_flat(r);
     char extra[300] = "";
@@ -200,18 +203,18 @@ static herald_class auth_verdict(struct smtp *s, struct smtp_conn *c,
         snprintf(extra, sizeof extra, " (%.250s)", detail);
     herald_class cls;
     if (r->code >= 400 && r->code < 500)
-        cls = smtp_fail(s, HERALD_ERR_TEMPORARY, r,
-                        "%s could not check the credentials for now: %d %s; "
-                        "try again later", s->where, r->code, txt ? txt : "");
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_TEMPORARY, r,
+                                 "%s could not check the credentials for now: %d %s",
+                                 s->where, r->code, txt ? txt : ""),
+                       "try again later");
     else
-        cls = smtp_fail(s, HERALD_ERR_AUTH, r,
-                        "%s rejected the credentials of %s (AUTH %s): %d %s%s; "
-                        "check username and %s%s", s->where,
-                        s->cfg.username, mech, r->code, txt ? txt : "", extra,
-                        mech_is_token(mech) ? "xoauth2_token (access tokens "
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_AUTH, r,
+                                 "%s rejected the credentials of %s (AUTH %s): %d %s%s",
+                                 s->where, s->cfg.username, mech, r->code, txt ? txt : "", extra),
+                       "check username and %s%s",
+                       mech_is_token(mech) ? "xoauth2_token (access tokens "
                                               "expire: get a fresh one)"
-                                            : "password",
-                        r->code == 534 ? " (the provider wants an app password "
+                                            : "password", r->code == 534 ? " (the provider wants an app password "
                                          "or an OAuth token: see xoauth2_token)"
                                        : "");
     free(txt);
@@ -221,22 +224,24 @@ static herald_class auth_verdict(struct smtp *s, struct smtp_conn *c,
 herald_class smtp_auth(struct smtp *s, struct smtp_conn *c)
 {
     if (!c->tls)
-        return smtp_fail(s, HERALD_ERR_CONFIG, NULL,
-                         "refusing to send credentials to %s without TLS; use "
-                         "tls = starttls or tls = implicit", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_CONFIG, NULL,
+                                  "refusing to send credentials to %s without TLS",
+                                  s->where),
+                        "use tls = starttls or tls = implicit");
     if (!(c->ext & SMTP_EXT_AUTH) || !c->mechs)
-        return smtp_fail(s, HERALD_ERR_AUTH, NULL,
-                         "%s offers no AUTH mechanism herald knows (PLAIN, LOGIN, "
-                         "CRAM-MD5, XOAUTH2) after TLS; remove username and "
-                         "password if this server needs none, or check the port "
-                         "(587 is for authenticated submission)", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_AUTH, NULL,
+                                  "%s offers no AUTH mechanism herald knows (PLAIN, LOGIN, "
+                                  "CRAM-MD5, XOAUTH2) after TLS",
+                                  s->where),
+                        "remove username and password if this server needs none, or "
+                        "check the port (587 is for authenticated submission)");
     unsigned mech;
     const char *name = smtp_auth_pick(s, c->mechs, &mech);
     if (!name)
-        return smtp_fail(s, HERALD_ERR_AUTH, NULL,
-                         "%s does not offer AUTH %s after TLS; set auth = auto "
-                         "or a mechanism it offers", s->where,
-                         s->cfg.auth ? smtp_mech_name(s->cfg.auth) : "XOAUTH2");
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_AUTH, NULL,
+                                  "%s does not offer AUTH %s after TLS",
+                                  s->where, s->cfg.auth ? smtp_mech_name(s->cfg.auth) : "XOAUTH2"),
+                        "set auth = auto or a mechanism it offers");
     struct smtp_reply r = {0};
     char *detail = NULL;
     herald_class rc;

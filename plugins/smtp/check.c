@@ -63,15 +63,7 @@ static void report(struct ck *k, const char *step, herald_check_status st,
     k->s->host->report_step(k->chk, step, st, ms < 0 ? 0 : ms, detail, fix);
 }
 
-/* Report a step whose detail is printf-formatted into @detail. */
-static void vsay(struct ck *k, const char *step, herald_check_status st,
-                 const char *fix, char *detail, size_t size, const char *fmt,
-                 va_list ap)
-{
-    vsnprintf(detail, size, fmt, ap);
-    report(k, step, st, detail, fix);
-}
-
+/* Report a step with a printf-formatted detail. */
 static void say(struct ck *k, const char *step, herald_check_status st,
                 const char *fix, const char *fmt, ...) HERALD_PRINTF(5, 6);
 static void say(struct ck *k, const char *step, herald_check_status st,
@@ -80,11 +72,13 @@ static void say(struct ck *k, const char *step, herald_check_status st,
     char detail[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsay(k, step, st, fix, detail, sizeof detail, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    report(k, step, st, detail, fix);
 }
 
-/* A failed step with its own text; recorded as the check's error too. */
+/* A failed step with its own what (@fmt) and @fix; recorded as the
+ * check's error too, the two kept apart. */
 static herald_class fail(struct ck *k, const char *step, herald_class cls,
                          const char *fix, const char *fmt, ...) HERALD_PRINTF(5, 6);
 static herald_class fail(struct ck *k, const char *step, herald_class cls,
@@ -93,23 +87,18 @@ static herald_class fail(struct ck *k, const char *step, herald_class cls,
     char detail[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsay(k, step, HERALD_CHECK_FAIL, fix, detail, sizeof detail, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return smtp_fail(k->s, cls, NULL, "%s; %s", detail, fix);
+    report(k, step, HERALD_CHECK_FAIL, detail, fix);
+    return smtp_fix(k->s, smtp_fail(k->s, cls, NULL, "%s", detail), "%s", fix);
 }
 
-/* A failed step whose error the session code recorded ("what happened;
- * what to do"): split at the last "; " into detail and fix. */
+/* A failed step whose error the session code recorded: its what and its
+ * fix, as recorded. */
 static herald_class fail_recorded(struct ck *k, const char *step, herald_class rc)
 {
-    const char *msg = k->s->err.msg ? k->s->err.msg : "failed (out of memory)";
-    const char *cut = NULL;
-    for (const char *p = strstr(msg, "; "); p; p = strstr(p + 2, "; "))
-        cut = p;
-    char *detail = cut ? strndup(msg, (size_t)(cut - msg)) : NULL;
-    report(k, step, HERALD_CHECK_FAIL, detail ? detail : msg,
-           detail ? cut + 2 : NULL);
-    free(detail);
+    report(k, step, HERALD_CHECK_FAIL,
+           k->s->err.msg ? k->s->err.msg : "failed (out of memory)", k->s->err.fix);
     return rc;
 }
 
@@ -152,77 +141,23 @@ static herald_class resolve_step(struct ck *k, struct addrinfo **ai_r)
 
 /* ---- connect and the port probe ---------------------------------------- */
 
-/* What the probes of probe_host found: 0 connected, else the most telling
- * errno; *ms_r is how long the connection took. */
-static int probe_host_result(const struct hn_probe *p, size_t n, double *ms_r)
-{
-    int best = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i].err == 0) {
-            *ms_r = p[i].ms;
-            return 0;
-        }
-        if (!best || hn_errno_rank(p[i].err) > hn_errno_rank(best))
-            best = p[i].err;
-    }
-    return best;
-}
-
 /* The port probe after a filtered connect to @filtered: the verdict. */
 static void port_probe(struct ck *k, const struct addrinfo *filtered)
 {
     struct smtp *s = k->s;
     char secs[32], host[INET6_ADDRSTRLEN + 8];
-    struct hn_probe p[16];
-    size_t n = 0;
-    begin(k);
-    smtp_secs(s->cfg.connect_ms, secs);
-    hn_addr_text(filtered->ai_addr, filtered->ai_addrlen, host, sizeof host);
-    for (size_t i = 0; i < sizeof smtp_ports / sizeof smtp_ports[0]; i++) {
-        if (smtp_ports[i] == s->cfg.port)
-            continue;
-        if (hn_probe_set(&p[n], filtered->ai_addr, filtered->ai_addrlen,
-                         smtp_ports[i]) == 0)
-            n++;
-    }
-    size_t n_smtp = n;
-    struct addrinfo *pai = NULL;
-    int perr = 0, ptimeout = 0;
-    if (s->cfg.probe_host) {
-        perr = hn_resolve(s->cfg.probe_host, s->cfg.probe_port, s->cfg.connect_ms,
-                       &pai, &ptimeout);
-        for (const struct addrinfo *a = pai; a && n < 8; a = a->ai_next)
-            if (hn_probe_set(&p[n], a->ai_addr, a->ai_addrlen,
-                             s->cfg.probe_port) == 0)
-                n++;
-        if (pai)
-            freeaddrinfo(pai);
-    }
-    hn_probe_run(p, n, s->cfg.connect_ms);
-
-    /* the evidence, then the verdict */
+    struct hn_port_probe pr;
     struct hbuf ev = {0};
-    int other_open = 0;
-    hbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host, secs);
-    for (size_t i = 0; i < n_smtp; i++) {
-        hbuf_printf(&ev, "%s%d %s", i ? ", " : "; port ", p[i].port,
-                    hn_outcome_text(p[i].err));
-        if (p[i].err == 0 && !other_open)
-            other_open = p[i].port;
-    }
-    char probe[300] = "";
-    if (s->cfg.probe_host)
-        snprintf(probe, sizeof probe, strchr(s->cfg.probe_host, ':') ? "[%s]:%d" : "%s:%d",
-                 s->cfg.probe_host, s->cfg.probe_port);
-    double pms = 0;
-    int presult = n > n_smtp ? probe_host_result(p + n_smtp, n - n_smtp, &pms) : -1;
-    if (s->cfg.probe_host && !perr && presult < 0)
-        perr = EAI_NONAME; /* no address it could try */
-    if (s->cfg.probe_host && presult == 0)
-        hbuf_printf(&ev, "; probe_host %s connected in %.0f ms", probe, pms);
-    else if (s->cfg.probe_host && presult > 0)
-        hbuf_printf(&ev, "; probe_host %s: %s", probe, hn_outcome_text(presult));
+    begin(k);
+    hn_addr_text(filtered->ai_addr, filtered->ai_addrlen, host, sizeof host);
+    hbuf_printf(&ev, "port %d of %s gave no answer in %ss", s->cfg.port, host,
+                smtp_secs(s->cfg.connect_ms, secs));
+    hn_port_probe(filtered, smtp_ports, sizeof smtp_ports / sizeof smtp_ports[0],
+                  s->cfg.port, s->cfg.probe_host, s->cfg.probe_port, "probe_host",
+                  s->cfg.connect_ms, &pr, &ev);
     const char *evidence = ev.data ? ev.data : "";
+    int other_open = pr.open_port, perr = pr.ref_gai, presult = pr.ref_result;
+    int ptimeout = pr.ref_timed_out;
 
     char alt[300] = "";
     if (other_open)
@@ -476,6 +411,14 @@ static herald_class plain_greeting_step(struct ck *k, struct smtp_reply *r)
 
 /* ---- EHLO, STARTTLS, certificate, AUTH --------------------------------- */
 
+/* " PLAIN LOGIN" for a set of mechanisms, appended to @b. */
+static void mech_list(unsigned mechs, struct hbuf *b)
+{
+    for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2; m <<= 1)
+        if (mechs & m)
+            hbuf_printf(b, " %s", smtp_mech_name(m));
+}
+
 static void describe_caps(const struct smtp_conn *c, const struct smtp_reply *r,
                           struct hbuf *b)
 {
@@ -495,9 +438,7 @@ static void describe_caps(const struct smtp_conn *c, const struct smtp_reply *r,
         hbuf_printf(b, "%sSIZE (no limit given)", b->len > start ? ", " : " ");
     if (c->ext & SMTP_EXT_AUTH) {
         hbuf_printf(b, "%sAUTH", b->len > start ? ", " : " ");
-        for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2; m <<= 1)
-            if (c->mechs & m)
-                hbuf_printf(b, " %s", smtp_mech_name(m));
+        mech_list(c->mechs, b);
     }
     if (b->len == start)
         hbuf_adds(b, " no extensions");
@@ -599,35 +540,28 @@ static herald_class cert_step(struct ck *k)
     return HERALD_OK;
 }
 
-static void mech_list(unsigned mechs, char *out, size_t size)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (unsigned m = SMTP_MECH_PLAIN; m <= SMTP_MECH_XOAUTH2 && o + 12 < size; m <<= 1)
-        if (mechs & m)
-            o += (size_t)snprintf(out + o, size - o, " %s", smtp_mech_name(m));
-}
-
 static herald_class auth_step(struct ck *k)
 {
     struct smtp *s = k->s;
-    struct smtp_conn *c = k->c;
-    char offered[80];
-    mech_list(c->mechs, offered, sizeof offered);
+    struct hbuf offered = {0};
+    mech_list(k->c->mechs, &offered);
+    const char *o = offered.data ? offered.data : "";
+    herald_class rc = HERALD_OK;
     begin(k);
     if (!s->cfg.username) {
         say(k, "auth", HERALD_CHECK_INFO, NULL, "no credentials configured%s%s",
-            offered[0] ? "; the server offers AUTH" : "", offered);
-        return HERALD_OK;
+            o[0] ? "; the server offers AUTH" : "", o);
+    } else {
+        unsigned mech;
+        const char *name = smtp_auth_pick(s, k->c->mechs, &mech);
+        if ((rc = smtp_auth(s, k->c)) != HERALD_OK)
+            fail_recorded(k, "auth", rc);
+        else
+            say(k, "auth", HERALD_CHECK_OK, NULL, "authenticated as %s with AUTH "
+                "%s (offered:%s)", s->cfg.username, name ? name : "?", o);
     }
-    unsigned mech;
-    const char *name = smtp_auth_pick(s, c->mechs, &mech);
-    herald_class rc = smtp_auth(s, c);
-    if (rc != HERALD_OK)
-        return fail_recorded(k, "auth", rc);
-    say(k, "auth", HERALD_CHECK_OK, NULL, "authenticated as %s with AUTH %s "
-        "(offered:%s)", s->cfg.username, name ? name : "?", offered);
-    return HERALD_OK;
+    hbuf_free(&offered);
+    return rc;
 }
 
 /* ---- send_test: the envelope without DATA ------------------------------ */
@@ -644,75 +578,42 @@ static void channel_sender(struct smtp *s, char *out, size_t size)
         snprintf(out, size, "%s", from ? from : "");
 }
 
-static herald_class sender_step(struct ck *k, const char *from,
-                                struct smtp_reply *r)
-{
-    struct smtp *s = k->s;
-    char line[600], fix[600];
-    begin(k);
-    snprintf(line, sizeof line, "MAIL FROM:<%s>", from);
-    herald_class rc = smtp_command(s, k->c, line, NULL, r);
-    if (rc != HERALD_OK)
-        return fail_recorded(k, "sender", rc);
-    char *txt = smtp_reply_flat(r);
-    const char *text = txt ? txt : "";
-    if (r->code >= 200 && r->code < 300) {
-        say(k, "sender", HERALD_CHECK_OK, NULL, "%s accepted: %d %.300s", line,
-            r->code, text);
-    } else {
-        struct smtp_txn t;
-        memset(&t, 0, sizeof t);
-        t.from = from;
-        rc = smtp_sender_refused(s, &t, r); /* the check's error */
-        if (r->code == 530)
-            snprintf(fix, sizeof fix, "the server wants AUTH first: set "
-                     "username and password");
-        else if (r->code >= 500 && s->cfg.username)
-            snprintf(fix, sizeof fix, "the account %s may not send as %s (a "
-                     "sender that does not match the authenticated domain is "
-                     "refused): set `from` to an address of that account or "
-                     "domain, or allow this sender on the server",
-                     s->cfg.username, from);
-        else if (r->code >= 500)
-            snprintf(fix, sizeof fix, "set `from` to an address this server "
-                     "accepts as sender (often one of its own domains), or "
-                     "authenticate with username and password");
-        else
-            snprintf(fix, sizeof fix, "this refusal is temporary: try again later");
-        say(k, "sender", HERALD_CHECK_FAIL, fix, "%s refused: %d %.300s", line,
-            r->code, text);
-    }
-    free(txt);
-    return rc;
-}
-
-static herald_class recipient_step(struct ck *k, const char *to,
-                                   struct smtp_reply *r)
+/* MAIL FROM:<@addr> (@mail) or RCPT TO:<@addr> of send_test, as @step. */
+static herald_class envelope_step(struct ck *k, const char *step, int mail,
+                                  const char *addr, struct smtp_reply *r)
 {
     struct smtp *s = k->s;
     char line[600];
     begin(k);
-    snprintf(line, sizeof line, "RCPT TO:<%s>", to);
+    snprintf(line, sizeof line, "%s:<%s>", mail ? "MAIL FROM" : "RCPT TO", addr);
     herald_class rc = smtp_command(s, k->c, line, NULL, r);
     if (rc != HERALD_OK)
-        return fail_recorded(k, "recipient", rc);
+        return fail_recorded(k, step, rc);
     char *txt = smtp_reply_flat(r);
     const char *text = txt ? txt : "";
     if (r->code >= 200 && r->code < 300) {
-        say(k, "recipient", HERALD_CHECK_OK, NULL, "%s accepted: %d %.300s "
-            "(no DATA: nothing is delivered)", line, r->code, text);
-    } else {
-        const char *fix = r->code >= 500 ? "check the address; a relay refusal "
-                                           "(\"relay access denied\") means "
-                                           "this account may not send there"
-                                         : "this refusal is temporary: try again later";
-        rc = smtp_fail(s, r->code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
-                                         : HERALD_ERR_TEMPORARY, r,
-                       "%s rejected the recipient %s: %d %s; %s", s->where, to,
-                       r->code, text, fix);
-        say(k, "recipient", HERALD_CHECK_FAIL, fix, "%s refused: %d %.300s",
-            line, r->code, text);
+        say(k, step, HERALD_CHECK_OK, NULL, "%s accepted: %d %.300s%s", line,
+            r->code, text, mail ? "" : " (no DATA: nothing is delivered)");
+        free(txt);
+        return HERALD_OK;
     }
+    if (mail) {
+        struct smtp_txn t;
+        memset(&t, 0, sizeof t);
+        t.from = addr;
+        rc = smtp_sender_refused(s, &t, r); /* the check's error, with its fix */
+    } else {
+        rc = smtp_fix(s, smtp_fail(s, r->code >= 500 ? HERALD_ERR_RECIPIENT_REJECTED
+                                                     : HERALD_ERR_TEMPORARY, r,
+                                   "%s rejected the recipient %s: %d %s",
+                                   s->where, addr, r->code, text),
+                      "%s", r->code >= 500 ? "check the address; a relay "
+                      "refusal (\"relay access denied\") means this account "
+                      "may not send there" : "this refusal is temporary: try "
+                      "again later");
+    }
+    say(k, step, HERALD_CHECK_FAIL, s->err.fix, "%s refused: %d %.300s", line,
+        r->code, text);
     free(txt);
     return rc;
 }
@@ -733,9 +634,9 @@ static herald_class envelope_steps(struct ck *k, const char *to)
         return HERALD_OK;
     }
     struct smtp_reply r = {0};
-    herald_class rc = sender_step(k, from, &r);
+    herald_class rc = envelope_step(k, "sender", 1, from, &r);
     if (rc == HERALD_OK)
-        rc = recipient_step(k, to, &r);
+        rc = envelope_step(k, "recipient", 0, to, &r);
     if (!k->c->broken && !k->c->lost)
         smtp_command(s, k->c, "RSET", NULL, &r); /* no DATA: nothing delivered */
     hbuf_free(&r.text);

@@ -51,14 +51,17 @@ herald_class net_resolve(struct smtp *s, struct addrinfo **ai_r)
     *ai_r = NULL;
     const char *why = r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r);
     if (r == EAI_AGAIN)
-        return smtp_fail(s, HERALD_ERR_TEMPORARY, NULL,
-                         "DNS lookup of %s failed for now (%s); the resolver is "
-                         "unreachable or slow: check this machine's DNS "
-                         "(/etc/resolv.conf) and try again", s->cfg.host, why);
-    return smtp_fail(s, HERALD_ERR_HOST_NOT_FOUND, NULL,
-                     "cannot resolve the SMTP server %s (%s); check `host = %s` "
-                     "for a typo and that this machine's DNS works",
-                     s->cfg.host, why, s->cfg.host);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TEMPORARY, NULL,
+                                  "DNS lookup of %s failed for now (%s)",
+                                  s->cfg.host, why),
+                        "the resolver is unreachable or slow: check this machine's "
+                        "DNS (/etc/resolv.conf) and try again");
+    return smtp_fix(s, smtp_fail(s, HERALD_ERR_HOST_NOT_FOUND, NULL,
+                              "cannot resolve the SMTP server %s (%s)",
+                              s->cfg.host, why),
+                    "check `host = %s` for a typo and that this machine's DNS "
+                    "works",
+                    s->cfg.host);
 }
 
 static herald_class connect_failed(struct smtp *s, int e)
@@ -66,28 +69,28 @@ static herald_class connect_failed(struct smtp *s, int e)
     char t[32];
     switch (e) {
     case ETIMEDOUT:
-        return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
-                         "no answer from %s in %ss; outbound SMTP is often "
-                         "blocked by cloud providers (GCP, AWS, Azure, "
-                         "DigitalOcean); try port 587/465 or an HTTP API "
-                         "driver such as mailgun", s->where,
-                         smtp_secs(s->cfg.connect_ms, t));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
+                                  "no answer from %s in %ss; outbound SMTP is often blocked by "
+                                  "cloud providers (GCP, AWS, Azure, DigitalOcean)",
+                                  s->where, smtp_secs(s->cfg.connect_ms, t)),
+                        "try port 587/465 or an HTTP API driver such as mailgun");
     case ECONNREFUSED:
-        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
-                         "connection to %s refused: nothing listens on port %d "
-                         "there; check host and port (587 for STARTTLS, 465 for "
-                         "implicit TLS) and that the mail server is running",
-                         s->where, s->cfg.port);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                                  "connection to %s refused: nothing listens on port %d there",
+                                  s->where, s->cfg.port),
+                        "check host and port (587 for STARTTLS, 465 for implicit "
+                        "TLS) and that the mail server is running");
     case ENETUNREACH:
     case EHOSTUNREACH:
-        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
-                         "network unreachable: this machine has no route to %s "
-                         "(%s); check its network connection, IPv6 setup and "
-                         "firewall", s->where, strerror(e));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                                  "network unreachable: this machine has no route to %s (%s)",
+                                  s->where, strerror(e)),
+                        "check its network connection, IPv6 setup and firewall");
     default:
-        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
-                         "cannot connect to %s: %s; check host, port and the "
-                         "firewall", s->where, strerror(e));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                                  "cannot connect to %s: %s",
+                                  s->where, strerror(e)),
+                        "check host, port and the firewall");
     }
 }
 
@@ -208,9 +211,11 @@ static herald_class cert_rejected(struct smtp *s, struct smtp_conn *c)
         for (size_t n = strlen(reason); n > 0 && out.data[n - 1] == ' '; n--)
             out.data[n - 1] = '\0';
     }
-    smtp_fail(s, HERALD_ERR_TLS, NULL,
-              "the TLS certificate of %s was rejected: %s; %s", s->where,
-              reason, cert_fix(status));
+    smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                       "the TLS certificate of %s was rejected: %s",
+                       s->where, reason),
+             "%s",
+             cert_fix(status));
     gnutls_free(out.data);
     return HERALD_ERR_TLS;
 }
@@ -231,20 +236,22 @@ herald_class net_check_pin(struct smtp *s, struct smtp_conn *c)
     unsigned char got[32];
     if (net_peer_cert(c, &der) != 0 ||
         gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, got) < 0)
-        return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                         "%s sent no certificate to check against tls_fingerprint; "
-                         "check host and port", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                                  "%s sent no certificate to check against tls_fingerprint",
+                                  s->where),
+                        "check host and port");
     if (memcmp(got, s->cfg.pin, sizeof got) == 0)
         return HERALD_OK;
     char g[100], w[100];
     hn_hex_colons(got, sizeof got, g);
     hn_hex_colons(s->cfg.pin, sizeof s->cfg.pin, w);
-    return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                     "the certificate of %s does not match tls_fingerprint: "
-                     "the server's sha256 fingerprint is %s, the pin is %s; if "
-                     "the server's certificate was replaced on purpose, update "
-                     "tls_fingerprint, otherwise someone may be intercepting "
-                     "the connection", s->where, g, w);
+    return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                              "the certificate of %s does not match tls_fingerprint: the "
+                              "server's sha256 fingerprint is %s, the pin is %s",
+                              s->where, g, w),
+                    "if the server's certificate was replaced on purpose, update "
+                    "tls_fingerprint, otherwise someone may be intercepting the "
+                    "connection");
 }
 
 static herald_class handshake_failed(struct smtp *s, struct smtp_conn *c,
@@ -253,21 +260,24 @@ static herald_class handshake_failed(struct smtp *s, struct smtp_conn *c,
     if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
         return cert_rejected(s, c);
     if (implicit && c->n_first >= 3 && memcmp(c->first, "220", 3) == 0)
-        return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                         "%s answered the TLS handshake with a plain-text SMTP "
-                         "greeting (\"220 ...\"): this server speaks plain SMTP "
-                         "on this port: use tls = starttls", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                                     "%s answered the TLS handshake with a "
+                                     "plain-text SMTP greeting (\"220 ...\"): "
+                                     "this server speaks plain SMTP on this "
+                                     "port", s->where),
+                        "use tls = starttls");
     if (c->sys_errno == ECONNRESET || c->sys_errno == EPIPE ||
         r == GNUTLS_E_PREMATURE_TERMINATION)
-        return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                         "%s closed the connection during the TLS handshake; "
-                         "check tls (implicit for port 465, starttls for 587) "
-                         "and that the server supports TLS 1.2 or newer",
-                         s->where);
-    return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                     "TLS handshake with %s failed: %s; check tls (implicit for "
-                     "port 465, starttls for 587) and that the server supports "
-                     "TLS 1.2 or newer", s->where, gnutls_strerror(r));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                                  "%s closed the connection during the TLS handshake",
+                                  s->where),
+                        "check tls (implicit for port 465, starttls for 587) and "
+                        "that the server supports TLS 1.2 or newer");
+    return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                              "TLS handshake with %s failed: %s",
+                              s->where, gnutls_strerror(r)),
+                    "check tls (implicit for port 465, starttls for 587) and "
+                    "that the server supports TLS 1.2 or newer");
 }
 
 herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
@@ -286,11 +296,10 @@ herald_class net_tls_start(struct smtp *s, struct smtp_conn *c,
             if (tls_wait(c, deadline) != 1) {
                 char t[32];
                 c->broken = 1;
-                return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
-                                 "the TLS handshake with %s did not finish in "
-                                 "%ss; check tls (implicit for port 465, "
-                                 "starttls for 587)", s->where,
-                                 smtp_secs(timeout_ms, t));
+                return smtp_fix(s, smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
+                                          "the TLS handshake with %s did not finish in %ss",
+                                          s->where, smtp_secs(timeout_ms, t)),
+                                "check tls (implicit for port 465, starttls for 587)");
             }
             continue;
         }

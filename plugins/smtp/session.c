@@ -133,37 +133,41 @@ static herald_class io_failed(struct smtp *s, struct smtp_conn *c, int rc,
     c->broken = 1;
     switch (rc) {
     case NET_TIMEOUT:
-        return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
-                         "%s did not answer %s within %ss (%s); the server or "
-                         "the network is slow or stuck: try again later or raise %s",
-                         s->where, what, smtp_secs(ms, t), opt, opt);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
+                                  "%s did not answer %s within %ss (%s)",
+                                  s->where, what, smtp_secs(ms, t), opt),
+                        "the server or the network is slow or stuck: try again later "
+                        "or raise %s",
+                        opt);
     case NET_CLOSED:
         c->lost = 1;
-        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
-                         "%s closed the connection during %s; try again later, "
-                         "and check the server's log if it keeps happening",
-                         s->where, what);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                                  "%s closed the connection during %s",
+                                  s->where, what),
+                        "try again later, and check the server's log if it keeps "
+                        "happening");
     case NET_TOO_LONG:
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                         "%s sent a line longer than %d octets in answer to %s; "
-                         "this is not an SMTP server: check host and port",
-                         s->where, SMTP_MAX_LINE, what);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                                  "%s sent a line longer than %d octets in answer to %s",
+                                  s->where, SMTP_MAX_LINE, what),
+                        "this is not an SMTP server: check host and port");
     case NET_MANYLINES:
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                         "%s answered %s with a reply too long (%s%zu lines, "
-                         "limit %d); this is not a standard SMTP server: check "
-                         "host and port", s->where, what, r->cut ? "over " : "",
-                         r->lines, SMTP_MAX_REPLY_LINES);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                                  "%s answered %s with a reply too long (%s%zu lines, limit %d)",
+                                  s->where, what, r->cut ? "over " : "", r->lines, SMTP_MAX_REPLY_LINES),
+                        "this is not a standard SMTP server: check host and port");
     case NET_BADREPLY:
         shown_line(bad, shown);
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                         "%s sent something that is not an SMTP reply in answer "
-                         "to %s: \"%s\"; check host, port and tls", s->where,
-                         what, shown);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                                  "%s sent something that is not an SMTP reply in answer to "
+                                  "%s: \"%s\"",
+                                  s->where, what, shown),
+                        "check host, port and tls");
     default:
-        return smtp_fail(s, HERALD_ERR_CONNECT, NULL,
-                         "the connection to %s failed during %s: %s; check the "
-                         "network and try again", s->where, what, net_strerror(c));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_CONNECT, NULL,
+                                  "the connection to %s failed during %s: %s",
+                                  s->where, what, net_strerror(c)),
+                        "check the network and try again");
     }
 }
 
@@ -221,22 +225,26 @@ herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
     const char *text = t ? t : "";
     herald_class cls;
     if (r->code == 421)
-        cls = smtp_fail(s, HERALD_ERR_TEMPORARY, r,
-                        "%s is closing the connection (421 %s) at %s; try again later",
-                        s->where, text, what);
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_TEMPORARY, r,
+                                 "%s is closing the connection (421 %s) at %s",
+                                 s->where, text, what),
+                       "try again later");
     else if (r->code >= 400 && r->code < 500)
-        cls = smtp_fail(s, HERALD_ERR_TEMPORARY, r,
-                        "%s refused %s for now: %d %s; this is temporary: try "
-                        "again later", s->where, what, r->code, text);
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_TEMPORARY, r,
+                                 "%s refused %s for now: %d %s",
+                                 s->where, what, r->code, text),
+                       "this is temporary: try again later");
     else if (r->code >= 500)
-        cls = smtp_fail(s, HERALD_ERR_PERMANENT, r,
-                        "%s refused %s: %d %s; sending it again will not help: "
-                        "see the server's text for the reason", s->where, what,
-                        r->code, text);
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_PERMANENT, r,
+                                 "%s refused %s: %d %s",
+                                 s->where, what, r->code, text),
+                       "sending it again will not help: see the server's text for "
+                       "the reason");
     else
-        cls = smtp_fail(s, HERALD_ERR_PROTOCOL, r,
-                        "%s answered %s with an unexpected %d %s; check host and port",
-                        s->where, what, r->code, text);
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, r,
+                                 "%s answered %s with an unexpected %d %s",
+                                 s->where, what, r->code, text),
+                       "check host and port");
     free(t);
     return cls;
 }
@@ -254,24 +262,27 @@ static herald_class greeting_cut(struct smtp *s, struct smtp_conn *c,
     size_t n = c->rlen - c->rpos;
     smtp_secs(s->cfg.greeting_ms, t);
     if (n >= 2 && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03)
-        return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                         "%s sent TLS records instead of an SMTP greeting: this "
-                         "port speaks implicit TLS: set tls = implicit", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                                     "%s sent TLS records instead of an SMTP "
+                                     "greeting: this port speaks implicit TLS",
+                                     s->where),
+                        "set tls = implicit");
     if (n > 0) {
         c->rbuf[c->rlen] = '\0';
         shown_line(c->rbuf + c->rpos, shown);
-        return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                         "%s sent a truncated greeting \"%s\" without a line "
-                         "end (CRLF) and nothing more within %ss "
-                         "(greeting_timeout); this is not a standard SMTP "
-                         "server, or it is stuck: check host and port",
-                         s->where, shown, t);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                                  "%s sent a truncated greeting \"%s\" without a line end "
+                                  "(CRLF) and nothing more within %ss (greeting_timeout)",
+                                  s->where, shown, t),
+                        "this is not a standard SMTP server, or it is stuck: check "
+                        "host and port");
     }
-    return smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                     "%s sent %zu line%s of a greeting (%d ...) but not its last "
-                     "line within %ss (greeting_timeout); this is not a "
-                     "standard SMTP server, or it is stuck: check host and port",
-                     s->where, r->lines, r->lines == 1 ? "" : "s", r->code, t);
+    return smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                              "%s sent %zu line%s of a greeting (%d ...) but not its last "
+                              "line within %ss (greeting_timeout)",
+                              s->where, r->lines, r->lines == 1 ? "" : "s", r->code, t),
+                    "this is not a standard SMTP server, or it is stuck: check "
+                    "host and port");
 }
 
 herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r)
@@ -285,11 +296,11 @@ herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *
     }
     if (rc == NET_TIMEOUT && s->cfg.tls != SMTP_TLS_IMPLICIT) {
         c->broken = 1;
-        return smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
-                         "%s accepted the connection but the server sent no "
-                         "greeting within %ss (greeting_timeout); this port "
-                         "probably expects implicit TLS: set tls = implicit",
-                         s->where, smtp_secs(s->cfg.greeting_ms, t));
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TIMEOUT, NULL,
+                                  "%s accepted the connection but the server sent no greeting "
+                                  "within %ss (greeting_timeout)",
+                                  s->where, smtp_secs(s->cfg.greeting_ms, t)),
+                        "this port probably expects implicit TLS: set tls = implicit");
     }
     if (rc != NET_OK)
         return io_failed(s, c, rc, "the greeting", bad, r, s->cfg.greeting_ms,
@@ -302,10 +313,11 @@ herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *
         c->lost = c->broken = 1;
     if (r->code >= 500) {
         char *txt = smtp_reply_flat(r);
-        smtp_fail(s, HERALD_ERR_PERMANENT, r,
-                  "%s refuses to talk to this machine: %d %s; the server does "
-                  "not accept mail from this address (see its text: access "
-                  "rules or a blocklist)", s->where, r->code, txt ? txt : "");
+        smtp_fix(s, smtp_fail(s, HERALD_ERR_PERMANENT, r,
+                           "%s refuses to talk to this machine: %d %s",
+                           s->where, r->code, txt ? txt : ""),
+                 "the server does not accept mail from this address (see its "
+                 "text: access rules or a blocklist)");
         free(txt);
         return HERALD_ERR_PERMANENT;
     }
@@ -388,33 +400,35 @@ herald_class smtp_starttls(struct smtp *s, struct smtp_conn *c, struct smtp_repl
     if (!s->cfg.tls_explicit)
         snprintf(why, sizeof why, " (the default for port %d)", s->cfg.port);
     if (!(c->ext & SMTP_EXT_STARTTLS))
-        return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                         "%s does not offer STARTTLS, and tls = starttls%s "
-                         "requires it, so nothing was sent in clear text; use "
-                         "tls = implicit (port 465) if the server offers it, or "
-                         "tls = none only on a trusted network and without "
-                         "credentials", s->where, why);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                                  "%s does not offer STARTTLS, and tls = starttls%s requires "
+                                  "it, so nothing was sent in clear text",
+                                  s->where, why),
+                        "use tls = implicit (port 465) if the server offers it, or "
+                        "tls = none only on a trusted network and without credentials");
     herald_class rc = smtp_command(s, c, "STARTTLS", NULL, r);
     if (rc != HERALD_OK)
         return rc;
     if (r->code != 220) {
         char *txt = smtp_reply_flat(r);
-        smtp_fail(s, HERALD_ERR_TLS, r,
-                  "%s refused STARTTLS: %d %s; tls = starttls%s requires it, so "
-                  "nothing was sent in clear text; ask the server's operator, "
-                  "or use tls = implicit (port 465) if it offers that",
-                  s->where, r->code, txt ? txt : "", why);
+        smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, r,
+                           "%s refused STARTTLS: %d %s; tls = starttls%s requires it, "
+                           "so nothing was sent in clear text",
+                           s->where, r->code, txt ? txt : "", why),
+                 "ask the server's operator, or use tls = implicit (port 465) "
+                 "if it offers that");
         free(txt);
         return HERALD_ERR_TLS; /* still in step, in clear text: QUIT is fine */
     }
     if (net_input_pending(c)) {
         c->broken = 1;
-        return smtp_fail(s, HERALD_ERR_TLS, NULL,
-                         "%s sent data after its STARTTLS reply, before the TLS "
-                         "handshake; that is how STARTTLS command injection "
-                         "works (a man-in-the-middle or a broken server), so "
-                         "the session was aborted and nothing else was sent; "
-                         "check the network path to the server", s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_TLS, NULL,
+                                  "%s sent data after its STARTTLS reply, before the TLS "
+                                  "handshake; that is how STARTTLS command injection works (a "
+                                  "man-in-the-middle or a broken server), so the session was "
+                                  "aborted and nothing else was sent",
+                                  s->where),
+                        "check the network path to the server");
     }
     rc = net_tls_start(s, c, s->cfg.command_ms, 0);
     /* forget everything the clear-text EHLO said */
@@ -523,17 +537,28 @@ herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
     const char *text = txt ? txt : "";
     herald_class cls;
     if (r->code == 530)
-        cls = smtp_fail(s, HERALD_ERR_AUTH, r,
-                        "%s wants authentication before accepting mail (%d %s); "
-                        "set username and password for this channel",
-                        s->where, r->code, text);
-    else if (r->code >= 500)
+        cls = smtp_fix(s, smtp_fail(s, HERALD_ERR_AUTH, r,
+                                    "%s wants authentication before accepting "
+                                    "mail (%d %s)", s->where, r->code, text),
+                       "the server wants AUTH first: set username and password");
+    else if (r->code >= 500) {
         cls = smtp_fail(s, HERALD_ERR_SENDER_REJECTED, r,
-                        "%s rejected the sender %s: %d %s; send from an address "
-                        "this account may use (the message's From or the "
-                        "channel's `from`)", s->where, t->from, r->code, text);
-    else
+                        "%s rejected the sender %s: %d %s", s->where, t->from,
+                        r->code, text);
+        if (s->cfg.username)
+            smtp_fix(s, cls, "the account %s may not send as %s (a sender that "
+                     "does not match the authenticated domain is refused): send "
+                     "from an address this account may use (the message's From "
+                     "or the channel's `from`), or allow this sender on the "
+                     "server", s->cfg.username, t->from);
+        else
+            smtp_fix(s, cls, "send from an address this server accepts as "
+                     "sender (often one of its own domains; the message's From "
+                     "or the channel's `from`), or authenticate with username "
+                     "and password");
+    } else {
         cls = smtp_reply_error(s, r, "the sender");
+    }
     free(txt);
     return cls;
 }
@@ -554,12 +579,12 @@ static herald_class all_rejected(struct smtp *s, struct smtp_txn *t)
     struct smtp_reply first = {.code = t->n_rcpt ? t->rcpt[0].code : 0};
     const char *ft = t->n_rcpt && t->rcpt[0].text ? t->rcpt[0].text : "";
     hbuf_adds(&first.text, strlen(ft) > 4 ? ft + 4 : "");
-    herald_class cls = smtp_fail(s, temporary ? HERALD_ERR_TEMPORARY
-                                              : HERALD_ERR_RECIPIENT_REJECTED,
-                                 &first,
-                                 "%s rejected every recipient: %s; %s", s->where,
-                                 list.data ? list.data : "",
-                                 temporary ? "some were refused for now: try again later"
+    herald_class cls = smtp_fix(s, smtp_fail(s, temporary ? HERALD_ERR_TEMPORARY
+                                              : HERALD_ERR_RECIPIENT_REJECTED, &first,
+                                          "%s rejected every recipient: %s",
+                                          s->where, list.data ? list.data : ""),
+                                "%s",
+                                temporary ? "some were refused for now: try again later"
                                            : "check the addresses");
     hbuf_free(&first.text);
     hbuf_free(&list);
@@ -685,12 +710,13 @@ static herald_class delivery_unknown(struct smtp *s, struct smtp_conn *c,
                                      const struct smtp_reply *r, const char *why)
 {
     c->broken = 1;
-    return smtp_fail(s, HERALD_ERR_DELIVERY_UNKNOWN, r,
-                     "the message went out to %s but %s; it may or may not "
-                     "have been delivered, and it is not sent again "
-                     "automatically because that is how duplicates happen: "
-                     "check the recipient's mailbox or the server's log "
-                     "before resending", s->where, why);
+    return smtp_fix(s, smtp_fail(s, HERALD_ERR_DELIVERY_UNKNOWN, r,
+                              "the message went out to %s but %s",
+                              s->where, why),
+                    "it may or may not have been delivered, and it is not sent "
+                    "again automatically because that is how duplicates happen: "
+                    "check the recipient's mailbox or the server's log before "
+                    "resending");
 }
 
 /* After the envelope: the body, the final dot and the server's verdict. */
@@ -698,7 +724,20 @@ static herald_class send_data(struct smtp *s, struct smtp_conn *c,
                               struct smtp_txn *t, struct smtp_reply *r)
 {
     char why[200], secs[32], shown[81];
-    int w = net_write(c, t->body.data, t->body.len, smtp_now_ms() + s->cfg.data_ms);
+    long long deadline = smtp_now_ms() + s->cfg.data_ms;
+    int w = NET_OK;
+    /* dot-stuffed straight into the output queue, a chunk at a time: no
+     * second full copy of the message */
+    for (size_t at = 0; w == NET_OK;) {
+        at = smtp_dot_stuff(t->mime, t->mime_len, at, &c->out, SMTP_DATA_CHUNK,
+                            NULL, NULL);
+        int last = at >= t->mime_len;
+        if (last)
+            hbuf_adds(&c->out, ".\r\n"); /* a small message: one write */
+        w = c->out.oom ? NET_ERROR : net_flush(c, deadline);
+        if (last)
+            break;
+    }
     if (w != NET_OK)
         return io_failed(s, c, w, "the message data", NULL, NULL, s->cfg.data_ms,
                          "data_timeout");
@@ -773,6 +812,7 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
 
     struct smtp_reply r = {0};
     herald_class rc = exchange(s, c, t, &e, &r);
+    t->accepted_any = e.mail_ok || t->n_accepted > 0 || e.got_354;
     if (rc == HERALD_OK && e.got_354 && !(e.mail_ok && t->n_accepted)) {
         /* a server that said 354 with nothing to deliver: end it empty */
         const char *bad;
@@ -788,9 +828,10 @@ herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
     else if (rc == HERALD_OK && e.got_354)
         rc = send_data(s, c, t, &r);
     else if (rc == HERALD_OK)
-        rc = smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
-                       "%s never answered DATA with 354; check host and port",
-                       s->where);
+        rc = smtp_fix(s, smtp_fail(s, HERALD_ERR_PROTOCOL, NULL,
+                                "%s never answered DATA with 354",
+                                s->where),
+                      "check host and port");
     hbuf_free(&r.text);
     free(e.kind);
     free(e.rcpt);

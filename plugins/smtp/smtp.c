@@ -11,10 +11,13 @@
  * Connection reuse: a kept session is closed with QUIT before the next send
  * when it has carried max_messages messages or sat idle longer than
  * idle_timeout.  A kept session the server has closed is noticed before the
- * send (EOF on the socket) or during it; in the latter case the message is
- * sent again, once, on a new connection when the final dot had not gone
- * out yet (nothing can have been delivered), and never once it had: a
- * connection lost after the dot is HERALD_ERR_DELIVERY_UNKNOWN.
+ * send (EOF on the socket) or during it.  Retrying is the core's: the
+ * driver reconnects once only when the kept connection turns out to be
+ * closed before the server accepted anything of the transaction (no
+ * positive reply to MAIL, RCPT or DATA), which is transport, like libcurl's
+ * dead-connection check.  Any other loss before the final dot is returned
+ * as CONNECT or TIMEOUT (retryable, for the core to decide), and a loss
+ * after the dot is HERALD_ERR_DELIVERY_UNKNOWN.
  */
 #include "smtp.h"
 
@@ -91,6 +94,23 @@ static herald_class config_error(const herald_host *h, herald_error **err_r,
     return h->error(err_r, HERALD_ERR_CONFIG, NULL, NULL, -1, "%s", buf);
 }
 
+/* Give the error config_error just set its fix (what to do); returns @cls. */
+static herald_class config_fix(const herald_host *h, herald_error **err_r,
+                               herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(4, 5);
+static herald_class config_fix(const herald_host *h, herald_error **err_r,
+                               herald_class cls, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (err_r && *err_r && h->abi_minor >= 1 && h->error_fix)
+        h->error_fix(*err_r, "%s", buf);
+    return cls;
+}
+
 static char *opt_dup(const herald_host *h, herald_channel *ch, const char *name)
 {
     const char *v = h->opt_str(ch, name);
@@ -163,30 +183,37 @@ static herald_class check_credentials(const struct smtp_cfg *cfg,
                       : has_control(cfg->password) ? "password"
                       : has_control(cfg->token) ? "xoauth2_token" : NULL;
     if (bad)
-        return config_error(h, err_r, "%s contains a line break or another "
-                            "control character; such values are refused so "
-                            "that nothing can be injected into the SMTP "
-                            "session: fix %s", bad, bad);
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "%s contains a line break or another control character",
+                                       bad),
+                          "such values are refused so that nothing can be injected "
+                          "into the SMTP session: fix %s",
+                          bad);
     int creds = cfg->username || cfg->password || cfg->token;
     if (creds && cfg->tls == SMTP_TLS_NONE)
-        return config_error(h, err_r, "credentials are never sent without TLS, "
-                            "and this channel sets them with tls = none; use "
-                            "tls = starttls (port 587) or tls = implicit (port "
-                            "465), or remove username/password/xoauth2_token");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "credentials are never sent without TLS, and this channel "
+                                       "sets them with tls = none"),
+                          "use tls = starttls (port 587) or tls = implicit (port 465), "
+                          "or remove username/password/xoauth2_token");
     if ((cfg->password || cfg->token) && !cfg->username)
-        return config_error(h, err_r, "%s is set but username is not; set "
-                            "username (usually the full email address)",
-                            cfg->password ? "password" : "xoauth2_token");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "%s is set but username is not",
+                                       cfg->password ? "password" : "xoauth2_token"),
+                          "set username (usually the full email address)");
     if (cfg->username && !cfg->password && !cfg->token)
-        return config_error(h, err_r, "username is set but neither password "
-                            "nor xoauth2_token is; set password (or "
-                            "password_file / password_env)");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "username is set but neither password nor xoauth2_token is"),
+                          "set password (or password_file / password_env)");
     if (cfg->auth == SMTP_MECH_XOAUTH2 && !cfg->token)
-        return config_error(h, err_r, "auth = xoauth2 needs xoauth2_token (and "
-                            "username); set them or choose auth = auto");
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "auth = xoauth2 needs xoauth2_token (and username)"),
+                          "set them or choose auth = auto");
     if (cfg->auth && cfg->auth != SMTP_MECH_XOAUTH2 && !cfg->password)
-        return config_error(h, err_r, "auth = %s needs username and password; "
-                            "set them or choose auth = auto", auth_name);
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "auth = %s needs username and password",
+                                       auth_name),
+                          "set them or choose auth = auto");
     return HERALD_OK;
 }
 
@@ -259,19 +286,20 @@ static herald_class read_config(struct smtp *s, herald_error **err_r)
     const char *pin = h->opt_str(ch, "tls_fingerprint");
     if (pin && *pin) {
         if (parse_pin(pin, cfg->pin) != 0)
-            return config_error(h, err_r, "tls_fingerprint = %s is not a sha256 "
-                                "fingerprint; write the 64 hex digits (colons "
-                                "allowed), as printed by `certtool -i` "
-                                "(\"sha256\" of the certificate) or `openssl "
-                                "x509 -noout -fingerprint -sha256`", pin);
+            return config_fix(h, err_r, config_error(h, err_r,
+                                           "tls_fingerprint = %s is not a sha256 fingerprint",
+                                           pin),
+                              "write the 64 hex digits (colons allowed), as printed by "
+                              "`certtool -i` (\"sha256\" of the certificate) or `openssl "
+                              "x509 -noout -fingerprint -sha256`");
         cfg->has_pin = 1;
     }
     if (read_probe_host(cfg, h->opt_str(ch, "probe_host")) != 0)
-        return config_error(h, err_r, "probe_host = %s is not a host or "
-                            "host:port; write e.g. probe_host = api.mailgun.net "
-                            "(port 443) or probe_host = 192.0.2.7:8443 "
-                            "([v6 address]:port for IPv6)",
-                            h->opt_str(ch, "probe_host"));
+        return config_fix(h, err_r, config_error(h, err_r,
+                                       "probe_host = %s is not a host or host:port",
+                                       h->opt_str(ch, "probe_host")),
+                          "write e.g. probe_host = api.mailgun.net (port 443) or "
+                          "probe_host = 192.0.2.7:8443 ([v6 address]:port for IPv6)");
     return check_credentials(cfg, h->opt_str(ch, "auth"), h, err_r);
 }
 
@@ -288,10 +316,10 @@ static herald_class load_trust(struct smtp *s, herald_error **err_r)
         r = gnutls_certificate_set_x509_trust_file(s->cred, s->cfg.ca_file,
                                                    GNUTLS_X509_FMT_PEM);
         if (r <= 0)
-            return config_error(h, err_r, "ca_file = %s: no CA certificate "
-                                "could be read (%s); give a PEM file holding "
-                                "the CA certificate(s)", s->cfg.ca_file,
-                                r < 0 ? gnutls_strerror(r) : "none in the file");
+            return config_fix(h, err_r, config_error(h, err_r,
+                                           "ca_file = %s: no CA certificate could be read (%s)",
+                                           s->cfg.ca_file, r < 0 ? gnutls_strerror(r) : "none in the file"),
+                              "give a PEM file holding the CA certificate(s)");
     } else if (s->cfg.verify && !s->cfg.has_pin) {
         r = gnutls_certificate_set_x509_system_trust(s->cred);
         if (r <= 0)
@@ -413,9 +441,10 @@ static herald_class add_address(struct smtp *s, struct smtp_txn *t,
     char shown[300];
     printable(addr ? addr : "(none)", shown, sizeof shown);
     if (why)
-        return smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
-                         "the %s address %s %s; nothing was sent: fix the address",
-                         role, shown, why);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
+                                  "the %s address %s %s",
+                                  role, shown, why),
+                        "nothing was sent: fix the address");
     if (!t->utf8_addr && non_ascii(addr))
         t->utf8_addr = addr;
     if (strcmp(role, "sender") != 0)
@@ -433,15 +462,16 @@ static herald_class envelope_of(struct smtp *s, const herald_msg *msg,
     for (size_t l = 0; l < 3; l++)
         n += h->msg_count(msg, lists[l]);
     if (n == 0)
-        return smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
-                         "the message has no recipient; add a To, Cc or Bcc address");
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
+                                  "the message has no recipient"),
+                        "add a To, Cc or Bcc address");
     if (!(t->rcpt = calloc(n, sizeof *t->rcpt)))
         return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
     t->from = h->msg_get(msg, HERALD_FIELD_FROM_ADDRESS);
     if (!t->from)
-        return smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
-                         "the message has no sender; set its From or the "
-                         "channel's `from`");
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INVALID_MESSAGE, NULL,
+                                  "the message has no sender"),
+                        "set its From or the channel's `from`");
     herald_class rc = add_address(s, t, t->from, "sender");
     for (size_t l = 0; l < 3 && rc == HERALD_OK; l++)
         for (size_t i = 0; i < h->msg_count(msg, lists[l]) && rc == HERALD_OK; i++)
@@ -449,29 +479,7 @@ static herald_class envelope_of(struct smtp *s, const herald_msg *msg,
     return rc;
 }
 
-/* The Message-ID header's value in the rendered head, malloc'd or NULL. */
-static char *message_id_of(const char *mime, size_t len)
-{
-    const char *end = mime + len;
-    for (const char *p = mime; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol || eol == p || (eol == p + 1 && *p == '\r'))
-            return NULL; /* end of the header section */
-        if ((size_t)(eol - p) > 12 && strncasecmp(p, "Message-ID:", 11) == 0) {
-            const char *v = p + 11;
-            while (*v == ' ')
-                v++;
-            size_t n = (size_t)(eol - v);
-            if (n && v[n - 1] == '\r')
-                n--;
-            return strndup(v, n);
-        }
-        p = eol + 1;
-    }
-    return NULL;
-}
-
-/* Envelope, rendered and dot-stuffed body, Message-ID.  A render failure
+/* Envelope, rendered message and the Message-ID the renderer wrote.  A render failure
  * comes with the core's own error in *err_r. */
 static herald_class build_txn(struct smtp *s, const herald_msg *msg,
                               struct smtp_txn *t, herald_error **err_r)
@@ -479,22 +487,34 @@ static herald_class build_txn(struct smtp *s, const herald_msg *msg,
     herald_class rc = envelope_of(s, msg, t);
     if (rc != HERALD_OK)
         return rc;
-    char *mime = NULL;
-    size_t len = 0;
-    rc = s->host->render_mime(msg, 0, &mime, &len, err_r);
+    if (s->host->abi_minor < 1 || !s->host->render_mime_id)
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
+                                     "this smtp driver needs herald's driver "
+                                     "ABI 1.1 (render_mime_id)"),
+                        "install the smtp driver that came with this libherald");
+    char *id = NULL;
+    t->mime_free = s->host->free;
+    rc = s->host->render_mime_id(msg, 0, &t->mime, &t->mime_len, &id, err_r);
     if (rc != HERALD_OK)
         return rc;
-    t->size = len;
-    t->message_id = message_id_of(mime, len);
-    size_t longest = smtp_dot_stuff(mime, len, &t->body, &t->eight_bit);
-    s->host->free(mime);
-    if (longest == (size_t)-1)
-        return smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");
+    /* the result's id is the header's value, with its angle brackets */
+    if (id && asprintf(&t->message_id, "<%s>", id) < 0)
+        t->message_id = NULL;
+    s->host->free(id);
+    t->size = t->mime_len;
+    /* one pass to learn the longest line and whether it is 8-bit, without
+     * storing anything: the bytes are dot-stuffed when DATA goes out */
+    struct hbuf measure = {0};
+    size_t longest = 0;
+    measure.count = 1;
+    smtp_dot_stuff(t->mime, t->mime_len, 0, &measure, (size_t)-1, &longest,
+                   &t->eight_bit);
     if (longest > 998)
-        return smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
-                         "the rendered message has a line of %zu octets and "
-                         "SMTP allows 998; this is a bug in herald's MIME "
-                         "renderer: please report it", longest);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_INTERNAL, NULL,
+                                  "the rendered message has a line of %zu octets and SMTP "
+                                  "allows 998",
+                                  longest),
+                        "this is a bug in herald's MIME renderer: please report it");
     return HERALD_OK;
 }
 
@@ -507,7 +527,7 @@ static void txn_reset(struct smtp_txn *t)
     }
     free(t->queue_id);
     t->queue_id = NULL;
-    t->after_dot = t->all_rejected = 0;
+    t->after_dot = t->all_rejected = t->accepted_any = 0;
     t->n_accepted = 0;
 }
 
@@ -515,7 +535,8 @@ static void txn_free(struct smtp_txn *t)
 {
     txn_reset(t);
     free(t->rcpt);
-    hbuf_free(&t->body);
+    if (t->mime_free)
+        t->mime_free(t->mime);
     free(t->message_id);
 }
 
@@ -524,16 +545,17 @@ static herald_class fits_server(struct smtp *s, const struct smtp_conn *c,
                                 const struct smtp_txn *t)
 {
     if (t->utf8_addr && !(c->ext & SMTP_EXT_SMTPUTF8))
-        return smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
-                         "the address %s is not ASCII and %s does not offer "
-                         "SMTPUTF8 (RFC 6531), so it cannot carry it; use an "
-                         "ASCII address or a server that supports SMTPUTF8",
-                         t->utf8_addr, s->where);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
+                                  "the address %s is not ASCII and %s does not offer SMTPUTF8 "
+                                  "(RFC 6531), so it cannot carry it",
+                                  t->utf8_addr, s->where),
+                        "use an ASCII address or a server that supports SMTPUTF8");
     if ((c->ext & SMTP_EXT_SIZE) && c->size_max && t->size > c->size_max)
-        return smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
-                         "the message is %zu bytes and %s accepts at most %lu "
-                         "(SIZE); make it smaller: shrink or drop attachments, "
-                         "or link to large files", t->size, s->where, c->size_max);
+        return smtp_fix(s, smtp_fail(s, HERALD_ERR_PERMANENT, NULL,
+                                  "the message is %zu bytes and %s accepts at most %lu (SIZE)",
+                                  t->size, s->where, c->size_max),
+                        "make it smaller: shrink or drop attachments, or link to "
+                        "large files");
     return HERALD_OK;
 }
 
@@ -602,12 +624,18 @@ static herald_class smtp_send(void *state, const herald_msg *msg,
             rc = smtp_transaction(s, s->conn, &t);
         if (rc == HERALD_OK || !s->conn)
             break;
-        /* Once the final dot went out the message may have been
-         * delivered: never again.  Before it nothing was. */
-        if (!(reused && attempt == 0 && s->conn->lost && !t.after_dot))
+        /* Retrying is the core's (it sees the class: CONNECT or TIMEOUT
+         * before the final dot, DELIVERY_UNKNOWN after it).  This one
+         * reconnect is transport, like libcurl's dead-connection check: a
+         * kept connection that turns out to be closed before the server
+         * accepted anything of this transaction (no positive reply to
+         * MAIL, RCPT or DATA) never carried the message, so it is opened
+         * again once.  Any other loss goes back to the core as it is. */
+        if (!(reused && attempt == 0 && s->conn->lost && !t.accepted_any &&
+              !t.after_dot))
             break;
-        s->host->log(s->ch, HERALD_LOG_INFO, "%s closed the kept connection "
-                     "before the message was complete; sending it on a new one",
+        s->host->log(s->ch, HERALD_LOG_INFO, "%s had closed the kept connection "
+                     "before accepting anything; sending on a new one",
                      s->where);
         drop_session(s, 0);
         smtp_err_clear(s);
@@ -656,7 +684,8 @@ static herald_class smtp_render(void *state, const herald_msg *msg,
         for (size_t i = 0; i < t.n_rcpt; i++)
             hbuf_printf(&b, "RCPT TO:<%s>\r\n", t.rcpt[i].addr);
         hbuf_adds(&b, "DATA\r\n");
-        hbuf_add(&b, t.body.data, t.body.len);
+        smtp_dot_stuff(t.mime, t.mime_len, 0, &b, (size_t)-1, NULL, NULL);
+        hbuf_adds(&b, ".\r\n");
         hbuf_adds(&b, "QUIT\r\n");
         if (b.oom || !(*payload_r = s->host->alloc(b.len + 1)))
             rc = smtp_fail(s, HERALD_ERR_INTERNAL, NULL, "out of memory");

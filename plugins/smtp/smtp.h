@@ -67,7 +67,9 @@ struct smtp_err {
     herald_class cls;          /* HERALD_OK: no error recorded */
     char code[12];             /* SMTP reply code, "" when none */
     char *text;                /* the server's reply text or NULL */
-    char *msg;                 /* what happened and what to do */
+    char *msg;                 /* what happened */
+    char *fix;                 /* what to do, or NULL */
+    int just_set;              /* the last smtp_fail recorded this one */
 };
 
 /* One SMTP reply: code and its text lines joined with '\n' (control
@@ -133,6 +135,11 @@ long long smtp_now_ms(void);
 herald_class smtp_fail(struct smtp *s, herald_class cls,
                        const struct smtp_reply *r, const char *fmt, ...)
     HERALD_PRINTF(4, 5);
+/* Set the fix (what to do) of the error the smtp_fail just before recorded
+ * (nothing when that one did not stick); returns @cls, so that it wraps:
+ * return smtp_fix(s, smtp_fail(s, CLS, r, "what", ...), "fix", ...); */
+herald_class smtp_fix(struct smtp *s, herald_class cls, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
 void smtp_err_clear(struct smtp *s);
 /* Hand the recorded error to the core; returns its class (@rc when none). */
 herald_class smtp_err_report(struct smtp *s, herald_class rc,
@@ -143,10 +150,17 @@ const char *smtp_secs(long ms, char buf[32]);
 unsigned char *smtp_b64_decode(const char *s, size_t *len_r);
 /* The reply text on one line (newlines as spaces), malloc'd. */
 char *smtp_reply_flat(const struct smtp_reply *r);
-/* Dot-stuff @in (any line ending) into @out with CRLF line endings and the
- * final ".\r\n".  Returns the longest line, or (size_t)-1 on OOM; *eight_r
- * is set when a byte >= 0x80 occurs. */
-size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r);
+/* Dot-stuff the lines of @in (any line ending) from offset @from (a line
+ * start) into @out with CRLF line endings, whole lines, until @out holds
+ * @max bytes or more or @in ends; returns the offset reached, so that a
+ * message streams into the output queue a piece at a time.  A counting
+ * @out (out->count) measures without storing.  *longest_r (may be NULL)
+ * is raised to the longest line seen, *eight_r (may be NULL) is set when
+ * a byte >= 0x80 occurs.  The final ".\r\n" is the caller's. */
+size_t smtp_dot_stuff(const char *in, size_t n, size_t from, struct hbuf *out,
+                      size_t max, size_t *longest_r, int *eight_r);
+/* How much of the message goes into the output queue between flushes. */
+#define SMTP_DATA_CHUNK (64u * 1024u)
 
 /* net.c */
 enum { NET_OK = 0, NET_TIMEOUT, NET_CLOSED, NET_ERROR, NET_TOO_LONG };
@@ -213,12 +227,16 @@ struct smtp_txn {
     const char *from;
     struct smtp_rcpt *rcpt;
     size_t n_rcpt;
-    struct hbuf body;          /* dot-stuffed, ends with ".\r\n" */
+    char *mime;                /* the rendered message (host->free), sent
+                                  dot-stuffed a piece at a time */
+    size_t mime_len;
+    void (*mime_free)(void *);
     size_t size;               /* rendered size, for SIZE= */
     int eight_bit;             /* needs BODY=8BITMIME */
     const char *utf8_addr;     /* first non-ASCII address, or NULL */
-    char *message_id;          /* from the Message-ID header */
+    char *message_id;          /* "<id>", the one the renderer wrote */
     /* outcome */
+    int accepted_any;          /* a positive reply to MAIL, RCPT or DATA */
     int after_dot;             /* the final dot went out */
     size_t n_accepted;
     int all_rejected;          /* every recipient was refused */

@@ -17,9 +17,12 @@
 herald_class smtp_fail(struct smtp *s, herald_class cls,
                        const struct smtp_reply *r, const char *fmt, ...)
 {
-    if (s->err.cls != HERALD_OK)
+    if (s->err.cls != HERALD_OK) {
+        s->err.just_set = 0;
         return cls;
+    }
     s->err.cls = cls;
+    s->err.just_set = 1;
     va_list ap;
     va_start(ap, fmt);
     if (vasprintf(&s->err.msg, fmt, ap) < 0)
@@ -32,9 +35,22 @@ herald_class smtp_fail(struct smtp *s, herald_class cls,
     return cls;
 }
 
+herald_class smtp_fix(struct smtp *s, herald_class cls, const char *fmt, ...)
+{
+    if (!s->err.just_set || s->err.fix)
+        return cls;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&s->err.fix, fmt, ap) < 0)
+        s->err.fix = NULL;
+    va_end(ap);
+    return cls;
+}
+
 void smtp_err_clear(struct smtp *s)
 {
     free(s->err.msg);
+    free(s->err.fix);
     free(s->err.text);
     memset(&s->err, 0, sizeof s->err);
 }
@@ -50,6 +66,9 @@ herald_class smtp_err_report(struct smtp *s, herald_class rc,
     s->host->error(err_r, cls, s->err.code[0] ? s->err.code : NULL,
                    s->err.text, -1, "%s",
                    s->err.msg ? s->err.msg : "the smtp driver failed (out of memory)");
+    if (s->err.fix && err_r && *err_r && s->host->abi_minor >= 1 &&
+        s->host->error_fix)
+        s->host->error_fix(*err_r, "%s", s->err.fix);
     smtp_err_clear(s);
     return cls;
 }
@@ -89,11 +108,12 @@ unsigned char *smtp_b64_decode(const char *s, size_t *len_r)
 
 /* ---- dot-stuffing ------------------------------------------------------ */
 
-size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r)
+size_t smtp_dot_stuff(const char *in, size_t n, size_t from, struct hbuf *out,
+                      size_t max, size_t *longest_r, int *eight_r)
 {
-    size_t longest = 0, i = 0;
+    size_t i = from, longest = longest_r ? *longest_r : 0;
     int eight = 0;
-    while (i < n) {
+    while (i < n && out->len < max && !out->oom) {
         size_t start = i;
         while (i < n && in[i] != '\r' && in[i] != '\n') {
             eight |= (unsigned char)in[i] >= 0x80;
@@ -114,7 +134,9 @@ size_t smtp_dot_stuff(const char *in, size_t n, struct hbuf *out, int *eight_r)
             i++;
         }
     }
-    hbuf_add(out, ".\r\n", 3);
-    *eight_r = eight;
-    return out->oom ? (size_t)-1 : longest;
+    if (longest_r)
+        *longest_r = longest;
+    if (eight_r)
+        *eight_r |= eight;
+    return i;
 }

@@ -7,7 +7,8 @@ usage: smtpd.py --dir MSGDIR [--mode plain|starttls|implicit]
                 [--mechs PLAIN,LOGIN,CRAM-MD5,XOAUTH2] [--token TOKEN]
                 [--pipelining] [--smtputf8] [--size N] [--no-queue-id]
                 [--reject-rcpt ADDR]... [--reject-sender ADDR]
-                [--count FILE] [--close-on-mail-after N] [--drop-after-data]
+                [--count FILE] [--close-on-mail-after N] [--close-on-rset-after N]
+                [--close-on-rcpt-after N] [--drop-after-data]
                 [--drop-after-data-on N] [--no-ehlo] [--listen ADDR]
 
 It listens on 127.0.0.1 on an ephemeral port and writes the port and a
@@ -28,10 +29,15 @@ newline to $TU_PORT_FILE once it accepts connections.
   --no-queue-id  final reply "250 OK" instead of "250 2.0.0 Ok: queued as ID"
   --reject-rcpt  answer RCPT TO for this address with 550
   --reject-sender answer MAIL FROM for this address with 553 5.7.1
-  --count        file holding "CONNECTIONS QUITS": connections accepted and
-                 QUIT commands received so far
+  --count        file holding "CONNECTIONS QUITS MAILS": connections accepted,
+                 QUIT commands received and MAIL FROM accepted so far
   --close-on-mail-after N
                  drop a connection when MAIL arrives after N messages on it
+  --close-on-rset-after N
+                 the same when RSET arrives (the first command of a
+                 transaction on a kept connection)
+  --close-on-rcpt-after N
+                 the same when RCPT arrives (MAIL was accepted already)
   --drop-after-data
                  store the message, then drop the connection instead of
                  answering the final dot
@@ -74,13 +80,15 @@ ALL_MECHS = {"PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"}
 class State:
     connections = 0
     quits = 0
+    mails = 0          # MAIL FROM commands accepted (transactions started)
     messages = 0
     count_file = None
 
     @classmethod
     def save(cls):
         if cls.count_file:
-            write_atomic(cls.count_file, b"%d %d\n" % (cls.connections, cls.quits))
+            write_atomic(cls.count_file, b"%d %d %d\n" % (cls.connections, cls.quits,
+                                                       cls.mails))
 
 
 def write_atomic(path, data):
@@ -151,9 +159,21 @@ class Handler:
                 address, self.user or "anonymous")
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        State.mails += 1
+        State.save()
         return "250 2.1.0 Ok"
 
+    async def handle_RSET(self, server, session, envelope):
+        limit = self.args.close_on_rset_after
+        if limit is not None and getattr(session, "x_count", 0) >= limit:
+            server.transport.abort()  # found closed at the first command
+        return MISSING
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        limit = self.args.close_on_rcpt_after
+        if limit is not None and getattr(session, "x_count", 0) >= limit:
+            server.transport.abort()  # after MAIL was accepted
+            return "421 4.3.0 closing"
         if address in self.args.reject_rcpt:
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
         envelope.rcpt_tos.append(address)
@@ -229,6 +249,8 @@ def main():
     ap.add_argument("--reject-sender", action="append", default=[])
     ap.add_argument("--count")
     ap.add_argument("--close-on-mail-after", type=int)
+    ap.add_argument("--close-on-rset-after", type=int)
+    ap.add_argument("--close-on-rcpt-after", type=int)
     ap.add_argument("--drop-after-data", action="store_true")
     ap.add_argument("--drop-after-data-on", type=int)
     ap.add_argument("--no-ehlo", action="store_true")

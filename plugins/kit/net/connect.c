@@ -205,3 +205,66 @@ void hn_probe_run(struct hn_probe *p, size_t n, long timeout_ms)
         p[i].fd = -1;
     }
 }
+
+/* What the probes of the reference host found: 0 connected, else the most
+ * telling errno; *ms_r is how long the connection took. */
+static int reference_result(const struct hn_probe *p, size_t n, double *ms_r)
+{
+    int best = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].err == 0) {
+            *ms_r = p[i].ms;
+            return 0;
+        }
+        if (!best || hn_errno_rank(p[i].err) > hn_errno_rank(best))
+            best = p[i].err;
+    }
+    return best;
+}
+
+void hn_port_probe(const struct addrinfo *addr, const int *ports, size_t n_ports,
+                   int skip_port, const char *ref_host, int ref_port,
+                   const char *ref_name, long timeout_ms,
+                   struct hn_port_probe *r, struct hbuf *evidence)
+{
+    struct hn_probe p[8];
+    size_t n = 0;
+    memset(r, 0, sizeof *r);
+    r->ref_result = -1;
+    for (size_t i = 0; i < n_ports && n < 4; i++)
+        if (ports[i] != skip_port &&
+            hn_probe_set(&p[n], addr->ai_addr, addr->ai_addrlen, ports[i]) == 0)
+            n++;
+    size_t n_ports_tried = n;
+    if (ref_host) {
+        struct addrinfo *ai = NULL;
+        r->ref_gai = hn_resolve(ref_host, ref_port, timeout_ms, &ai,
+                                &r->ref_timed_out);
+        for (const struct addrinfo *a = ai; a && n < 8; a = a->ai_next)
+            if (hn_probe_set(&p[n], a->ai_addr, a->ai_addrlen, ref_port) == 0)
+                n++;
+        if (ai)
+            freeaddrinfo(ai);
+    }
+    hn_probe_run(p, n, timeout_ms);
+    for (size_t i = 0; i < n_ports_tried; i++) {
+        hbuf_printf(evidence, "%s%d %s", i ? ", " : "; port ", p[i].port,
+                    hn_outcome_text(p[i].err));
+        if (p[i].err == 0 && !r->open_port)
+            r->open_port = p[i].port;
+    }
+    if (n > n_ports_tried)
+        r->ref_result = reference_result(p + n_ports_tried, n - n_ports_tried,
+                                         &r->ref_ms);
+    if (ref_host && !r->ref_gai && r->ref_result < 0)
+        r->ref_gai = EAI_NONAME; /* no address it could try */
+    if (ref_host && r->ref_result >= 0) {
+        int v6 = strchr(ref_host, ':') != NULL;
+        hbuf_printf(evidence, "; %s %s%s%s:%d", ref_name, v6 ? "[" : "",
+                    ref_host, v6 ? "]" : "", ref_port);
+        if (r->ref_result == 0)
+            hbuf_printf(evidence, " connected in %.0f ms", r->ref_ms);
+        else
+            hbuf_printf(evidence, ": %s", hn_outcome_text(r->ref_result));
+    }
+}

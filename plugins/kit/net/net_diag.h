@@ -136,6 +136,32 @@ int hn_probe_set(struct hn_probe *p, const struct sockaddr *sa, socklen_t len,
  * most 16 probes are waited for. */
 void hn_probe_run(struct hn_probe *p, size_t n, long timeout_ms);
 
+/* What hn_port_probe found. */
+struct hn_port_probe {
+    int open_port;             /* the first of @ports that connected, or 0 */
+    int ref_result;            /* the reference host: 0 connected, else the
+                                  most telling errno; -1 not tried (no
+                                  reference, or it has no address) */
+    double ref_ms;             /* how long its connect took */
+    int ref_gai;               /* its getaddrinfo error (EAI_NONAME when it
+                                  gave no address to try), 0 when resolved */
+    int ref_timed_out;         /* its lookup got no answer in time */
+};
+
+/*
+ * hn_port_probe - after a connect to @addr timed out (filtered), try the
+ * other @ports (skipping @skip_port) on the same address and, when
+ * @ref_host is set, @ref_host:@ref_port (a host known to answer, e.g. an
+ * HTTPS API), all at once within @timeout_ms, to tell a blocked port from
+ * a dead server or network.  The evidence goes to @evidence as "; port 25
+ * no answer, 465 connected; probe_host HOST:PORT connected in 12 ms" (each
+ * port, then the reference named @ref_name).  At most 8 probes.
+ */
+void hn_port_probe(const struct addrinfo *addr, const int *ports, size_t n_ports,
+                   int skip_port, const char *ref_host, int ref_port,
+                   const char *ref_name, long timeout_ms,
+                   struct hn_port_probe *r, struct hbuf *evidence);
+
 /* ---- certificate (cert.c, needs GnuTLS) ---------------------------------- */
 
 #ifdef HN_WITH_GNUTLS

@@ -18,7 +18,8 @@ const char config_help[] =
     "Read the config file, load the driver of every channel and initialise\n"
     "it, then print one line per channel:\n"
     "  OK   NAME (DRIVER)\n"
-    "  FAIL NAME (DRIVER): what is wrong and how to fix it\n"
+    "  FAIL NAME (DRIVER): what is wrong\n"
+    "       fix: how to fix it (when herald knows)\n"
     "Exits 0 when every channel is OK, 78 otherwise.\n"
     "\n"
     "  --json  print JSON instead of text\n";

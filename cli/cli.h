@@ -14,6 +14,7 @@
 #ifndef HERALD_CLI_H
 #define HERALD_CLI_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -75,6 +76,7 @@ void *xcalloc(size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) HERALD_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) HERALD_PRINTF(1, 0);
 /* Append to a malloc'd string (NULL starts a new one). */
 char *str_append(char *s, const char *fmt, ...) HERALD_PRINTF(2, 3);
 

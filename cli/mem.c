@@ -42,27 +42,29 @@ char *xstrndup(const char *s, size_t n)
     return d;
 }
 
+char *xvasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        die_oom();
+    return s;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *s = NULL;
     va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
+    char *s = xvasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        die_oom();
     return s;
 }
 
 char *str_append(char *s, const char *fmt, ...)
 {
     va_list ap;
-    char *add = NULL;
     va_start(ap, fmt);
-    int n = vasprintf(&add, fmt, ap);
+    char *add = xvasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        die_oom();
     if (!s)
         return add;
     char *r = xasprintf("%s%s", s, add);

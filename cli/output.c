@@ -171,10 +171,8 @@ int fail(const struct cli *cli, herald_class cls, const char *fix,
          const char *fmt, ...)
 {
     va_list ap;
-    char *msg = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        die_oom();
+    char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     say_err(msg, fix);
     if (cls == HERALD_ERR_USAGE)

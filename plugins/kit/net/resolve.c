@@ -103,16 +103,17 @@ int hn_resolve(const char *host, int port, long timeout_ms,
     struct lookup *l = lookup_new(host, port);
     if (!l)
         return EAI_MEMORY;
+    /* Joinable: a lookup that answers in time is joined, so the thread has
+     * left this module's code before the driver can be unloaded; one that
+     * does not is detached and pins the module (stay_loaded). */
     pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int threaded = 1;
     l->refs = 2;
-    if (pthread_create(&t, &attr, lookup_thread, l) != 0) {
+    if (pthread_create(&t, NULL, lookup_thread, l) != 0) {
+        threaded = 0;
         l->refs = 1;
         lookup_now(l); /* no thread: wait as long as it takes */
     }
-    pthread_attr_destroy(&attr);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += timeout_ms / 1000;
@@ -134,7 +135,12 @@ int hn_resolve(const char *host, int port, long timeout_ms,
         *timed_out_r = 1;
         stay_loaded();
     }
+    int answered = l->done;
     pthread_mutex_unlock(&l->mu);
+    if (threaded && answered)
+        pthread_join(t, NULL);
+    else if (threaded)
+        pthread_detach(t);
     lookup_unref(l);
     errno = e;
     return r;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <time.h>
 
 /* A configured channel.  Drivers see it as the opaque herald_channel. */
 struct herald_channel {
@@ -57,6 +58,37 @@ struct herald_checker {
     void *user;
     int failed;
 };
+
+/* ---- context.c ---- */
+
+/* Run @ch's driver init once (thread-safe); a failed init is handed back
+ * (a copy) on every later use. */
+herald_class hctx_channel_init(struct herald_channel *ch, herald_error **err_r);
+
+/* ---- send.c ---- */
+
+/* The channel named @name, its driver initialised; a config error listing
+ * the channels when there is none. */
+herald_class hctx_find_channel(herald_ctx *ctx, const char *name,
+                               struct herald_channel **ch_r, herald_error **err_r);
+/* Serialize calls into a driver that is not thread-safe. */
+void hctx_lock_channel(struct herald_channel *ch);
+void hctx_unlock_channel(struct herald_channel *ch);
+/* Give @err (labelled with @channel) to the caller, or free it; returns @rc. */
+herald_class hctx_hand_back(herald_class rc, herald_error *err,
+                            const char *channel, herald_error **err_r);
+/* One attempt through @ch's driver (no retry): *err_r labelled with the
+ * channel on failure, a lost answer marked idempotent when the key was
+ * sent to a provider that honours it. */
+herald_class hctx_attempt(struct herald_channel *ch, const struct herald_msg *view,
+                          herald_result *res, herald_error **err_r);
+/* Deliver @msg through @channel without spooling: herald_send's core and
+ * the queue runner's entry.  *retry_at_r (may be NULL) gets the earliest
+ * time a later try could succeed (0 when nothing says).  A result comes
+ * back on success, and on failure when the driver reported recipients. */
+herald_class hctx_deliver(herald_ctx *ctx, const char *channel,
+                          const herald_msg *msg, herald_result **result_r,
+                          herald_error **err_r, time_t *retry_at_r);
 
 /* ---- host.c ---- */
 

@@ -78,12 +78,14 @@ struct hx_rcpt {
 };
 struct herald_result {
     char *channel, *driver, *message_id;
+    char *queue_id;              /* HERALD_QUEUED: the spool's id */
     unsigned attempts;
     struct hx_rcpt *rcpt;
     size_t n_rcpt;
 };
 herald_result *hx_result_new(const char *channel, const char *driver);
 void hx_result_set_id(herald_result *res, const char *id);
+void hx_result_set_queue_id(herald_result *res, const char *id);
 void hx_result_add_recipient(herald_result *res, const char *address,
                              int accepted, const char *text);
 

@@ -28,11 +28,12 @@ static const struct {
     {HERALD_ERR_PERMANENT, "permanent", "permanent failure", 0, 69},
     {HERALD_ERR_INTERNAL, "internal", "internal error", 0, 70},
     {HERALD_ERR_DELIVERY_UNKNOWN, "delivery_unknown", "delivery unknown", 0, 76},
+    {HERALD_QUEUED, "queued", "queued for later delivery", 0, 0},
 };
 
 Test(error, class_table_names_texts_retryable_sysexit)
 {
-    cr_assert_eq(sizeof table / sizeof table[0], 17, "a class was added: list it here");
+    cr_assert_eq(sizeof table / sizeof table[0], 18, "a class was added: list it here");
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         herald_class c = table[i].cls;
         cr_assert_eq((size_t)c, i);
@@ -42,7 +43,7 @@ Test(error, class_table_names_texts_retryable_sysexit)
         cr_assert_eq(herald_sysexit(c), table[i].sysexit, "%s", table[i].name);
     }
     /* Outside the table: no crash, a safe answer. */
-    cr_assert_str_eq(herald_class_name((herald_class)17), "unknown");
+    cr_assert_str_eq(herald_class_name((herald_class)18), "unknown");
     cr_assert_str_eq(herald_strerror((herald_class)-1), "unknown error");
     cr_assert_eq(herald_class_retryable((herald_class)99), 0);
 }

@@ -411,6 +411,9 @@ const char *herald_result_driver(const herald_result *res);
 /** The provider's message id (SMTP queue id, API message id, file name),
  * or NULL when the provider gave none. */
 const char *herald_result_message_id(const herald_result *res);
+/** The spool's id of a message herald_send() queued (it returned
+ * HERALD_QUEUED), for `herald queue show ID`; NULL otherwise. */
+const char *herald_result_queue_id(const herald_result *res);
 /** Delivery attempts made; 1 until retries are configured. */
 unsigned herald_result_attempts(const herald_result *res);
 /** Per-recipient outcomes, for drivers that report them (0 otherwise). */

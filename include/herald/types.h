@@ -44,7 +44,8 @@ typedef enum herald_class {
     HERALD_ERR_TEMPORARY = 13,     /* provider 4xx-style / 5xx: retryable */
     HERALD_ERR_PERMANENT = 14,     /* provider refused for good */
     HERALD_ERR_INTERNAL = 15,      /* out of memory, local I/O, a bug */
-    HERALD_ERR_DELIVERY_UNKNOWN = 16 /* request sent, answer lost: maybe delivered */
+    HERALD_ERR_DELIVERY_UNKNOWN = 16,/* request sent, answer lost: maybe delivered */
+    HERALD_QUEUED = 17             /* not an error: kept in the spool for later */
 } herald_class;
 
 /*

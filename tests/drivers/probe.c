@@ -5,10 +5,16 @@
  * thread-safe on purpose and records the most concurrent send() calls it
  * ever saw.  With `init_log = FILE` each init appends "init CHANNEL\n" to
  * FILE (so a test counts inits from outside); `init_fail = CLASS` makes
- * init fail with that class.
+ * init fail with that class.  For the reliability layer: `fail_first = N`
+ * fails the first N sends of each driver instance with `fail_class`
+ * (default temporary) and then succeeds; `retry_after = S` is the hint on
+ * every failure (-1: none); `send_log = FILE` appends "CHANNEL<TAB>SUBJECT"
+ * and a newline for every successful send (one write, O_APPEND, so
+ * processes can share it).
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@ struct probe {
     herald_channel *ch;
     atomic_int inflight, max_inflight;
     atomic_int sent;
+    atomic_int attempts;
 };
 
 static const herald_option probe_options[] = {
@@ -33,6 +40,10 @@ static const herald_option probe_options[] = {
     {"init_log", HERALD_OPT_PATH, 0, NULL, NULL, "append \"init CHANNEL\" here on each init", 0, 0},
     {"init_delay", HERALD_OPT_DURATION, 0, "0", NULL, "time spent in init", 0, 0},
     {"init_fail", HERALD_OPT_INT, 0, "0", NULL, "fail init with this herald_class", 0, 16},
+    {"fail_first", HERALD_OPT_INT, 0, "0", NULL, "fail the first N sends, then succeed", 0, 1000000},
+    {"fail_class", HERALD_OPT_INT, 0, "13", NULL, "the herald_class of the fail_first failures", 1, 16},
+    {"retry_after", HERALD_OPT_INT, 0, "30", NULL, "retry-after hint on failures, seconds (-1: none)", -1, 1000000},
+    {"send_log", HERALD_OPT_PATH, 0, NULL, NULL, "append \"CHANNEL\tSUBJECT\" here per successful send", 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
@@ -91,9 +102,31 @@ static herald_class probe_send(void *state, const herald_msg *msg,
         int ok = strncmp(a, "reject", 6) != 0;
         p->host->result_add_recipient(res, a, ok, ok ? "250 ok" : "550 no such user");
     }
+    long hint = (long)p->host->opt_int(p->ch, "retry_after");
     if (fail)
-        return p->host->error(err_r, (herald_class)fail, "503", "provider says no", 30,
+        return p->host->error(err_r, (herald_class)fail, "503", "provider says no", hint,
                               "the probe failed as configured; set fail = 0");
+    int n = atomic_fetch_add(&p->attempts, 1);
+    if (n < p->host->opt_int(p->ch, "fail_first"))
+        return p->host->error(err_r, (herald_class)p->host->opt_int(p->ch, "fail_class"),
+                              "451", "try again later", hint,
+                              "the probe fails its first %lld sends (attempt %d)",
+                              p->host->opt_int(p->ch, "fail_first"), n + 1);
+    const char *log = p->host->opt_str(p->ch, "send_log");
+    if (log && *log) {
+        char line[512];
+        const char *subj = p->host->msg_get(msg, HERALD_FIELD_SUBJECT);
+        int len = snprintf(line, sizeof line, "%s\t%s\n", p->host->channel_name(p->ch),
+                           subj ? subj : "");
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, line, (size_t)len) != len) {
+            if (fd >= 0)
+                close(fd);
+            return p->host->error(err_r, HERALD_ERR_INTERNAL, NULL, NULL, -1,
+                                  "cannot append to send_log %s", log);
+        }
+        close(fd);
+    }
     char id[64];
     snprintf(id, sizeof id, "probe-%d", atomic_fetch_add(&p->sent, 1) + 1);
     p->host->result_set_id(res, id);

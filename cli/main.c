@@ -15,7 +15,7 @@
 #include "cli.h"
 
 /* The driver ABI this build loads: configure's HERALD_ABI, in step with
- * <herald/plugin.h> (tests/test_cli.c compares the two). */
+ * <herald/plugin.h> (tests/cli/test_cli.c compares the two). */
 #ifndef HERALD_DRIVER_ABI
 #define HERALD_DRIVER_ABI "?"
 #endif

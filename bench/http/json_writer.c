@@ -1,8 +1,8 @@
 /* bench/http/json_writer.c - the kit's compact JSON writer (hh_json_compact)
  * against json_dumps(JSON_COMPACT) on a typical ~1 KiB SendGrid body: ns per
  * body for each, and a check that both wrote the same bytes.  Run by hand:
- *   make && cc -O2 -Iinclude -I. -Iplugins/http -Ilibherald \
- *     bench/http/json_writer.c plugins/http/.libs/libherald-http.a \
+ *   make && cc -O2 -Iinclude -I. -Iplugins/kit/http -Ilibherald \
+ *     bench/http/json_writer.c plugins/kit/http/.libs/libherald-http.a \
  *     plugins/kit/net/.libs/libherald-net.a libherald/base/.libs/libherald-base.a \
  *     $(pkg-config --libs jansson libcurl) -o /tmp/json_writer && /tmp/json_writer
  */

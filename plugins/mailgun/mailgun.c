@@ -1,7 +1,7 @@
 /*
  * plugins/mailgun/mailgun.c - the Mailgun driver: POST /v3/DOMAIN/messages
  * as multipart/form-data with Basic auth api:KEY, in the US or EU region.
- * Everything but the translation lives in plugins/http.
+ * Everything but the translation lives in plugins/kit/http.
  */
 #include "config.h"
 
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include <herald/plugin.h>
-#include "../http/http.h"
+#include "../kit/http/http.h"
 
 #define MAILGUN_MAX_TAGS 3
 

@@ -2,7 +2,7 @@
  * plugins/mailtrap/mailtrap.c - the Mailtrap driver: the Email Sending API
  * (POST /api/send on send.api.mailtrap.io) or, in sandbox mode, the testing
  * API (POST /api/send/INBOX_ID on sandbox.api.mailtrap.io); JSON, Bearer
- * API token.  Everything but the translation lives in plugins/http.
+ * API token.  Everything but the translation lives in plugins/kit/http.
  */
 #include "config.h"
 
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include <herald/plugin.h>
-#include "../http/http.h"
+#include "../kit/http/http.h"
 
 #define MAILTRAP_MAX_TAGS 1   /* one "category" */
 

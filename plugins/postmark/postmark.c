@@ -1,7 +1,7 @@
 /*
  * plugins/postmark/postmark.c - the Postmark driver: POST /email (JSON,
  * X-Postmark-Server-Token), comma-joined recipients, one Tag, Metadata,
- * MessageStream.  Everything but the translation lives in plugins/http.
+ * MessageStream.  Everything but the translation lives in plugins/kit/http.
  */
 #include "config.h"
 
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include <herald/plugin.h>
-#include "../http/http.h"
+#include "../kit/http/http.h"
 
 #define POSTMARK_MAX_TAGS 1
 #define POSTMARK_MAX_RECIPIENTS 50

@@ -1,7 +1,7 @@
 /*
  * plugins/resend/resend.c - the Resend driver: POST /emails (JSON, Bearer
  * API key), the message's idempotency key as Idempotency-Key.  Everything
- * but the translation lives in plugins/http.
+ * but the translation lives in plugins/kit/http.
  */
 #include "config.h"
 
@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include <herald/plugin.h>
-#include "../http/http.h"
+#include "../kit/http/http.h"
 
 #define RESEND_MAX_TO 50
 #define RESEND_MAX_TAGS 75

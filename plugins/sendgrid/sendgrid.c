@@ -1,7 +1,7 @@
 /*
  * plugins/sendgrid/sendgrid.c - the SendGrid driver: POST /v3/mail/send
  * (v3 Mail Send, JSON, Bearer API key); 202 with the id in X-Message-Id.
- * Everything but the translation lives in plugins/http.
+ * Everything but the translation lives in plugins/kit/http.
  */
 #include "config.h"
 
@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include <herald/plugin.h>
-#include "../http/http.h"
+#include "../kit/http/http.h"
 
 #define SENDGRID_MAX_CATEGORIES 10
 

@@ -2,7 +2,7 @@
  * plugins/ses/ses.c - the Amazon SES (API v2) driver: POST
  * /v2/email/outbound-emails on email.REGION.amazonaws.com, signed with
  * AWS Signature Version 4 (sigv4.c), Simple content (with attachments) or
- * Raw MIME from the core's renderer.  Everything else is plugins/http.
+ * Raw MIME from the core's renderer.  Everything else is plugins/kit/http.
  */
 #include "config.h"
 
@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include <herald/plugin.h>
-#include "../http/http.h"
+#include "../kit/http/http.h"
 #include "sigv4.h"
 
 #define SES_MAX_TAGS 50

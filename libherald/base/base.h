@@ -22,6 +22,11 @@ struct hbuf {
     int count;
 };
 void hbuf_add(struct hbuf *b, const void *p, size_t n);
+/* Room for @extra more bytes (and a NUL) at b->data + b->len, for a
+ * writer that fills them itself and then adds to b->len (keeping
+ * b->data[b->len] a NUL).  0, or -1 when out of memory (b->oom set).  A
+ * counting buffer (b->count) has no data: its writers only add to len. */
+int hbuf_reserve(struct hbuf *b, size_t extra);
 void hbuf_adds(struct hbuf *b, const char *s);
 void hbuf_addc(struct hbuf *b, char c);
 void hbuf_printf(struct hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hbuf_grow(struct hbuf *b, size_t extra)
+int hbuf_reserve(struct hbuf *b, size_t extra)
 {
     if (b->oom)
         return -1;
@@ -37,7 +37,7 @@ void hbuf_add(struct hbuf *b, const void *p, size_t n)
         b->len += n;
         return;
     }
-    if (hbuf_grow(b, n) < 0)
+    if (hbuf_reserve(b, n) < 0)
         return;
     if (n)
         memcpy(b->data + b->len, p, n);
@@ -64,7 +64,7 @@ void hbuf_printf(struct hbuf *b, const char *fmt, ...)
     va_end(ap);
     if (n >= 0 && b->count) {
         b->len += (size_t)n;
-    } else if (n >= 0 && hbuf_grow(b, (size_t)n) == 0) {
+    } else if (n >= 0 && hbuf_reserve(b, (size_t)n) == 0) {
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
         b->len += (size_t)n;
     }

@@ -30,10 +30,10 @@ void hmime_mailbox_list(struct hbuf *b, const char *name,
                         const struct hm_mailbox *v, size_t n);
 void hmime_text_header(struct hbuf *b, const char *name, const char *value);
 
-/* Bodies: 1 when @s can go as 7bit (ASCII, lines of at most 998 octets);
- * @s with CRLF line breaks; @s as quoted-printable (RFC 2045). */
-int hmime_is_7bit(const char *s);
-void hmime_crlf_lines(struct hbuf *b, const char *s);
+/* Bodies: @s as 7bit with CRLF line breaks, returning 1 — or 0, writing
+ * nothing, when it cannot go as 7bit (a byte over 127, a line over 998
+ * octets); @s as quoted-printable (RFC 2045). */
+int hmime_body_7bit(struct hbuf *b, const char *s);
 void hmime_qp_encode(struct hbuf *b, const char *s);
 
 #endif /* HERALD_MIME_MIME_H */

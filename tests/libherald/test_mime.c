@@ -1346,3 +1346,36 @@ Test(body, line_of_998_octets_is_7bit_999_is_encoded)
     free(cte);
     free(out);
 }
+
+/* The 7bit writer works in one pass and takes back what it wrote when a
+ * later line turns out too long (or a byte 8-bit): the quoted-printable
+ * body that replaces it holds each line once, and the measured size
+ * agrees. */
+Test(body, a_long_line_after_short_ones_is_encoded_whole)
+{
+    struct hbuf t = {0};
+    hbuf_adds(&t, "first\nsecond\r\nthird\r");
+    for (int i = 0; i < 999; i++)
+        hbuf_addc(&t, 'y');
+    hbuf_adds(&t, "\nlast");
+    herald_msg *m = simple_msg(t.data);
+    size_t len;
+    char *out = render(m, 0, &len);
+    char *cte = header(out, "Content-Transfer-Encoding");
+    cr_assert_str_eq(cte, "quoted-printable");
+    const char *body = out + header_len(out);
+    char *dec = qp_decode(body, strlen(body));
+    struct hbuf want = {0};
+    hbuf_adds(&want, "first\r\nsecond\r\nthird\r\n");
+    for (int i = 0; i < 999; i++)
+        hbuf_addc(&want, 'y');
+    hbuf_adds(&want, "\r\nlast\r\n");
+    cr_assert_str_eq(dec, want.data);
+    assert_size_exact(m, "short lines, then a long one");
+    free(dec);
+    free(cte);
+    free(out);
+    hbuf_free(&want);
+    hbuf_free(&t);
+    herald_msg_free(m);
+}

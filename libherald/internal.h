@@ -5,7 +5,8 @@
  *
  * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
  * (message/, address.c), hmime_ MIME (mime/), hconf_/hopts_ config
- * (config/ini.c, config/options.c), hl_ loader (loader.c, trust.c); the
+ * (config/ini.c, config/options.c), hl_ loader (loader.c, scan.c,
+ * trust.c; loader.c lends scan.c what loader.h declares); the
  * context (context.c, host.c) shares context.h.
  */
 #ifndef HERALD_CORE_INTERNAL_H
@@ -286,7 +287,7 @@ struct stat;
 herald_class hl_vet_driver(const char *name, const char *path,
                            const struct stat *st, char **real_r,
                            herald_error **err_r);
-/* See herald_drivers_foreach(). */
+/* scan.c: see herald_drivers_foreach(). */
 herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
                      void *user_data, herald_error **err_r);
 

@@ -152,9 +152,7 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
 int hm_parse_mailbox_fix(const char *s, struct hm_mailbox *mb,
                          const char **why_r, const char **fix_r);
 void hm_mailbox_clear(struct hm_mailbox *mb);
-/* Append @s as an RFC 5322 quoted-string: in double quotes, each " and
- * backslash escaped by a backslash. */
-void hm_quote_string(struct hbuf *b, const char *s);
+/* (An RFC 5322 quoted-string: hb_quote_string in base/base.h.) */
 
 struct hm_limits {
     size_t max_size;        /* bytes of the message as rendered (hmime_size); default 25 MiB */

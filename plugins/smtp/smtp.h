@@ -1,19 +1,28 @@
 /*
  * plugins/smtp/smtp.h - what the files of the smtp driver share.
  *
- *   util.c     error recording, clocks, dot-stuffing (buffers and base64:
- *              the base library, libherald/base/base.h)
- *   net.c      sockets and GnuTLS: resolve, connect, handshake, verify,
- *              buffered line reading and writing with deadlines; the
- *              EHLO name (host name or the local address literal)
- *   session.c  the SMTP dialogue: replies, greeting, EHLO, STARTTLS,
- *              the MAIL/RCPT/DATA transaction (pipelined when offered), QUIT
- *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
- *   smtp.c     the descriptor: options, init, send, render, teardown
- *   check.c    the diagnosis (`herald doctor`): each step timed and
- *              reported with its cause and fix; resolving, connect
- *              classification and certificate inspection come from the
- *              network kit, plugins/kit/net/net_diag.h (hn_*)
+ *   util.c         error recording, clocks, dot-stuffing (buffers and
+ *                  base64: the base library, libherald/base/base.h)
+ *   net.c          sockets and GnuTLS: resolve, connect, handshake, verify,
+ *                  buffered line reading and writing with deadlines; the
+ *                  EHLO name (host name or the local address literal)
+ *   reply.c        SMTP replies (bounded), single commands, and the errors
+ *                  an I/O failure or an unwelcome reply becomes
+ *   session.c      opening a session: greeting, EHLO, STARTTLS, AUTH; QUIT
+ *   transaction.c  MAIL/RCPT/DATA (pipelined when offered), the message
+ *                  dot-stuffed, the verdict
+ *   auth.c         AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
+ *   config.c       the option table and reading a channel's options, TLS
+ *                  trust
+ *   message.c      envelope, rendered message and Message-ID of a send
+ *   smtp.c         the descriptor: init, send (connection reuse), render,
+ *                  teardown
+ *   check.c        the diagnosis (`herald doctor`), with check_reach.c,
+ *                  check_tls.c and check_session.c (see check.h): each
+ *                  step timed and reported with its cause and fix;
+ *                  resolving, connect classification and certificate
+ *                  inspection come from the network kit,
+ *                  plugins/kit/net/net_diag.h (hn_*)
  *
  * Errors are recorded in struct smtp's `err` (the first one wins) and handed
  * to the core only when send/check returns, so that a send on a reused

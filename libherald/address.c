@@ -274,20 +274,9 @@ static char *format_full(const char *name, const char *addr)
     if (name_is_plain(name))
         return hx_printf("%s <%s>", name, addr);
     struct hbuf b = {0};
-    hm_quote_string(&b, name);
+    hb_quote_string(&b, name);
     hbuf_printf(&b, " <%s>", addr);
     return hbuf_steal(&b, NULL);
-}
-
-void hm_quote_string(struct hbuf *b, const char *s)
-{
-    hbuf_addc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            hbuf_addc(b, '\\');
-        hbuf_addc(b, *s);
-    }
-    hbuf_addc(b, '"');
 }
 
 int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r)

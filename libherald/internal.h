@@ -5,7 +5,8 @@
  *
  * Prefixes: hx_ utilities and errors (util.c, error.c), hm_ messages
  * (message/, address.c), hmime_ MIME (mime/), hconf_/hopts_ config
- * (config/ini.c, config/options.c), hl_ loader (loader.c, trust.c); the
+ * (config/ini.c, config/options.c), hl_ loader (loader.c, scan.c,
+ * trust.c; loader.c lends scan.c what loader.h declares); the
  * context (context.c, host.c) shares context.h.
  */
 #ifndef HERALD_CORE_INTERNAL_H
@@ -151,9 +152,7 @@ int hm_parse_mailbox(const char *s, struct hm_mailbox *mb, const char **why_r);
 int hm_parse_mailbox_fix(const char *s, struct hm_mailbox *mb,
                          const char **why_r, const char **fix_r);
 void hm_mailbox_clear(struct hm_mailbox *mb);
-/* Append @s as an RFC 5322 quoted-string: in double quotes, each " and
- * backslash escaped by a backslash. */
-void hm_quote_string(struct hbuf *b, const char *s);
+/* (An RFC 5322 quoted-string: hb_quote_string in base/base.h.) */
 
 struct hm_limits {
     size_t max_size;        /* bytes of the message as rendered (hmime_size); default 25 MiB */
@@ -286,7 +285,7 @@ struct stat;
 herald_class hl_vet_driver(const char *name, const char *path,
                            const struct stat *st, char **real_r,
                            herald_error **err_r);
-/* See herald_drivers_foreach(). */
+/* scan.c: see herald_drivers_foreach(). */
 herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
                      void *user_data, herald_error **err_r);
 

@@ -15,13 +15,18 @@
  * Drivers are loaded by name only: <dir>/<name>.so, absolute, from the
  * search path (config plugin_dir, then HERALD_PLUGIN_PATH, then the
  * compiled-in HERALD_PLUGINDIR), and only when nobody but root and the
- * caller can change the file or a directory on its path (see "trust"
- * below).  A driver that fails any check is closed before we return, so
- * nothing is ever left half-loaded.
+ * caller can change the file or a directory on its path (trust.c).  A
+ * driver that fails any check is closed before we return, so nothing is
+ * ever left half-loaded.
+ *
+ * Here: the libltdl wrappers, driver names, the search path, the
+ * descriptor checks and hl_open/hl_close.  The listing of every driver on
+ * the path (hl_scan, `herald drivers`) is in scan.c and opens each file
+ * through hl_load_checked/hl_handle_close (loader.h), never lt_dl* itself.
  */
 #include "internal.h"
+#include "loader.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <ltdl.h>
 #include <pthread.h>
@@ -35,7 +40,6 @@
 #define HERALD_PLUGINDIR "/usr/local/lib/herald"
 #endif
 
-#define NAME_MAX_LEN 64
 #define MAX_OPTIONS 256   /* a longer table is almost surely unterminated */
 
 /* ---- libltdl, always under the lock ---------------------------------- */
@@ -43,8 +47,7 @@
 static pthread_mutex_t lt_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned lt_users;   /* references to lt_dlinit(); under lt_lock */
 
-/* Take one reference to libltdl, initializing it on first use. */
-static herald_class lt_acquire(herald_error **err_r)
+herald_class hl_ltdl_hold(herald_error **err_r)
 {
     herald_class rc = HERALD_OK;
     pthread_mutex_lock(&lt_lock);
@@ -61,8 +64,7 @@ static herald_class lt_acquire(herald_error **err_r)
     return rc;
 }
 
-/* Drop one reference; the last one shuts libltdl down. */
-static void lt_release(void)
+void hl_ltdl_release(void)
 {
     pthread_mutex_lock(&lt_lock);
     if (lt_users > 0 && --lt_users == 0)
@@ -134,10 +136,10 @@ static void *lt_symbol(lt_dlhandle h, const char *sym)
     return p;
 }
 
-static void lt_close_handle(lt_dlhandle h)
+void hl_handle_close(void *h)
 {
     pthread_mutex_lock(&lt_lock);
-    lt_dlclose(h);
+    lt_dlclose((lt_dlhandle)h);
     pthread_mutex_unlock(&lt_lock);
 }
 
@@ -148,10 +150,10 @@ static int name_char_ok(char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-static int name_valid(const char *name)
+int hl_name_valid(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > NAME_MAX_LEN)
+    if (n == 0 || n > HL_NAME_MAX_LEN)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!name_char_ok(name[i]))
@@ -159,26 +161,19 @@ static int name_valid(const char *name)
     return 1;
 }
 
-static herald_class name_error(const char *name, herald_error **err_r)
+herald_class hl_name_error(const char *name, herald_error **err_r)
 {
     return hx_error(err_r, HERALD_ERR_CONFIG,
                     "invalid driver name '%s': a driver name is 1 to %d "
                     "characters, each a lowercase letter a-z, a digit or "
                     "'_' (it is the file NAME.so in the plugin directory); "
                     "fix the channel's driver = line",
-                    name ? name : "(null)", NAME_MAX_LEN);
+                    name ? name : "(null)", HL_NAME_MAX_LEN);
 }
-
-struct search {
-    char **dir;
-    const char **from;   /* where each entry came from, for messages */
-    size_t n;
-    int oom;
-};
 
 /* Append @dir (absolute) unless it is already on the list, by name or, for
  * existing directories, by identity. */
-static void search_add(struct search *s, const char *dir, size_t len,
+static void search_add(struct hl_search *s, const char *dir, size_t len,
                        const char *from)
 {
     while (len > 1 && dir[len - 1] == '/')
@@ -208,7 +203,7 @@ static void search_add(struct search *s, const char *dir, size_t len,
     s->dir[s->n++] = d;
 }
 
-static void search_free(struct search *s)
+void hl_search_free(struct hl_search *s)
 {
     for (size_t i = 0; i < s->n; i++)
         free(s->dir[i]);
@@ -219,7 +214,7 @@ static void search_free(struct search *s)
     s->n = 0;
 }
 
-static void search_add_config_dir(struct search *s, const char *config_dir)
+static void search_add_config_dir(struct hl_search *s, const char *config_dir)
 {
     if (!config_dir || !*config_dir)
         return;
@@ -237,11 +232,8 @@ static void search_add_config_dir(struct search *s, const char *config_dir)
     free(abs);
 }
 
-/* config_dir (one directory, never split: it may contain ':'), then
- * HERALD_PLUGIN_PATH (a ':'-separated list, absolute entries only), then
- * the compiled-in plugin directory. */
-static herald_class search_build(const char *config_dir, struct search *s,
-                                 herald_error **err_r)
+herald_class hl_search_build(const char *config_dir, struct hl_search *s,
+                             herald_error **err_r)
 {
     memset(s, 0, sizeof *s);
     search_add_config_dir(s, config_dir);
@@ -255,7 +247,7 @@ static herald_class search_build(const char *config_dir, struct search *s,
     }
     search_add(s, HERALD_PLUGINDIR, strlen(HERALD_PLUGINDIR), "built in");
     if (s->oom) {
-        search_free(s);
+        hl_search_free(s);
         return hx_error(err_r, HERALD_ERR_INTERNAL,
                         "out of memory building the driver search path");
     }
@@ -265,7 +257,7 @@ static herald_class search_build(const char *config_dir, struct search *s,
 /* "A" (plugin_dir), "B" (HERALD_PLUGIN_PATH) and "C" (built in): each
  * directory quoted (\" and \\ escaped), so a ':' or ", " inside one
  * never reads as a separator. */
-static char *search_list(const struct search *s)
+static char *search_list(const struct hl_search *s)
 {
     struct hbuf b = {0};
     for (size_t i = 0; i < s->n; i++) {
@@ -295,12 +287,12 @@ static herald_class check_options(const char *name, const char *path,
                             "driver '%s' (%s): its option table has more "
                             "than %d entries: end it with { NULL }",
                             name, path, MAX_OPTIONS);
-        if (!name_valid(o->name))
+        if (!hl_name_valid(o->name))
             return hx_error(err_r, HERALD_ERR_CONFIG,
                             "driver '%s' (%s): options[%zu] has the invalid "
                             "name '%s': option names are 1 to %d characters "
                             "of a-z, 0-9 and '_'; fix the driver's option "
-                            "table", name, path, i, o->name, NAME_MAX_LEN);
+                            "table", name, path, i, o->name, HL_NAME_MAX_LEN);
         if ((unsigned)o->type > (unsigned)HERALD_OPT_PATH)
             return hx_error(err_r, HERALD_ERR_CONFIG,
                             "driver '%s' (%s): options[%zu] ('%s') has "
@@ -389,15 +381,10 @@ static herald_class check_descriptor(const char *name, const char *path,
     return check_options(name, path, d->options, err_r);
 }
 
-/* Open @real (the vetted, resolved form of @path, which messages name) and
- * check its descriptor; the caller holds an lt reference.  On failure the
- * handle is closed again (so *desc_r is only usable on success); @abi_r
- * (may be NULL) receives the descriptor's ABI numbers whenever there was a
- * descriptor to read them from. */
-static herald_class load_checked(const char *name, const char *path,
-                                 const char *real, lt_dlhandle *h_r,
-                                 const herald_plugin **desc_r,
-                                 unsigned abi_r[2], herald_error **err_r)
+herald_class hl_load_checked(const char *name, const char *path,
+                             const char *real, void **h_r,
+                             const herald_plugin **desc_r, unsigned abi_r[2],
+                             herald_error **err_r)
 {
     char *why = NULL;
     *desc_r = NULL;
@@ -435,7 +422,7 @@ static herald_class load_checked(const char *name, const char *path,
     }
     if (rc != HERALD_OK) {
         *desc_r = NULL;
-        lt_close_handle(h);
+        hl_handle_close(h);
         return rc;
     }
     *h_r = h;
@@ -445,7 +432,7 @@ static herald_class load_checked(const char *name, const char *path,
 /* ---- hl_open / hl_close ------------------------------------------------ */
 
 /* "B/x.so" or "B/x.so and C/x.so" shadowed by @path in later dirs. */
-static char *shadow_warning(const struct search *s, size_t from,
+static char *shadow_warning(const struct hl_search *s, size_t from,
                             const char *name, const char *path)
 {
     struct hbuf b = {0};
@@ -472,7 +459,7 @@ static char *shadow_warning(const struct search *s, size_t from,
     return w;
 }
 
-static herald_class not_found(const struct search *s, const char *name,
+static herald_class not_found(const struct hl_search *s, const char *name,
                               herald_error **err_r)
 {
     char *dirs = search_list(s);
@@ -488,7 +475,7 @@ static herald_class not_found(const struct search *s, const char *name,
 
 /* Find the first <dir>/<name>.so and vet it; *at_r is its index in @s,
  * *real_r the resolved path to open. */
-static herald_class find_driver(const struct search *s, const char *name,
+static herald_class find_driver(const struct hl_search *s, const char *name,
                                 char **path_r, char **real_r, size_t *at_r,
                                 herald_error **err_r)
 {
@@ -528,20 +515,20 @@ static herald_class driver_load(const char *name, const char *path,
                                 const char *real, struct hl_driver **drv_r,
                                 herald_error **err_r)
 {
-    herald_class rc = lt_acquire(err_r);
+    herald_class rc = hl_ltdl_hold(err_r);
     if (rc != HERALD_OK)
         return rc;
-    lt_dlhandle h = NULL;
+    void *h = NULL;
     const herald_plugin *desc = NULL;
-    rc = load_checked(name, path, real, &h, &desc, NULL, err_r);
+    rc = hl_load_checked(name, path, real, &h, &desc, NULL, err_r);
     if (rc != HERALD_OK) {
-        lt_release();
+        hl_ltdl_release();
         return rc;
     }
     struct hl_driver *drv = calloc(1, sizeof *drv);
     if (!drv) {
-        lt_close_handle(h);
-        lt_release();
+        hl_handle_close(h);
+        hl_ltdl_release();
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     }
     drv->handle = h; /* from here on hl_close() undoes everything */
@@ -565,11 +552,11 @@ herald_class hl_open(const char *config_dir, const char *name,
     if (!drv_r)
         return hx_error(err_r, HERALD_ERR_USAGE, "hl_open: drv_r is NULL");
     *drv_r = NULL;
-    if (!name_valid(name))
-        return name_error(name, err_r);
+    if (!hl_name_valid(name))
+        return hl_name_error(name, err_r);
 
-    struct search s;
-    herald_class rc = search_build(config_dir, &s, err_r);
+    struct hl_search s;
+    herald_class rc = hl_search_build(config_dir, &s, err_r);
     if (rc != HERALD_OK)
         return rc;
     char *path = NULL, *real = NULL;
@@ -581,7 +568,7 @@ herald_class hl_open(const char *config_dir, const char *name,
         *warning_r = shadow_warning(&s, at + 1, name, path);
     free(path);
     free(real);
-    search_free(&s);
+    hl_search_free(&s);
     return rc;
 }
 
@@ -590,199 +577,10 @@ void hl_close(struct hl_driver *drv)
     if (!drv)
         return;
     if (drv->handle) {
-        lt_close_handle((lt_dlhandle)drv->handle);
-        lt_release();
+        hl_handle_close(drv->handle);
+        hl_ltdl_release();
     }
     free(drv->name);
     free(drv->path);
     free(drv);
-}
-
-/* ---- hl_scan ----------------------------------------------------------- */
-
-struct seen {
-    char **stem, **path;   /* the file that won for each stem */
-    size_t n;
-};
-
-static const char *seen_find(const struct seen *s, const char *stem)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->stem[i], stem) == 0)
-            return s->path[i];
-    return NULL;
-}
-
-static int seen_add(struct seen *s, const char *stem, const char *path)
-{
-    char **ns = realloc(s->stem, (s->n + 1) * sizeof *ns);
-    if (!ns)
-        return -1;
-    s->stem = ns;
-    char **np = realloc(s->path, (s->n + 1) * sizeof *np);
-    if (!np)
-        return -1;
-    s->path = np;
-    s->stem[s->n] = hx_strdup(stem);
-    s->path[s->n] = hx_strdup(path);
-    if (!s->stem[s->n] || !s->path[s->n]) {
-        free(s->stem[s->n]);
-        free(s->path[s->n]);
-        return -1;
-    }
-    s->n++;
-    return 0;
-}
-
-static void seen_free(struct seen *s)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->stem[i]);
-        free(s->path[i]);
-    }
-    free(s->stem);
-    free(s->path);
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The *.so entries of @dir, sorted; NULL with *n_r = 0 when the directory
- * cannot be read (missing directories are skipped silently). */
-static char **list_so_files(const char *dir, size_t *n_r, int *oom_r)
-{
-    *n_r = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return NULL;
-    char **v = NULL;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len <= 3 || strcmp(e->d_name + len - 3, ".so") != 0)
-            continue;
-        char **nv = realloc(v, (n + 1) * sizeof *nv);
-        char *s = nv ? hx_strdup(e->d_name) : NULL;
-        if (nv)
-            v = nv;
-        if (!s) {
-            *oom_r = 1;
-            break;
-        }
-        v[n++] = s;
-    }
-    closedir(d);
-    if (n)
-        qsort(v, n, sizeof *v, cmp_names);
-    *n_r = n;
-    return v;
-}
-
-/* Report one file through @fn; *won_r = 1 when it takes the stem.  The
- * caller holds an lt reference for the whole scan. */
-static void scan_file(const char *stem, const char *path,
-                      const struct seen *seen, herald_driver_fn fn,
-                      void *user_data, int *won_r)
-{
-    herald_driver_info info = { .name = stem, .path = path };
-    herald_error *why = NULL;
-    char *refused = NULL, *real = NULL;
-    lt_dlhandle h = NULL;
-    const char *winner = seen_find(seen, stem);
-    struct stat st;
-    *won_r = 0;
-
-    if (!name_valid(stem)) {
-        name_error(stem, &why);
-    } else if (winner) {
-        refused = hx_printf("shadowed by %s", winner);
-    } else if (stat(path, &st) != 0) {
-        hx_fix(&why, hx_error(&why, HERALD_ERR_CONFIG,
-                              "cannot load driver '%s': cannot stat %s: %s "
-                              "(a dangling symbolic link?)", stem, path,
-                              strerror(errno)), "fix or remove it");
-    } else {
-        *won_r = 1;
-        if (hl_vet_driver(stem, path, &st, &real, &why) == HERALD_OK) {
-            const herald_plugin *d = NULL;
-            unsigned abi[2] = {0, 0};
-            if (load_checked(stem, path, real, &h, &d, abi, &why) ==
-                HERALD_OK) {
-                info.version = d->version;
-                info.description = d->description;
-                info.caps = d->caps;
-                info.options = d->options;
-            }
-            info.abi_major = abi[0];
-            info.abi_minor = abi[1];
-        }
-    }
-    if (why) {
-        info.refused = herald_error_message(why);
-        info.refused_fix = herald_error_fix(why);
-    }
-    else if (refused)
-        info.refused = refused;
-    else if (!h)
-        info.refused = "out of memory";
-    fn(&info, user_data);
-    if (h)
-        lt_close_handle(h);
-    herald_error_free(why);
-    free(refused);
-    free(real);
-}
-
-/* Every *.so in @dir, in name order; -1 on out of memory. */
-static int scan_dir(const char *dir, struct seen *seen, herald_driver_fn fn,
-                    void *user_data)
-{
-    size_t n = 0;
-    int oom = 0;
-    char **files = list_so_files(dir, &n, &oom);
-    for (size_t j = 0; j < n; j++) {
-        char *stem = oom ? NULL : hx_strndup(files[j], strlen(files[j]) - 3);
-        char *path = oom ? NULL : hx_printf("%s/%s", dir, files[j]);
-        int won = 0;
-        if (stem && path)
-            scan_file(stem, path, seen, fn, user_data, &won);
-        else
-            oom = 1;
-        if (won && seen_add(seen, stem, path) < 0)
-            oom = 1;
-        free(stem);
-        free(path);
-        free(files[j]);
-    }
-    free(files);
-    return oom ? -1 : 0;
-}
-
-herald_class hl_scan(const char *config_dir, herald_driver_fn fn,
-                     void *user_data, herald_error **err_r)
-{
-    if (!fn)
-        return hx_error(err_r, HERALD_ERR_USAGE,
-                        "herald_drivers_foreach: fn is NULL");
-    struct search s;
-    herald_class rc = search_build(config_dir, &s, err_r);
-    if (rc != HERALD_OK)
-        return rc;
-    rc = lt_acquire(err_r);
-    if (rc != HERALD_OK) {
-        search_free(&s);
-        return rc;
-    }
-    struct seen seen = {0};
-    for (size_t i = 0; i < s.n && rc == HERALD_OK; i++)
-        if (scan_dir(s.dir[i], &seen, fn, user_data) < 0)
-            rc = hx_error(err_r, HERALD_ERR_INTERNAL,
-                          "out of memory while listing drivers");
-    lt_release();
-    seen_free(&seen);
-    search_free(&s);
-    return rc;
 }

@@ -51,6 +51,11 @@ int hb_utf8_valid(const char *s, size_t n);
 #define HB_ESC_KEEP_TAB 1u
 #define HB_ESC_KEEP_NL 2u
 void hb_escape_text(struct hbuf *b, const char *s, size_t len, unsigned flags);
+/* Append @s in double quotes with each '"' and '\\' escaped by a
+ * backslash: an RFC 5322 quoted-string (a display name) and an RFC 7578 /
+ * RFC 2045 multipart parameter value alike.  Other bytes (UTF-8 too) pass
+ * as they are; refusing CR, LF and NUL is the caller's. */
+void hb_quote_string(struct hbuf *b, const char *s);
 
 /* ---- base64.c ---------------------------------------------------------- */
 

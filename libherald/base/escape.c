@@ -1,4 +1,6 @@
-/* libherald/base/escape.c - outside text made safe for a terminal. */
+/* libherald/base/escape.c - escaping text: outside text made safe for a
+ * terminal (hb_escape_text), and the backslash-escaped quoted-string of
+ * mail headers and multipart forms (hb_quote_string). */
 #include "config.h"
 #include "base.h"
 
@@ -30,4 +32,15 @@ void hb_escape_text(struct hbuf *b, const char *s, size_t len, unsigned flags)
             hbuf_addc(b, (char)*p++);
         }
     }
+}
+
+void hb_quote_string(struct hbuf *b, const char *s)
+{
+    hbuf_addc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            hbuf_addc(b, '\\');
+        hbuf_addc(b, *s);
+    }
+    hbuf_addc(b, '"');
 }

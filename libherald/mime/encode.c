@@ -222,7 +222,7 @@ static void hw_phrase(struct hw *w, const char *name, int sp)
         hw_text(w, name, sp);
     } else {
         struct hbuf q = {0};
-        hm_quote_string(&q, name);
+        hb_quote_string(&q, name);
         if (q.data)
             hw_token(w, q.data, q.len, sp);
         else

@@ -1,19 +1,28 @@
 /*
  * plugins/smtp/smtp.h - what the files of the smtp driver share.
  *
- *   util.c     error recording, clocks, dot-stuffing (buffers and base64:
- *              the base library, libherald/base/base.h)
- *   net.c      sockets and GnuTLS: resolve, connect, handshake, verify,
- *              buffered line reading and writing with deadlines; the
- *              EHLO name (host name or the local address literal)
- *   session.c  the SMTP dialogue: replies, greeting, EHLO, STARTTLS,
- *              the MAIL/RCPT/DATA transaction (pipelined when offered), QUIT
- *   auth.c     AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
- *   smtp.c     the descriptor: options, init, send, render, teardown
- *   check.c    the diagnosis (`herald doctor`): each step timed and
- *              reported with its cause and fix; resolving, connect
- *              classification and certificate inspection come from the
- *              network kit, plugins/kit/net/net_diag.h (hn_*)
+ *   util.c         error recording, clocks, dot-stuffing (buffers and
+ *                  base64: the base library, libherald/base/base.h)
+ *   net.c          sockets and GnuTLS: resolve, connect, handshake, verify,
+ *                  buffered line reading and writing with deadlines; the
+ *                  EHLO name (host name or the local address literal)
+ *   reply.c        SMTP replies (bounded), single commands, and the errors
+ *                  an I/O failure or an unwelcome reply becomes
+ *   session.c      opening a session: greeting, EHLO, STARTTLS, AUTH; QUIT
+ *   transaction.c  MAIL/RCPT/DATA (pipelined when offered), the message
+ *                  dot-stuffed, the verdict
+ *   auth.c         AUTH PLAIN, LOGIN, CRAM-MD5 and XOAUTH2
+ *   config.c       the option table and reading a channel's options, TLS
+ *                  trust
+ *   message.c      envelope, rendered message and Message-ID of a send
+ *   smtp.c         the descriptor: init, send (connection reuse), render,
+ *                  teardown
+ *   check.c        the diagnosis (`herald doctor`), with check_reach.c,
+ *                  check_tls.c and check_session.c (see check.h): each
+ *                  step timed and reported with its cause and fix;
+ *                  resolving, connect classification and certificate
+ *                  inspection come from the network kit,
+ *                  plugins/kit/net/net_diag.h (hn_*)
  *
  * Errors are recorded in struct smtp's `err` (the first one wins) and handed
  * to the core only when send/check returns, so that a send on a reused
@@ -199,6 +208,43 @@ const char *smtp_helo(struct smtp *s, const struct smtp_conn *c);
  * 4.1.3); "[local-address]" when @fd is -1 or has no address. */
 void smtp_helo_pick(const char *name, int fd, char *out, size_t size);
 
+/* reply.c */
+/* smtp_read_reply's failures besides NET_*: not an SMTP reply line, or a
+ * reply of more than SMTP_MAX_REPLY_LINES lines. */
+enum { NET_BADREPLY = 100, NET_MANYLINES };
+#define SMTP_MAX_REPLY_LINES 500
+/* Read one reply, however many lines, before @deadline (smtp_now_ms()):
+ * NET_OK, a NET_* failure, NET_BADREPLY (*bad_r is the offending line) or
+ * NET_MANYLINES (r->lines says how many, r->cut when the end was not
+ * seen).  Server text in @r has control characters replaced by '?'. */
+int smtp_read_reply(struct smtp_conn *c, long long deadline,
+                    struct smtp_reply *r, const char **bad_r);
+/* @bad as it can be shown: control and non-ASCII bytes as '?', cut at 80. */
+void smtp_shown_line(const char *bad, char shown[81]);
+/* The reply's first line at debug level. */
+void smtp_log_reply(struct smtp *s, const struct smtp_reply *r);
+/* Record the I/O failure @rc (NET_*, NET_BADREPLY with @bad, NET_MANYLINES
+ * with @r) during @what, with its fix naming the timeout option @opt of
+ * @ms; marks @c broken (and lost when the server closed it). */
+herald_class smtp_io_failed(struct smtp *s, struct smtp_conn *c, int rc,
+                            const char *what, const char *bad,
+                            const struct smtp_reply *r, long ms,
+                            const char *opt);
+/* Read the reply to @what within @ms (timeout option @opt) and log it; a
+ * 421 marks @c lost.  Only an I/O failure is an error here. */
+herald_class smtp_get_reply(struct smtp *s, struct smtp_conn *c,
+                            struct smtp_reply *r, long ms, const char *opt,
+                            const char *what);
+/* Queue @line + CRLF, flush, read the reply (command_timeout).  @shown is
+ * what the log sees instead of @line (for AUTH), or NULL. */
+herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
+                          const char *line, const char *shown,
+                          struct smtp_reply *r);
+/* Record the unwelcome reply @r to @what: 421 and 4xx temporary, 5xx
+ * permanent, anything else a protocol error; returns its class. */
+herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
+                              const char *what);
+
 /* session.c */
 /* Resolve, connect, greet, EHLO, STARTTLS, AUTH. */
 herald_class smtp_open(struct smtp *s, struct smtp_conn *c);
@@ -208,14 +254,11 @@ herald_class smtp_open(struct smtp *s, struct smtp_conn *c);
 herald_class smtp_greet(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r);
 herald_class smtp_hello(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r);
 herald_class smtp_starttls(struct smtp *s, struct smtp_conn *c, struct smtp_reply *r);
-/* Queue @line + CRLF, flush, read the reply (command_timeout).  @shown is
- * what the log sees instead of @line (for AUTH), or NULL. */
-herald_class smtp_command(struct smtp *s, struct smtp_conn *c,
-                          const char *line, const char *shown,
-                          struct smtp_reply *r);
-herald_class smtp_reply_error(struct smtp *s, const struct smtp_reply *r,
-                              const char *what);
+/* QUIT when the session is still in step (briefly: at most 2 s), then
+ * close; @c itself stays the caller's. */
 void smtp_quit(struct smtp *s, struct smtp_conn *c);
+
+/* transaction.c */
 
 struct smtp_rcpt {
     const char *addr;
@@ -242,15 +285,37 @@ struct smtp_txn {
     int all_rejected;          /* every recipient was refused */
     char *queue_id;
 };
+/* RSET (on a used or dirty session), MAIL, RCPT, DATA (pipelined when
+ * offered), the message and the verdict; fills the outcome part of @t. */
 herald_class smtp_transaction(struct smtp *s, struct smtp_conn *c,
                               struct smtp_txn *t);
 /* Record the refusal @r of MAIL FROM:<t->from>; returns its class. */
 herald_class smtp_sender_refused(struct smtp *s, const struct smtp_txn *t,
                                  const struct smtp_reply *r);
 
-/* smtp.c */
+/* config.c */
+/* The options the descriptor publishes. */
+extern const herald_option smtp_options[];
+/* Read the channel's options into s->cfg (and s->where) and set up the TLS
+ * trust in s->cred; a config error with its fix when a value is unusable. */
+herald_class smtp_configure(struct smtp *s, herald_error **err_r);
+/* Free what smtp_configure read, secrets wiped first. */
+void smtp_cfg_free(struct smtp_cfg *cfg);
+
+/* message.c */
 /* Why @a cannot go into MAIL FROM / RCPT TO, or NULL. */
 const char *smtp_bad_address(const char *a);
+/* The envelope of @msg, its rendering and Message-ID into @t (zeroed by the
+ * caller; smtp_txn_free() it either way).  A render failure comes with the
+ * core's own error in *err_r. */
+herald_class smtp_txn_build(struct smtp *s, const herald_msg *msg,
+                            struct smtp_txn *t, herald_error **err_r);
+/* Forget the outcome of a transaction, to send @t again. */
+void smtp_txn_reset(struct smtp_txn *t);
+void smtp_txn_free(struct smtp_txn *t);
+/* What the server on @c must offer for @t (SMTPUTF8, SIZE). */
+herald_class smtp_txn_fits(struct smtp *s, const struct smtp_conn *c,
+                           const struct smtp_txn *t);
 
 /* check.c */
 /* The descriptor's check hook. */

@@ -1,5 +1,6 @@
-/* tests/libherald/test_base.c - the base library: hb_read_file reads only regular
- * files (or standard input when asked), bounded, and says why it refuses. */
+/* tests/libherald/test_base.c - the base library: hb_read_file reads only
+ * regular files (or standard input when asked), bounded, and says why it
+ * refuses; hb_quote_string escapes exactly '"' and '\'. */
 #include "config.h"
 #include "base/base.h"
 #include <criterion/criterion.h>
@@ -287,4 +288,27 @@ Test(base, file_kinds)
     cr_assert_str_eq(hb_file_kind(S_IFCHR), "character device");
     cr_assert_str_eq(hb_file_kind(S_IFBLK), "block device");
     cr_assert_str_eq(hb_file_kind(S_IFSOCK), "socket");
+}
+
+/* hb_quote_string (escape.c): the one quoted-string of display names
+ * (address.c, mime/encode.c) and multipart form parameters (plugins/http). */
+static char *quoted(const char *s)
+{
+    struct hbuf b = {0};
+    hb_quote_string(&b, s);
+    cr_assert(!b.oom);
+    return hbuf_steal(&b, NULL);
+}
+
+Test(base, quote_string_escapes_quote_and_backslash_only)
+{
+    char *q = quoted("a \"b\" c\\d; e");
+    cr_assert_str_eq(q, "\"a \\\"b\\\" c\\\\d; e\"");
+    free(q);
+    q = quoted("");
+    cr_assert_str_eq(q, "\"\"");
+    free(q);
+    q = quoted("Zo\xc3\xab");   /* UTF-8 passes as it is */
+    cr_assert_str_eq(q, "\"Zo\xc3\xab\"");
+    free(q);
 }

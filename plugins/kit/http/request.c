@@ -269,19 +269,6 @@ void hhi_request_free(hh_request *req)
     free(req->fail_fix);
 }
 
-/* A name or file name as a multipart quoted-string (RFC 7578, RFC 2045):
- * '"' and '\\' escaped with a backslash, UTF-8 as it is. */
-static void form_quoted(struct hbuf *b, const char *s)
-{
-    hbuf_addc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            hbuf_addc(b, '\\');
-        hbuf_addc(b, *s);
-    }
-    hbuf_addc(b, '"');
-}
-
 static int form_contains(const hh_request *req, const char *needle)
 {
     size_t nl = strlen(needle);
@@ -322,10 +309,12 @@ static void form_body(hh_request *req)
     for (size_t i = 0; i < req->n_parts; i++) {
         const struct hh_part *p = &req->parts[i];
         hbuf_printf(&b, "--%s\r\nContent-Disposition: form-data; name=", boundary);
-        form_quoted(&b, p->name);
+        /* a name or file name as a multipart quoted-string (RFC 7578,
+         * RFC 2045): '"' and '\\' escaped with a backslash, UTF-8 as it is */
+        hb_quote_string(&b, p->name);
         if (p->filename) {
             hbuf_adds(&b, "; filename=");
-            form_quoted(&b, p->filename);
+            hb_quote_string(&b, p->filename);
             hbuf_printf(&b, "\r\nContent-Type: %s", p->type);
         }
         hbuf_adds(&b, "\r\n\r\n");

@@ -95,28 +95,38 @@ static struct outcome smtp_send(int port, const char *extra)
                      (o).attempts, (unsigned)(n), (o).tried); \
     } while (0)
 
+/* Start the server with @args (none: no server, a refused port), send,
+ * and check the class, the number of attempts and (when not NULL) the
+ * attempt list.  Returns the outcome for more checks (free it). */
+static struct outcome smtp_case(const char *args, const char *extra, herald_class cls,
+                                unsigned attempts, const char *tried)
+{
+    if (args)
+        hostile(args);
+    struct outcome o = smtp_send(args ? srv.port : dt_closed_port(), extra);
+    EXPECT(o, cls, attempts);
+    if (tried)
+        cr_assert_str_eq(o.tried, tried);
+    return o;
+}
+
 Test(smtp_faults, refused_is_retried_then_returned)
 {
-    struct outcome o = smtp_send(dt_closed_port(), "");
-    EXPECT(o, HERALD_ERR_CONNECT, 2);
+    struct outcome o = smtp_case(NULL, "", HERALD_ERR_CONNECT, 2, NULL);
     cr_assert(strstr(o.tried, "smtp:connect"), "%s", o.tried);
     outcome_free(&o);
 }
 
 Test(smtp_faults, filtered_port_times_out_on_each_attempt)
 {
-    hostile("--mode backlog-full");
-    struct outcome o = smtp_send(srv.port, "");
-    EXPECT(o, HERALD_ERR_TIMEOUT, 2);
+    struct outcome o = smtp_case("--mode backlog-full", "", HERALD_ERR_TIMEOUT, 2, NULL);
     cr_assert(o.ms >= 1900, "two 1 s connect timeouts took %lld ms", o.ms);
     outcome_free(&o);
 }
 
 Test(smtp_faults, no_greeting_times_out)
 {
-    hostile("--mode greeting-silent");
-    struct outcome o = smtp_send(srv.port, "");
-    EXPECT(o, HERALD_ERR_TIMEOUT, 2);
+    struct outcome o = smtp_case("--mode greeting-silent", "", HERALD_ERR_TIMEOUT, 2, NULL);
     outcome_free(&o);
 }
 
@@ -124,38 +134,30 @@ Test(smtp_faults, no_greeting_times_out)
  * connection failure and safe to try again. */
 Test(smtp_faults, drop_during_data_is_retried)
 {
-    hostile("--mode data-drop");
-    struct outcome o = smtp_send(srv.port, "");
-    cr_assert(herald_class_retryable(o.rc), "%s: %s", herald_class_name(o.rc), o.message);
-    cr_assert_eq(o.attempts, 2, "[%s]", o.tried);
+    struct outcome o = smtp_case("--mode data-drop", "", HERALD_ERR_CONNECT, 2, NULL);
     cr_assert_eq(dt_count_lines(capture, "-- connect "), 2);
     outcome_free(&o);
 }
 
 Test(smtp_faults, greeting_421_is_retried_and_delivered)
 {
-    hostile("--greetings '421 4.3.2 too busy, try later'");
-    struct outcome o = smtp_send(srv.port, "");
-    EXPECT(o, HERALD_OK, 2);
-    cr_assert_str_eq(o.tried, "smtp:temporary:421, smtp:ok:-");
+    struct outcome o = smtp_case("--greetings '421 4.3.2 too busy, try later'", "",
+                                 HERALD_OK, 2, "smtp:temporary:421, smtp:ok:-");
     outcome_free(&o);
 }
 
 Test(smtp_faults, reply_451_then_250_is_delivered_on_the_retry)
 {
-    hostile("--dot-replies '451 4.3.0 try again later'");
-    struct outcome o = smtp_send(srv.port, "");
-    EXPECT(o, HERALD_OK, 2);
-    cr_assert_str_eq(o.tried, "smtp:temporary:451, smtp:ok:-");
+    struct outcome o = smtp_case("--dot-replies '451 4.3.0 try again later'", "",
+                                 HERALD_OK, 2, "smtp:temporary:451, smtp:ok:-");
     outcome_free(&o);
 }
 
 Test(smtp_faults, reply_550_is_not_retried)
 {
-    hostile("--dot-replies '550 5.7.1 message refused'");
-    struct outcome o = smtp_send(srv.port, "retries = 3\n");
-    EXPECT(o, HERALD_ERR_PERMANENT, 1);
-    cr_assert_str_eq(o.tried, "smtp:permanent:550");
+    struct outcome o = smtp_case("--dot-replies '550 5.7.1 message refused'",
+                                 "retries = 3\n", HERALD_ERR_PERMANENT, 1,
+                                 "smtp:permanent:550");
     cr_assert_eq(dt_count_lines(capture, "C: DATA"), 1);
     outcome_free(&o);
 }
@@ -164,9 +166,8 @@ Test(smtp_faults, reply_550_is_not_retried)
  * which another try at the same server cannot fix. */
 Test(smtp_faults, tls_failure_is_not_retried)
 {
-    hostile("--mode r3-no-starttls");
-    struct outcome o = smtp_send(srv.port, "tls = starttls\nretries = 3\n");
-    EXPECT(o, HERALD_ERR_TLS, 1);
+    struct outcome o = smtp_case("--mode r3-no-starttls", "tls = starttls\nretries = 3\n",
+                                 HERALD_ERR_TLS, 1, NULL);
     outcome_free(&o);
 }
 
@@ -216,12 +217,27 @@ static size_t requests(void)
     return n;
 }
 
+/* Inject @fault, send (with @key as the idempotency key when not NULL),
+ * check class, attempts, the attempt list (when not NULL) and how many
+ * requests reached the server (when @reqs >= 0). */
+static struct outcome http_case(const char *fault, const char *key, herald_class cls,
+                                unsigned attempts, const char *tried, long reqs)
+{
+    ht_fault(&h, "%s", fault);
+    struct outcome o = http_send(key);
+    EXPECT(o, cls, attempts);
+    if (tried)
+        cr_assert_str_eq(o.tried, tried);
+    if (reqs >= 0)
+        cr_assert_eq(requests(), (size_t)reqs);
+    return o;
+}
+
 Test(http_faults, status_429_with_retry_after_seconds_is_waited_for)
 {
-    ht_fault(&h, "{\"status\": 429, \"headers\": {\"Retry-After\": \"1\"}}");
-    struct outcome o = http_send(NULL);
-    EXPECT(o, HERALD_OK, 2);
-    cr_assert_str_eq(o.tried, "c:rate_limited:rate_limit_exceeded, c:ok:-");
+    struct outcome o = http_case("{\"status\": 429, \"headers\": {\"Retry-After\": \"1\"}}",
+                                 NULL, HERALD_OK, 2,
+                                 "c:rate_limited:rate_limit_exceeded, c:ok:-", 2);
     cr_assert(o.ms >= 950, "Retry-After: 1 not honoured: %lld ms", o.ms);
     fprintf(stderr, "http_faults: Retry-After 1 s: delivered after %lld ms\n", o.ms);
     outcome_free(&o);
@@ -252,31 +268,24 @@ Test(http_faults, status_429_with_retry_after_http_date_is_waited_for)
 
 Test(http_faults, status_500_then_200_is_delivered)
 {
-    ht_fault(&h, "{\"status\": 500}");
-    struct outcome o = http_send(NULL);
-    EXPECT(o, HERALD_OK, 2);
-    cr_assert_str_eq(o.tried, "c:temporary:application_error, c:ok:-");
-    cr_assert_eq(requests(), 2);
+    struct outcome o = http_case("{\"status\": 500}", NULL, HERALD_OK, 2,
+                                 "c:temporary:application_error, c:ok:-", 2);
     outcome_free(&o);
 }
 
 Test(http_faults, status_503_until_the_retries_run_out_lists_every_attempt)
 {
-    ht_fault(&h, "{\"status\": 503, \"count\": 10}");
-    struct outcome o = http_send(NULL);
-    EXPECT(o, HERALD_ERR_TEMPORARY, 3);
-    cr_assert_str_eq(o.tried, "c:temporary:application_error, c:temporary:application_error, "
-                     "c:temporary:application_error");
-    cr_assert_eq(requests(), 3);
+    struct outcome o = http_case("{\"status\": 503, \"count\": 10}", NULL,
+                                 HERALD_ERR_TEMPORARY, 3,
+                                 "c:temporary:application_error, "
+                                 "c:temporary:application_error, "
+                                 "c:temporary:application_error", 3);
     outcome_free(&o);
 }
 
 Test(http_faults, status_401_is_not_retried)
 {
-    ht_fault(&h, "{\"status\": 401}");
-    struct outcome o = http_send(NULL);
-    EXPECT(o, HERALD_ERR_AUTH, 1);
-    cr_assert_eq(requests(), 1);
+    struct outcome o = http_case("{\"status\": 401}", NULL, HERALD_ERR_AUTH, 1, NULL, 1);
     outcome_free(&o);
 }
 
@@ -285,18 +294,13 @@ Test(http_faults, status_401_is_not_retried)
  * key (Resend honours Idempotency-Key) the core sends it again. */
 Test(http_faults, reset_mid_response_is_resent_only_with_an_idempotency_key)
 {
-    ht_fault(&h, "{\"mode\": \"reset\"}");
-    struct outcome o = http_send(NULL);
-    EXPECT(o, HERALD_ERR_DELIVERY_UNKNOWN, 1);
+    struct outcome o = http_case("{\"mode\": \"reset\"}", NULL,
+                                 HERALD_ERR_DELIVERY_UNKNOWN, 1, NULL, 1);
     cr_assert(strstr(o.message, "may or may not have been delivered"), "%s", o.message);
-    cr_assert_eq(requests(), 1);
     outcome_free(&o);
-    ht_fault(&h, "{\"mode\": \"reset\"}");
-    o = http_send("order-77");
-    EXPECT(o, HERALD_OK, 2);
-    cr_assert_str_eq(o.tried, "c:delivery_unknown:-, c:ok:-");
+    o = http_case("{\"mode\": \"reset\"}", "order-77", HERALD_OK, 2,
+                  "c:delivery_unknown:-, c:ok:-", 3);
     json_t *r = ht_requests(&h);
-    cr_assert_eq(json_array_size(r), 3);
     cr_assert_str_eq(ht_header(json_array_get(r, 2), "idempotency-key"), "order-77");
     json_decref(r);
     outcome_free(&o);
@@ -305,19 +309,12 @@ Test(http_faults, reset_mid_response_is_resent_only_with_an_idempotency_key)
 /* The answer is lost after the request went out (a truncated 200): with
  * an idempotency key Resend honours, the core may send it again (and the
  * provider answers the first id); without one it must not. */
+#define TRUNCATED "{\"mode\": \"truncate\", \"status\": 200, \"body\": " \
+    "\"{\\\"id\\\": \\\"4ef9a417-02e9-4d39-ad75-9611e0fcc33c\\\"}\"}"
 Test(http_faults, a_lost_answer_is_resent_only_with_an_idempotency_key)
 {
-    ht_fault(&h, "{\"mode\": \"truncate\", \"status\": 200, \"body\": "
-             "\"{\\\"id\\\": \\\"4ef9a417-02e9-4d39-ad75-9611e0fcc33c\\\"}\"}");
-    struct outcome o = http_send(NULL);
-    EXPECT(o, HERALD_ERR_DELIVERY_UNKNOWN, 1);
-    cr_assert_eq(requests(), 1);
+    struct outcome o = http_case(TRUNCATED, NULL, HERALD_ERR_DELIVERY_UNKNOWN, 1, NULL, 1);
     outcome_free(&o);
-
-    ht_fault(&h, "{\"mode\": \"truncate\", \"status\": 200, \"body\": "
-             "\"{\\\"id\\\": \\\"4ef9a417-02e9-4d39-ad75-9611e0fcc33c\\\"}\"}");
-    o = http_send("order-1234");
-    EXPECT(o, HERALD_OK, 2);
-    cr_assert_str_eq(o.tried, "c:delivery_unknown:-, c:ok:-");
+    o = http_case(TRUNCATED, "order-1234", HERALD_OK, 2, "c:delivery_unknown:-, c:ok:-", 3);
     outcome_free(&o);
 }

@@ -281,3 +281,28 @@ Test(failover, a_longer_chain_walks_to_the_end)
     herald_msg_free(m);
     herald_close(ctx);
 }
+
+/* herald doctor on an SMTP channel whose port is refused checks its API
+ * fallback too and says in one line that the mail will go that way. */
+Test(failover, doctor_says_the_fallback_will_carry_the_mail)
+{
+    ht_start(&h);
+    char *conf = smtp_then_api(dt_closed_port(), "", "");
+    char *path = tu_write_file(tmp, "herald.conf", conf);
+    char *out = NULL;
+    int rc = tu_run(&out, "'%s' -c '%s' doctor smtp", tu_cli(), path);
+    cr_assert_eq(rc, 69, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "FAIL"), "%s", out);
+    cr_assert(strstr(out, "OK    SMTP blocked, HTTPS works: your fallback `api` will "
+                     "carry the mail\n"), "%s", out);
+    free(out);
+    /* the API refuses the key: the fallback is not healthy either */
+    ht_fault(&h, "{\"status\": 401, \"count\": 5}");
+    rc = tu_run(&out, "'%s' -c '%s' doctor smtp", tu_cli(), path);
+    cr_assert_eq(rc, 69, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "your fallback `api` is not healthy either"), "%s", out);
+    cr_assert(strstr(out, "fix: run `herald doctor api`"), "%s", out);
+    free(out);
+    free(path);
+    free(conf);
+}

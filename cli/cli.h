@@ -9,7 +9,7 @@
  *   mem.c          allocation that dies on out-of-memory
  *   output.c       text and JSON output, escaping, failures, exit codes
  *   config_path.c  finding, checking and opening the config file
- *   send.c drivers.c config.c doctor.c   one file per command
+ *   send.c drivers.c config.c doctor.c status.c   one file per command
  */
 #ifndef HERALD_CLI_H
 #define HERALD_CLI_H
@@ -67,7 +67,9 @@ int cmd_send(struct cli *cli, int argc, char **argv);
 int cmd_drivers(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
 extern const char send_help[], drivers_help[], config_help[], doctor_help[];
+extern const char status_help[];
 
 /* ---- mem.c --------------------------------------------------------- */
 
@@ -99,6 +101,10 @@ void say_err(const char *what, const char *fix);
  * --json, the error object on stdout.  Frees @err.  Returns the exit
  * status. */
 int fail_err(const struct cli *cli, herald_class cls, herald_error *err);
+/* The same; with --json, @extra (may be NULL) first prints members of the
+ * object, each followed by a comma, e.g. "status":"failed", (send). */
+int fail_err_extra(const struct cli *cli, herald_class cls, herald_error *err,
+                   void (*extra)(void *), void *arg);
 /* Report an error the CLI found itself: what (@fmt), then @fix (NULL for
  * none).  Usage errors add a "try 'herald CMD --help'" hint. */
 int fail(const struct cli *cli, herald_class cls, const char *fix,

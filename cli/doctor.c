@@ -32,6 +32,10 @@ const char doctor_help[] =
     "                    channel, step, status (ok, warn, fail, info),\n"
     "                    elapsed_ms, detail, fix\n"
     "\n"
+    "A channel that fails a check and has a `fallback` gets one more step,\n"
+    "'fallback': the fallback's own checks (an HTTP driver: its API host),\n"
+    "summed up, e.g. \"SMTP blocked, HTTPS works: your fallback `api` will\n"
+    "carry the mail\".\n"
     "Timeouts are each channel's own (its driver's timeout options).\n"
     "Exits 0 when every channel checked is healthy (no check failed), 69\n"
     "when one is not (a failed check, a broken or unknown channel), 78 when\n"
@@ -199,6 +203,72 @@ static void doctor_summary(const struct doctor *d, const char *name,
     printf(" in %.0f ms\n", ms);
 }
 
+/* What a fallback's own checks came to (counted, not printed). */
+struct quiet_tally {
+    size_t steps, failed;
+    int tls_ok;             /* a "tls" step passed: HTTPS reaches it */
+    char *failed_names;
+};
+
+static void count_step(const char *channel, const char *step,
+                       herald_check_status status, double elapsed_ms,
+                       const char *detail, const char *fix, void *user)
+{
+    (void)channel; (void)elapsed_ms; (void)detail; (void)fix;
+    struct quiet_tally *t = user;
+    t->steps++;
+    if (strcmp(step, "tls") == 0 && status != HERALD_CHECK_FAIL)
+        t->tls_ok = 1;
+    if (status == HERALD_CHECK_FAIL) {
+        t->failed++;
+        t->failed_names = str_append(t->failed_names, "%s%s",
+                                     t->failed_names ? ", " : "", step);
+    }
+}
+
+/* A channel that failed a check and has a fallback: check the fallback
+ * (its driver's own checks, e.g. the HTTPS API host) and say in one step
+ * whether it will carry the mail. */
+static void doctor_fallback(struct doctor *d, herald_ctx *ctx, const char *name,
+                            const char *const *params)
+{
+    herald_channel_state st;
+    if (herald_channel_status(ctx, name, &st, NULL) != HERALD_OK || !st.fallback)
+        return;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct quiet_tally t = {0, 0, 0, NULL};
+    herald_error *err = NULL;
+    herald_class cls = herald_check(ctx, st.fallback, params, count_step, &t, &err);
+    herald_error_free(err);
+    long i = channel_index(ctx, name);
+    const char *drv = i >= 0 ? herald_channel_driver(ctx, (size_t)i) : NULL;
+    int blocked = d->failed_names && strstr(d->failed_names, "connect") &&
+                  drv && strcmp(drv, "smtp") == 0 && t.tls_ok;
+    char *detail, *fix = NULL;
+    if (cls == HERALD_OK && !t.failed) {
+        detail = blocked
+            ? xasprintf("SMTP blocked, HTTPS works: your fallback `%s` will "
+                        "carry the mail", st.fallback)
+            : xasprintf("your fallback `%s` is healthy (%zu check%s passed): "
+                        "it will carry the mail", st.fallback, t.steps,
+                        t.steps == 1 ? "" : "s");
+    } else {
+        detail = xasprintf("your fallback `%s` is not healthy either%s%s%s",
+                           st.fallback, t.failed_names ? " (failed: " : "",
+                           t.failed_names ? t.failed_names : "",
+                           t.failed_names ? ")" : "");
+        fix = xasprintf("run `herald doctor %s` for its checks and fixes",
+                        st.fallback);
+    }
+    on_check_step(name, "fallback", cls == HERALD_OK && !t.failed
+                  ? HERALD_CHECK_OK : HERALD_CHECK_FAIL, ms_since(&t0), detail,
+                  fix, d);
+    free(detail);
+    free(fix);
+    free(t.failed_names);
+}
+
 /* Diagnose one channel; returns 1 when it is healthy (no step failed). */
 static int doctor_channel(struct doctor *d, herald_ctx *ctx, const char *path,
                           const char *name, const char *const *params)
@@ -229,6 +299,8 @@ static int doctor_channel(struct doctor *d, herald_ctx *ctx, const char *path,
                               : herald_strerror(cls), herald_error_fix(err),
                           d);
         herald_error_free(err);
+        if (d->failed)
+            doctor_fallback(d, ctx, name, params);
     }
     doctor_summary(d, name, ms_since(&t0));
     return d->failed == 0;

@@ -35,6 +35,8 @@ static const char main_help[] =
     "  doctor [CHANNEL...]\n"
     "                     diagnose channels (DNS, connect, TLS, auth, ...)\n"
     "                     and say how to fix what fails\n"
+    "  status [CHANNEL...]\n"
+    "                     show each channel's circuit breaker and rate limit\n"
     "  help [COMMAND]     show help for a command\n"
     "\n"
     "Options (accepted before or after the command):\n"
@@ -170,6 +172,7 @@ static const struct command {
     {"drivers", cmd_drivers, drivers_help},
     {"config", cmd_config, config_help},
     {"doctor", cmd_doctor, doctor_help},
+    {"status", cmd_status, status_help},
     {"help", cmd_help, help_help},
 };
 

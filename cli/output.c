@@ -124,12 +124,17 @@ void say_err(const char *what, const char *fix)
     }
 }
 
-/* {"error":{...}} on stdout, one line. */
+/* {"error":{...}} on stdout, one line; @extra (may be NULL) prints more
+ * members, each followed by a comma, before "error". */
 static void json_error(herald_class cls, const char *message, const char *fix,
                        const char *code, const char *provider_text,
-                       long retry_after, const char *channel, int retryable)
+                       long retry_after, const char *channel, int retryable,
+                       void (*extra)(void *), void *arg)
 {
-    printf("{\"error\":{");
+    putchar('{');
+    if (extra)
+        extra(arg);
+    printf("\"error\":{");
     json_kv(stdout, "class", herald_class_name(cls));
     putchar(',');
     json_kv(stdout, "code", code);
@@ -153,6 +158,12 @@ static void json_error(herald_class cls, const char *message, const char *fix,
 
 int fail_err(const struct cli *cli, herald_class cls, herald_error *err)
 {
+    return fail_err_extra(cli, cls, err, NULL, NULL);
+}
+
+int fail_err_extra(const struct cli *cli, herald_class cls, herald_error *err,
+                   void (*extra)(void *), void *arg)
+{
     if (err)
         cls = herald_error_class(err);
     const char *msg = err ? herald_error_message(err) : herald_strerror(cls);
@@ -162,7 +173,8 @@ int fail_err(const struct cli *cli, herald_class cls, herald_error *err)
         json_error(cls, msg, fix, herald_error_code(err),
                    herald_error_provider_text(err),
                    herald_error_retry_after(err), herald_error_channel(err),
-                   err ? herald_error_retryable(err) : herald_class_retryable(cls));
+                   err ? herald_error_retryable(err) : herald_class_retryable(cls),
+                   extra, arg);
     herald_error_free(err);
     return herald_sysexit(cls);
 }
@@ -180,7 +192,7 @@ int fail(const struct cli *cli, herald_class cls, const char *fix,
                 cli->cmd ? " " : "");
     if (cli->json)
         json_error(cls, msg, fix, NULL, NULL, -1, NULL,
-                   herald_class_retryable(cls));
+                   herald_class_retryable(cls), NULL, NULL);
     free(msg);
     return herald_sysexit(cls);
 }

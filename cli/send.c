@@ -19,7 +19,10 @@ const char send_help[] =
     "Usage: herald send --channel NAME --to ADDR [OPTIONS]\n"
     "\n"
     "Send one message through channel NAME of the config file and print the\n"
-    "provider's message id.\n"
+    "provider's message id.  Retries, the channel's fallback chain, its\n"
+    "circuit breaker and rate limit apply (see herald.conf(5)); a message\n"
+    "the spool took prints 'queued ID' and exits 0.  On failure every\n"
+    "attempt is listed on stderr.\n"
     "\n"
     "Message:\n"
     "  --channel NAME        channel from the config file (required)\n"
@@ -48,7 +51,12 @@ const char send_help[] =
     "Output:\n"
     "  --dry-run             print the exact payload the driver would send\n"
     "                        (secrets shown as ***) and send nothing\n"
-    "  --json                print the result, or the error, as JSON\n"
+    "  --json                print the outcome as one JSON object: \"status\"\n"
+    "                        (\"sent\", \"queued\" or \"failed\"), \"channel\"\n"
+    "                        (the one that delivered), \"attempts\", \"tried\"\n"
+    "                        (every attempt: channel, class, code, message,\n"
+    "                        delay_ms), then the message id and recipients,\n"
+    "                        the queue id, or the \"error\"\n"
     "\n"
     "Addresses are 'user@example.com' or 'Name <user@example.com>'.\n"
     "Global options (-c FILE, -v, -q) are accepted here too.\n"
@@ -404,15 +412,55 @@ static int fail_setter(struct cli *cli, struct send_args *a, herald_msg *m)
                 a->bad_arg, herald_strerror(a->bad_cls));
 }
 
-static void print_send_json(const herald_result *res)
+/* "tried":[{"channel","class","code","message","delay_ms"}...] */
+static void print_tried_json(const herald_result *res)
+{
+    printf("\"tried\":[");
+    size_t n = herald_result_tried_count(res);
+    for (size_t i = 0; i < n; i++) {
+        printf("%s{", i ? "," : "");
+        json_kv(stdout, "channel", herald_result_tried_channel(res, i));
+        putchar(',');
+        json_kv(stdout, "class",
+                herald_class_name(herald_result_tried_class(res, i)));
+        putchar(',');
+        json_kv(stdout, "code", herald_result_tried_code(res, i));
+        putchar(',');
+        json_kv(stdout, "message", herald_result_tried_message(res, i));
+        printf(",\"delay_ms\":%lld}", herald_result_tried_delay_ms(res, i));
+    }
+    putchar(']');
+}
+
+/* "status":..., "channel", "attempts", "tried" (the members every
+ * outcome has), each followed by a comma. */
+static void print_outcome_members(const char *status, const herald_result *res)
+{
+    json_kv(stdout, "status", status);
+    putchar(',');
+    json_kv(stdout, "channel", herald_result_channel(res));
+    printf(",\"attempts\":%u,", herald_result_attempts(res));
+    print_tried_json(res);
+    putchar(',');
+}
+
+static void failed_members(void *res)
+{
+    print_outcome_members("failed", res);
+}
+
+static void print_send_json(const herald_result *res, herald_class cls)
 {
     printf("{");
-    json_kv(stdout, "channel", herald_result_channel(res));
-    putchar(',');
+    print_outcome_members(cls == HERALD_QUEUED ? "queued" : "sent", res);
+    if (cls == HERALD_QUEUED) {
+        json_kv(stdout, "queue_id", herald_result_queue_id(res));
+        putchar(',');
+    }
     json_kv(stdout, "driver", herald_result_driver(res));
     putchar(',');
     json_kv(stdout, "message_id", herald_result_message_id(res));
-    printf(",\"attempts\":%u,\"recipients\":[", herald_result_attempts(res));
+    printf(",\"recipients\":[");
     size_t n = herald_result_recipient_count(res);
     for (size_t i = 0; i < n; i++) {
         printf("%s{", i ? "," : "");
@@ -423,6 +471,33 @@ static void print_send_json(const herald_result *res)
         putchar('}');
     }
     puts("]}");
+}
+
+/* Text mode, on stderr: every attempt of a send that did not deliver at
+ * once ("  tried: CHANNEL: CLASS (CODE): MESSAGE"). */
+static void print_tried_text(const herald_result *res)
+{
+    size_t n = herald_result_tried_count(res);
+    for (size_t i = 0; i < n; i++) {
+        herald_class c = herald_result_tried_class(res, i);
+        const char *code = herald_result_tried_code(res, i);
+        fputs("  tried: ", stderr);
+        put_text(stderr, herald_result_tried_channel(res, i), 0);
+        fprintf(stderr, ": %s", herald_class_name(c));
+        if (code) {
+            fputs(" (", stderr);
+            put_text(stderr, code, 0);
+            putc(')', stderr);
+        }
+        long long d = herald_result_tried_delay_ms(res, i);
+        if (d > 0)
+            fprintf(stderr, " after %lld ms", d);
+        if (herald_result_tried_message(res, i)) {
+            fputs(": ", stderr);
+            put_text(stderr, herald_result_tried_message(res, i), 0);
+        }
+        putc('\n', stderr);
+    }
 }
 
 static int dry_run(struct cli *cli, herald_ctx *ctx, const char *channel,
@@ -453,13 +528,36 @@ static int do_send(struct cli *cli, herald_ctx *ctx, const char *channel,
     herald_result *res = NULL;
     herald_error *err = NULL;
     herald_class cls = herald_send(ctx, channel, m, &res, &err);
-    if (cls != HERALD_OK) {
+    if (cls != HERALD_OK && cls != HERALD_QUEUED) {
+        int rc = res ? fail_err_extra(cli, cls, err, failed_members, res)
+                     : fail_err(cli, cls, err);
+        if (res && !cli->quiet && herald_result_tried_count(res) > 1)
+            print_tried_text(res);
         herald_result_free(res);
-        return fail_err(cli, cls, err);
+        return rc;
     }
+    herald_error_free(err);
+    const char *via = res ? herald_result_channel(res) : channel;
     const char *id = res ? herald_result_message_id(res) : NULL;
+    if (cls == HERALD_QUEUED) {
+        /* Not sent yet, but safe on disk: exit 0, say where it waits. */
+        const char *qid = res ? herald_result_queue_id(res) : NULL;
+        if (cli->json && res)
+            print_send_json(res, cls);
+        else {
+            fputs("queued ", stdout);
+            put_text(stdout, qid ? qid : "(no id)", 0);
+            putchar('\n');
+        }
+        int e = flush_stdout();
+        herald_result_free(res);
+        if (e)
+            fprintf(stderr, "herald: the message was queued, but printing "
+                            "its id failed: %s\n", strerror(e));
+        return e ? EX_IOERR : EX_OK;
+    }
     if (cli->json && res)
-        print_send_json(res);
+        print_send_json(res, cls);
     else if (id) {
         put_text(stdout, id, 0);
         putchar('\n');
@@ -469,11 +567,16 @@ static int do_send(struct cli *cli, herald_ctx *ctx, const char *channel,
         /* Delivered: say so, with the id, so that no one sends it again
          * (by hand: the id is outside text, its newlines escaped too). */
         fprintf(stderr, "herald: the message was sent through channel '%s' "
-                        "(message id ", channel);
+                        "(message id ", via);
         put_text(stderr, id ? id : "unknown", 0);
         fprintf(stderr, "), but printing the result failed: %s\n"
                         "  fix: do not send it again\n", strerror(e));
         rc = EX_IOERR;
+    } else if (!cli->quiet && !cli->json && strcmp(via, channel) != 0) {
+        fprintf(stderr, "herald: sent through channel '%s', the fallback of "
+                        "'%s' (%u attempts)\n", via, channel,
+                herald_result_attempts(res));
+        print_tried_text(res);
     } else if (!id && !cli->quiet && !cli->json)
         fprintf(stderr, "herald: sent through channel '%s' (the driver "
                         "reported no message id)\n", channel);

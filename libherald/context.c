@@ -3,6 +3,7 @@
  * the host table in host.c. */
 #include "context.h"
 #include "base/base.h"
+#include "deliver/deliver.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -91,7 +92,7 @@ static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
         if (!ctx->conf->sec[i].name)
             g = &ctx->conf->sec[i];
     static const struct hconf_section empty = {(char *)"herald", NULL, 0, NULL, 0};
-    const herald_option *tables[] = {global_options, NULL};
+    const herald_option *tables[] = {global_options, hd_global_options, NULL};
     herald_class rc = hopts_resolve(ctx->conf, g ? g : &empty, tables, NULL,
                                     &ctx->globals, err_r);
     if (rc != HERALD_OK)
@@ -162,7 +163,8 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
         return rc;
     }
     const herald_plugin *desc = ch->drv->desc;
-    const herald_option *tables[] = {channel_options, desc->options, NULL};
+    const herald_option *tables[] = {channel_options, hd_channel_options,
+                                     desc->options, NULL};
     rc = hopts_resolve(ctx->conf, sec, tables, NULL, &ch->opts, err_r);
     if (rc != HERALD_OK)
         return rc;
@@ -183,7 +185,7 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     const char *uns = hopts_find(&ch->opts, "unsupported")->str;
     ch->drop_unsupported = uns && strcmp(uns, "drop") == 0;
     ch->serialize = !(desc->caps & HERALD_CAP_THREAD_SAFE);
-    return HERALD_OK;
+    return hd_setup(ctx, ch, err_r);
 }
 
 /* Run the driver's init for @ch once (thread-safe).  A failed init is kept
@@ -231,6 +233,7 @@ static void channel_free(struct herald_channel *ch)
     hopts_free(&ch->opts);
     hm_mailbox_clear(&ch->from);
     herald_error_free(ch->broken);
+    hd_free(ch->dl);
     pthread_mutex_destroy(&ch->lock);
     free(ch->name);
     free(ch->driver_name);
@@ -319,6 +322,8 @@ static herald_class open_text(const char *text, size_t len, const char *name,
         rc = read_globals(ctx, path, err_r);
     if (rc == HERALD_OK)
         rc = open_channels(ctx, flags, err_r);
+    if (rc == HERALD_OK)
+        rc = hd_route_check(ctx, flags, err_r);
     if (rc != HERALD_OK) {
         herald_close(ctx);
         return rc;

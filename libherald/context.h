@@ -33,6 +33,7 @@ struct herald_channel {
     pthread_mutex_t lock;
     herald_error *broken;        /* HERALD_OPEN_KEEP_BROKEN */
     char *driver_name;
+    struct hd_chan *dl;          /* deliver/: retry, route, breaker, rate */
 };
 
 enum { CH_NEW = 0, CH_READY = 1, CH_FAILED = 2 };
@@ -58,6 +59,8 @@ struct herald_checker {
     void *user;
     int failed;
 };
+
+struct hd_chan;
 
 /* ---- context.c ---- */
 

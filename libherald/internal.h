@@ -77,18 +77,38 @@ struct hx_rcpt {
     int accepted;
     char *text;
 };
+/* One try of a send: a driver call, or a channel its breaker skipped
+ * (code "circuit_open"). */
+struct hx_attempt {
+    char *channel;
+    herald_class cls;            /* HERALD_OK for the one that delivered */
+    char *code, *message;        /* provider code, error message (or NULL) */
+    long long delay_ms;          /* waited before it (retry delay, rate) */
+};
 struct herald_result {
     char *channel, *driver, *message_id;
     char *queue_id;              /* HERALD_QUEUED: the spool's id */
-    unsigned attempts;
+    unsigned attempts;           /* driver calls made */
     struct hx_rcpt *rcpt;
     size_t n_rcpt;
+    struct hx_attempt *tried;    /* every attempt, in order */
+    size_t n_tried;
 };
 herald_result *hx_result_new(const char *channel, const char *driver);
 void hx_result_set_id(herald_result *res, const char *id);
 void hx_result_set_queue_id(herald_result *res, const char *id);
 void hx_result_add_recipient(herald_result *res, const char *address,
                              int accepted, const char *text);
+/* Forget the recipients a failed attempt reported (before the next one). */
+void hx_result_clear_recipients(herald_result *res);
+/* The channel and driver the result is about (the delivering one). */
+void hx_result_set_channel(herald_result *res, const char *channel,
+                           const char *driver);
+/* Append an attempt (@err: its error, NULL when it delivered); counts a
+ * driver call unless @skipped.  0, or -1 out of memory. */
+int hx_result_add_attempt(herald_result *res, const char *channel,
+                          const herald_error *err, long long delay_ms,
+                          int skipped);
 
 /* ---- message/ and address.c --------------------------------------- */
 

@@ -4,6 +4,10 @@
  * the channel's lock, herald_send and herald_render. */
 #include "context.h"
 #include "base/base.h"
+#include "deliver/deliver.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -176,6 +180,114 @@ herald_class hctx_attempt(struct herald_channel *ch, const struct herald_msg *vi
     return hctx_hand_back(rc, err, ch->name, err_r);
 }
 
+/* ---------------------------------------------------------------- retry,
+ * failover, breaker: the loop over hctx_attempt (rules in herald_send's
+ * comment in herald.h; settings and decisions in deliver/). */
+
+/* "2026-12-04T15:01:02Z" for wall-clock @ms. */
+static void format_utc(char *buf, size_t n, long long ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, n, "%lld", ms / 1000);
+}
+
+static herald_class circuit_open(herald_error **err_r, const char *fmt, ...)
+    HERALD_PRINTF(2, 3);
+static herald_class circuit_open(herald_error **err_r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    herald_class rc = hx_error_full(err_r, HERALD_ERR_TEMPORARY, "circuit_open",
+                                    NULL, -1, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The earliest of two wall-clock times, 0 meaning "none". */
+static long long earliest(long long a, long long b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* Every attempt @ch gets: the breaker's verdict, then the first try and
+ * its retries (each after its delay and a rate-limit token).  On failure
+ * *err_r holds the last error and *retry_at_ms_r (wall ms, 0 = nothing
+ * says) when a later try could help. */
+static herald_class try_channel(struct herald_channel *ch,
+                                const struct herald_msg *view, herald_result *res,
+                                herald_error **err_r, long long *retry_at_ms_r)
+{
+    struct hd_chan *dl = ch->dl;
+    int has_fallback = dl && dl->fallback;
+    long long trial_ms = 0;
+    unsigned failures = 0;
+    enum hd_admit admit = hd_breaker_admit(ch, &trial_ms, &failures);
+    hx_result_set_channel(res, ch->name, ch->drv->desc->name);
+    if (admit == HD_SKIP) {
+        char when[40];
+        format_utc(when, sizeof when, trial_ms);
+        herald_error *err = NULL;
+        hx_fix(&err, circuit_open(&err, "circuit open for %s after %u "
+                                  "failures; next trial at %s", ch->name,
+                                  failures, when),
+               "%s; `herald status %s` shows the breaker (it closes after "
+               "one good trial; see breaker_threshold and breaker_cooldown "
+               "in herald.conf(5))", has_fallback ? "the fallback is tried"
+               : "set `fallback = CHANNEL` to send elsewhere meanwhile, or "
+               "wait for the trial", ch->name);
+        hx_error_tag_channel(err, ch->name);
+        hctx_chan_log(ch, HERALD_LOG_INFO, "skipped: circuit open after %u "
+                      "failures, next trial at %s", failures, when);
+        hx_result_add_attempt(res, ch->name, err, 0, 1);
+        *retry_at_ms_r = trial_ms;
+        *err_r = err;
+        return HERALD_ERR_TEMPORARY;
+    }
+    unsigned retries = dl && admit == HD_PASS ? dl->retries : 0;
+    long long delay = 0;
+    for (unsigned n = 0;; n++) {
+        long long waited = delay + hd_rate_take(ch);
+        herald_error *err = NULL;
+        hx_result_clear_recipients(res);
+        herald_class rc = hctx_attempt(ch, view, res, &err);
+        hd_breaker_report(ch, rc == HERALD_OK, rc);
+        hx_result_add_attempt(res, ch->name, rc == HERALD_OK ? NULL : err,
+                              waited, 0);
+        if (rc == HERALD_OK) {
+            hctx_chan_log(ch, HERALD_LOG_INFO, "attempt %u: delivered%s "
+                          "(waited %lld ms before it)", n + 1,
+                          admit == HD_TRIAL ? " (breaker trial: closed)" : "",
+                          waited);
+            return HERALD_OK;
+        }
+        const char *code = err->code ? err->code : "-";
+        const char *cls = herald_class_name(rc);
+        long long next = hd_retry_delay(dl, n + 1, err->retry_after);
+        int worth = hd_retry_worth(err, has_fallback);
+        if (worth && n < retries && next <= dl->max_delay_ms) {
+            hctx_chan_log(ch, HERALD_LOG_INFO, "attempt %u: %s, code %s; "
+                          "retrying in %lld ms%s", n + 1, cls, code, next,
+                          err->retry_after >= 0 ? " (the provider's "
+                          "retry-after)" : "");
+            herald_error_free(err);
+            hd_sleep_ms(next);
+            delay = next;
+            continue;
+        }
+        if (herald_error_retryable(err))
+            *retry_at_ms_r = hd_now_ms() + next;
+        hctx_chan_log(ch, HERALD_LOG_INFO, "attempt %u: %s, code %s; %s", n + 1,
+                      cls, code, !worth ? "not retried (not a transient "
+                      "failure here)" : n >= retries ? "no retries left"
+                      : "the retry-after is longer than retry_max_delay, "
+                      "not waiting for it");
+        *err_r = err;
+        return rc;
+    }
+}
+
 herald_class hctx_deliver(herald_ctx *ctx, const char *channel,
                           const herald_msg *msg, herald_result **result_r,
                           herald_error **err_r, time_t *retry_at_r)
@@ -193,16 +305,42 @@ herald_class hctx_deliver(herald_ctx *ctx, const char *channel,
     herald_result *res = hx_result_new(ch->name, ch->drv->desc->name);
     if (!res)
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
-    rc = hctx_attempt(ch, &view, res, err_r);
-    if (rc != HERALD_OK && (res->n_rcpt == 0 || !result_r)) {
-        herald_result_free(res);
-        res = NULL;
+    long long retry_at = 0;
+    for (size_t hop = 0;; hop++) {
+        long long at = 0;
+        rc = try_channel(ch, &view, res, &err, &at);
+        retry_at = earliest(retry_at, at);
+        struct herald_channel *next = ch->dl ? ch->dl->fallback : NULL;
+        if (rc == HERALD_OK || !next || !hd_failover_worth(err) ||
+            hop >= ctx->n_ch)
+            break;
+        /* The fallback applies its own sender, checks and `unsupported`. */
+        struct herald_channel *nch = NULL;
+        struct herald_msg nview;
+        herald_error *nerr = NULL;
+        herald_class nrc = resolve(ctx, next->name, msg, &nch, &nview, &nerr);
+        if (nrc != HERALD_OK) {
+            hx_error_set_channel(nerr, next->name);
+            hx_result_add_attempt(res, next->name, nerr, 0, 1);
+            hctx_chan_log(ch, HERALD_LOG_WARNING, "cannot fail over to "
+                          "channel '%s': %s", next->name, nerr->message);
+            herald_error_free(nerr);
+            break;
+        }
+        hctx_chan_log(ch, HERALD_LOG_INFO, "failed (%s); failing over to "
+                      "channel '%s'", herald_class_name(rc), next->name);
+        herald_error_free(err);
+        err = NULL;
+        ch = nch;
+        view = nview;
     }
+    if (rc != HERALD_OK && retry_at_r && retry_at)
+        *retry_at_r = (time_t)((retry_at + 999) / 1000);
     if (result_r)
         *result_r = res;
     else
         herald_result_free(res);
-    return rc;
+    return rc == HERALD_OK ? rc : hctx_hand_back(rc, err, ch->name, err_r);
 }
 
 herald_class herald_send(herald_ctx *ctx, const char *channel,

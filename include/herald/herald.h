@@ -255,6 +255,40 @@ const char *herald_channel_driver(const herald_ctx *ctx, size_t i);
  */
 const herald_error *herald_channel_error(const herald_ctx *ctx, size_t i);
 
+/** A channel's circuit breaker, see herald_send(). */
+typedef enum herald_breaker {
+    HERALD_BREAKER_OFF = 0,       /* breaker_threshold = 0 */
+    HERALD_BREAKER_CLOSED = 1,    /* sends go through */
+    HERALD_BREAKER_OPEN = 2,      /* sends skip the channel until next_trial_ms */
+    HERALD_BREAKER_HALF_OPEN = 3  /* cool-down over: the next send is the trial */
+} herald_breaker;
+
+/** What herald_channel_status() reports. */
+typedef struct herald_channel_state {
+    herald_breaker breaker;
+    unsigned failures;            /* consecutive failed attempts */
+    unsigned threshold;           /* breaker_threshold */
+    long long next_trial_ms;      /* open/half-open: Unix time in ms, else 0 */
+    int shared;                   /* 1: kept in SPOOL_DIR/state (all
+                                     processes), 0: this context only */
+    double rate_per_s;            /* rate_limit in messages/s; 0 = none */
+    double rate_burst;            /* rate_burst (0 without a rate limit) */
+    double rate_tokens;           /* tokens now; below 0 while senders wait */
+    const char *fallback;         /* fallback channel or NULL; owned by ctx */
+} herald_channel_state;
+
+/**
+ * herald_channel_status - fill *@st with the breaker and rate-limit state
+ * of channel @channel.  Does not initialise the channel's driver.  With
+ * [herald] spool_dir the breaker is read from SPOOL_DIR/state (what every
+ * process sees); without, it is this context's.  Returns HERALD_OK;
+ * HERALD_ERR_CONFIG (listing the channels) for an unknown name; a broken
+ * channel's error; HERALD_ERR_USAGE for NULL arguments.  Thread-safe.
+ */
+herald_class herald_channel_status(herald_ctx *ctx, const char *channel,
+                                   herald_channel_state *st,
+                                   herald_error **err_r);
+
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
@@ -379,10 +413,42 @@ herald_class herald_msg_validate(const herald_msg *msg, herald_error **err_r);
  *
  * The message is validated first (see herald_msg_validate(), with the
  * context's limits); the sender is the message's From, else the channel's
- * `from`.  On success *result_r (if not NULL) receives a result to free
- * with herald_result_free().  On failure *err_r says what happened and what
- * to do; a result is still returned when the driver reported per-recipient
- * outcomes.  @msg is not modified.
+ * `from`.  *result_r (if not NULL) receives a result to free with
+ * herald_result_free(), on success and on a delivery failure alike (it
+ * lists every attempt, see herald_result_tried_count()); it stays NULL
+ * when the send never reached a driver (usage, unknown channel, invalid
+ * message).  On failure *err_r says what happened and what to do: the
+ * last attempt's error.  @msg is not modified.
+ *
+ * Retries, failover, breaker and rate limit (herald.conf(5)), decided
+ * here and never by a driver:
+ *  - A failure of a retryable class (herald_error_retryable(): rate
+ *    limited, temporary, connect, timeout, and delivery unknown only when
+ *    the request carried an idempotency key the provider honours) is
+ *    tried again up to `retries` times (default 2), after `retry_delay`
+ *    (1s) times `retry_backoff` (2) per retry, capped at
+ *    `retry_max_delay` (5m), +- `retry_jitter` (0.2).  A provider's
+ *    retry-after hint replaces the computed delay; a hint longer than
+ *    `retry_max_delay` is not slept: the error comes back at once (the
+ *    hint in herald_error_retry_after()).  Delivery unknown without such a
+ *    key is never resent.
+ *  - A channel with `fallback = OTHER` hands the message to OTHER when it
+ *    fails after its retries with a retryable class or with a class
+ *    another channel could get past (connect, timeout, host not found,
+ *    TLS, auth); connect, timeout and host failures move on at once,
+ *    without retries.  Invalid message, rejected sender or recipient,
+ *    permanent, config and usage errors stop the chain.  Each channel
+ *    applies its own `from` and `unsupported`.  herald_result_channel()
+ *    names the channel that delivered.
+ *  - After `breaker_threshold` (5) consecutive failed attempts a channel's
+ *    circuit breaker opens: sends skip it (to its fallback, or fail with a
+ *    temporary error, code "circuit_open", saying when the next trial is)
+ *    for `breaker_cooldown` (60s); then one send is the trial that closes
+ *    or reopens it.  With [herald] spool_dir the breaker is shared by
+ *    every process using that spool.
+ *  - `rate_limit = N/s|N/min` (with `rate_burst`) makes a sender wait for
+ *    a token; the bucket is shared by all threads of @ctx.
+ * Each attempt is logged at info level (channel, class, code, delay).
  *
  * Thread-safe: many threads may send on one context; calls into a driver
  * instance that does not declare itself thread-safe are serialized.
@@ -405,7 +471,10 @@ herald_class herald_render(herald_ctx *ctx, const char *channel,
 /** herald_free - free memory herald handed to the caller. */
 void herald_free(void *p);
 
-/** Results of a successful (or partly successful) send. */
+/** Results of a send (herald_send() returns one on failure too).
+ * herald_result_channel: the channel that delivered (after failover, not
+ * necessarily the one asked for), or on failure the last one tried;
+ * herald_result_driver: its driver.  Owned by @res. */
 const char *herald_result_channel(const herald_result *res);
 const char *herald_result_driver(const herald_result *res);
 /** The provider's message id (SMTP queue id, API message id, file name),
@@ -414,8 +483,31 @@ const char *herald_result_message_id(const herald_result *res);
 /** The spool's id of a message herald_send() queued (it returned
  * HERALD_QUEUED), for `herald queue show ID`; NULL otherwise. */
 const char *herald_result_queue_id(const herald_result *res);
-/** Delivery attempts made; 1 until retries are configured. */
+/** Driver calls made for this send, over all channels and retries (a
+ * channel skipped by its open breaker counts none). */
 unsigned herald_result_attempts(const herald_result *res);
+/**
+ * herald_result_tried_count - entries in the attempt list of @res: one per
+ * driver call, in order, plus one per channel skipped by its open circuit
+ * breaker (code "circuit_open") or not usable as a fallback.  The last
+ * entry of a delivered message has class HERALD_OK.  0 for NULL.
+ */
+size_t herald_result_tried_count(const herald_result *res);
+/** Entry @i (0-based) of the attempt list: the channel tried (NULL when
+ * @i is out of range; owned by @res). */
+const char *herald_result_tried_channel(const herald_result *res, size_t i);
+/** Entry @i's outcome: HERALD_OK for the delivery, else the error's class
+ * (HERALD_ERR_USAGE when @i is out of range). */
+herald_class herald_result_tried_class(const herald_result *res, size_t i);
+/** Entry @i's provider code ("451", "429", "circuit_open", ...) or NULL
+ * when there is none.  Owned by @res. */
+const char *herald_result_tried_code(const herald_result *res, size_t i);
+/** Entry @i's error message (what herald_error_message() said for it), or
+ * NULL for the delivery.  Owned by @res. */
+const char *herald_result_tried_message(const herald_result *res, size_t i);
+/** Milliseconds waited before entry @i (retry delay or retry-after, plus
+ * any wait for a rate-limit token); -1 when @i is out of range. */
+long long herald_result_tried_delay_ms(const herald_result *res, size_t i);
 /** Per-recipient outcomes, for drivers that report them (0 otherwise). */
 size_t herald_result_recipient_count(const herald_result *res);
 /** Address of recipient @i, or NULL when out of range. */

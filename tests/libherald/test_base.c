@@ -291,7 +291,7 @@ Test(base, file_kinds)
 }
 
 /* hb_quote_string (escape.c): the one quoted-string of display names
- * (address.c, mime/encode.c) and multipart form parameters (plugins/http). */
+ * (address.c, mime/encode.c) and multipart form parameters (plugins/kit/http). */
 static char *quoted(const char *s)
 {
     struct hbuf b = {0};

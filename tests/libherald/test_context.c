@@ -305,7 +305,8 @@ Test(context, driver_error_carries_class_code_text_retry_after)
 {
     herald_ctx *ctx = NULL;
     cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
-                                    "fail = 12\n", "t.conf", 0, &ctx, NULL), HERALD_OK);
+                                    "fail = 12\nretries = 0\n", "t.conf", 0, &ctx, NULL),
+                 HERALD_OK);
     herald_msg *m = simple_msg("s");
     herald_msg_add_to(m, "reject@example.com");
     herald_result *res = NULL;
@@ -385,7 +386,8 @@ Test(context, secrets_never_reach_logs)
     herald_ctx *ctx = NULL;
     herald_error *err = NULL;
     cr_assert_eq(herald_open_string("[channel p]\ndriver = probe\nfrom = a@example.com\n"
-                                    "token_env = PROBE_TOKEN\nlog_token = yes\nfail = 13\n",
+                                    "token_env = PROBE_TOKEN\nlog_token = yes\nfail = 13\n"
+                                    "retries = 0\n",
                                     "t.conf", 0, &ctx, &err), HERALD_OK, "%s",
                  herald_error_message(err));
     struct logbuf b = {{0}, 0};

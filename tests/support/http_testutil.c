@@ -52,9 +52,12 @@ static herald_class vopen(struct ht *h, herald_error **err_r, const char *driver
     if (vasprintf(&extra, fmt, ap) < 0)
         extra = NULL;
     cr_assert(extra);
+    /* One attempt per send (the core's retries are tested apart, in
+     * tests/libherald/test_retry.c), unless the test sets retries. */
     char *conf = tu_printf("[channel c]\ndriver = %s\nbase_url = %s\nca_file = %s\n"
-                           "%s%s\n", driver, h->base, h->ca,
-                           strstr(extra, "timeout =") ? "" : "timeout = 5s\n", extra);
+                           "%s%s%s\n", driver, h->base, h->ca,
+                           strstr(extra, "timeout =") ? "" : "timeout = 5s\n",
+                           strstr(extra, "retries =") ? "" : "retries = 0\n", extra);
     herald_close(h->ctx);
     h->ctx = NULL;
     herald_class rc = herald_open_string(conf, "http-test.conf", 0, &h->ctx, err_r);

@@ -928,7 +928,7 @@ Test(smtp, kept_connection_found_closed_at_the_first_command_is_reconnected)
 Test(smtp, kept_connection_dropped_after_mail_was_accepted_is_not_resent)
 {
     start_server("--mode plain --close-on-rcpt-after 1");
-    open_channel("tls = none\n");
+    open_channel("tls = none\nretries = 0\n");   /* the driver's own call */
     herald_msg *m = simple_msg();
     send_ok(m);
     cr_assert_eq(server_count(2), 1);

@@ -58,6 +58,14 @@ Modes (--mode):
 
 --listen ADDR picks the address (default 127.0.0.1; ::1 for IPv6).
 
+Scripted answers (any mode; for the core's retry tests):
+  --greetings "R1;R2"   connection N (from 1) is greeted with reply N of
+                        the list instead of 220; a 4xx/5xx greeting is
+                        followed by closing the connection (a 421)
+  --dot-replies "R1;R2" final dot N (counted over all connections) is
+                        answered with reply N of the list instead of 250;
+                        past the list, 250 as usual
+
 Only the standard library is used.
 """
 
@@ -297,6 +305,10 @@ class Session:
             if line == b".":
                 break
         self.server.queued += 1
+        scripted = self.server.script("dot_replies")
+        if scripted:
+            self.reply(scripted)
+            return True
         if self.mode == "dot-garbage":
             self.send(b"thanks, got it\r\n")
             return self.go_silent()
@@ -364,7 +376,12 @@ class Session:
                 self.send(b"220 hostile.test ESMTP")
                 self.go_silent()
                 return
-            if self.mode == "greeting-554":
+            greeting = self.server.script("greetings")
+            if greeting:
+                self.reply(greeting)
+                if greeting[:1] in ("4", "5"):
+                    return
+            elif self.mode == "greeting-554":
                 self.reply("554 5.7.1 no SMTP service for you here")
             else:
                 self.reply("220 hostile.test ESMTP")
@@ -393,6 +410,17 @@ class Server:
             self.tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls_ctx.load_cert_chain(args.cert, args.key)
         self.keep = []
+        self.lock = threading.Lock()
+        self.scripts = {
+            "greetings": [r for r in (args.greetings or "").split(";") if r],
+            "dot_replies": [r for r in (args.dot_replies or "").split(";") if r],
+        }
+
+    def script(self, name):
+        """The next scripted reply of list @name, or None when used up."""
+        with self.lock:
+            lst = self.scripts[name]
+            return lst.pop(0) if lst else None
 
     def fill_backlog(self, lsock):
         """Connect to our own never-accepting listener until a connect
@@ -451,6 +479,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mode", choices=MODES, default="normal")
     ap.add_argument("--capture", help="wire-capture file (appended to)")
+    ap.add_argument("--greetings", help="scripted greetings, ';'-separated")
+    ap.add_argument("--dot-replies", help="scripted final-dot replies, ';'-separated")
     ap.add_argument("--cert", help="server certificate (PEM)")
     ap.add_argument("--key", help="server private key (PEM)")
     ap.add_argument("--listen", default="127.0.0.1",

@@ -598,7 +598,7 @@ typedef struct herald_queue_stats {
     size_t deferred;   /* failed with a retryable error: kept, due later */
     size_t failed;     /* failed for good: moved to the dead letters */
     size_t expired;    /* older than spool_max_age: moved to the dead letters */
-    size_t busy;       /* held by another runner at that moment: skipped */
+    size_t busy;       /* held (or just delivered) by another runner: skipped */
     size_t unreadable; /* corrupt or unknown-version files: left, logged */
 } herald_queue_stats;
 

@@ -427,8 +427,11 @@ const char *herald_queue_dir(const herald_ctx *ctx)
 
 /* ---------------------------------------------------------------- adding */
 
-long long hs_next_attempt(long long now, unsigned attempts, long long retry_at)
+long long hs_next_attempt(long long now, unsigned attempts, long long retry_at,
+                          const herald_error *err)
 {
+    if (err && err->retry_after >= 0 && now + err->retry_after > retry_at)
+        retry_at = now + err->retry_after;
     long long delay = 60;
     for (unsigned i = 1; i < attempts && delay < 3600; i++)
         delay *= 2;
@@ -460,7 +463,7 @@ herald_class hs_submit(herald_ctx *ctx, const char *channel,
     herald_class rc = HERALD_OK;
     if (!it.key || (err && (it.attempts = 1, hs_item_add_attempt(&it, now, err) != 0)))
         rc = hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
-    it.next = due_now ? now : hs_next_attempt(now, it.attempts, retry_at);
+    it.next = due_now ? now : hs_next_attempt(now, it.attempts, retry_at, err);
     if (rc == HERALD_OK)
         rc = ctx->spool->ops->enqueue(ctx->spool, &it, err_r);
     for (size_t i = 0; i < it.n_att; i++) {

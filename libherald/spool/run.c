@@ -82,7 +82,7 @@ static herald_class settle(herald_ctx *ctx, struct hs_claim *c, hs_item *it,
         return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
     }
     if (herald_error_retryable(err) || retry_at) {
-        it->next = hs_next_attempt(now, it->attempts, (long long)retry_at);
+        it->next = hs_next_attempt(now, it->attempts, (long long)retry_at, err);
         hctx_log(ctx, HERALD_LOG_INFO, it->channel, "queued message %s "
                  "deferred for %llds: %s", it->id, it->next - now, err->message);
         herald_error_free(err);

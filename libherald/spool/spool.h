@@ -150,8 +150,10 @@ void hs_ids_free(struct hs_ids *ids);
 herald_class hs_need_spool(herald_ctx *ctx, const char *fn, herald_error **err_r);
 
 /* The first delay and the backoff of a deferred message: 60 s doubling
- * per attempt, at most an hour, or @retry_at when later. */
-long long hs_next_attempt(long long now, unsigned attempts, long long retry_at);
+ * per attempt, at most an hour; or @retry_at, or now + @err's retry-after
+ * hint (@err may be NULL), when later. */
+long long hs_next_attempt(long long now, unsigned attempts, long long retry_at,
+                          const herald_error *err);
 /* Queue @msg for @channel (already validated) with the failed attempt
  * @err (may be NULL) due at hs_next_attempt(), or at once when
  * @due_now.  HERALD_QUEUED with the id in a new result in *result_r (may

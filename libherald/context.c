@@ -26,9 +26,9 @@ static const herald_option global_options[] = {
      "most recipients (to + cc + bcc) in one message", 1, 1000000},
     {"log_level", HERALD_OPT_ENUM, 0, "warning", "error|warning|info|debug",
      "lowest level of log lines the default handler prints", 0, 0},
-    {"spool_max_age", HERALD_OPT_DURATION, 0, "5d", NULL,
+    {"spool_max_age", HERALD_OPT_DURATION, 0, "120h", NULL,
      "a queued message not delivered this long after it was queued goes to "
-     "the dead letters", 1000, 3650LL * 86400000LL},
+     "the dead letters (120h = 5 days)", 1000, 3650LL * 86400000LL},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 

@@ -385,6 +385,21 @@ herald_class herald_msg_validate(const herald_msg *msg, herald_error **err_r);
  * to do; a result is still returned when the driver reported per-recipient
  * outcomes.  @msg is not modified.
  *
+ * The delivery promise: the message is delivered (HERALD_OK), queued on
+ * disk (HERALD_QUEUED), or handed back as an error; never lost silently.
+ * With a spool (`[herald] spool_dir`) a failure that sending again may cure
+ * (herald_error_retryable(), or a retry-after hint) queues the message
+ * instead of failing, unless the channel has `spool = never`: the call
+ * returns HERALD_QUEUED, which is not an error, *err_r is left untouched,
+ * and *result_r holds the queue id (herald_result_queue_id()) and the
+ * attempts made.  `spool = always` queues without trying (see
+ * herald_queue_add()).  When the spool cannot be written (disk full, file
+ * size limit, read-only) the call returns HERALD_ERR_INTERNAL whose message
+ * gives the delivery error and the spool's, never HERALD_QUEUED, and no
+ * partial record is left visible.  A queued message's idempotency key is
+ * its own, or one generated at queueing time that is sent only to drivers
+ * that carry keys (HERALD_CAP_IDEMPOTENCY) and ignored by the others.
+ *
  * Thread-safe: many threads may send on one context; calls into a driver
  * instance that does not declare itself thread-safe are serialized.
  */
@@ -495,8 +510,9 @@ const char *herald_queue_item_last_error(const herald_queue_item *item);
  * (HERALD_OK when none failed). */
 herald_class herald_queue_item_last_class(const herald_queue_item *item);
 /** herald_queue_item_reason - for a dead letter, why it was given up
- * ("permanent failure: ..." or "older than spool_max_age (5d)"); NULL for
- * a message still waiting.  Owned by @item. */
+ * (the class's machine name and the error, "permanent: channel 'x': ...",
+ * or "older than spool_max_age (5d); last error: ...", or "channel 'x' is
+ * no longer in FILE"); NULL for a message still waiting.  Owned by @item. */
 const char *herald_queue_item_reason(const herald_queue_item *item);
 /** herald_queue_item_idempotency_key - the stable key sent with every
  * attempt (the message's own, or the generated one). */

@@ -328,8 +328,6 @@ static int parse_duration(const char *s, long long *out)
         mult = 60000;
     else if (strcmp(c, "h") == 0)
         mult = 3600000;
-    else if (strcmp(c, "d") == 0)
-        mult = 86400000;
     else
         return -1;
     if (n > LLONG_MAX / mult)
@@ -430,7 +428,7 @@ static int check_type(const herald_option *opt, const char *text,
         if (rc == -1)
             return reason(why_r, fix_r, "is not a duration", hx_strdup(
                           "write seconds (30) or a number with a unit: "
-                          "500ms, 30s, 5m, 2h, 5d"));
+                          "500ms, 30s, 5m, 2h"));
         if (rc == 0 && (!ranged || (*num_r >= opt->min && *num_r <= opt->max)))
             return 0;
         if (!ranged)

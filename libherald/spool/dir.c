@@ -75,6 +75,17 @@ static herald_class io_error(herald_error **err_r, const char *what,
     return hx_fix(err_r, HERALD_ERR_INTERNAL, "%s; nothing was queued", fix);
 }
 
+/* @id echoed with its control characters escaped, cut short. */
+static herald_class not_an_id(const char *id, herald_error **err_r)
+{
+    char *shown = hm_show(id);
+    hx_error(err_r, HERALD_ERR_USAGE, "'%s' is not a queue id",
+             shown ? shown : "?");
+    free(shown);
+    return hx_fix(err_r, HERALD_ERR_USAGE, "`herald queue list` (and `herald "
+                  "queue list --failed`) shows the ids");
+}
+
 static herald_class oom(herald_error **err_r)
 {
     return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
@@ -346,9 +357,7 @@ static herald_class claim_in(struct hs_backend *b, enum hs_area area,
     *claim_r = NULL;
     *it_r = NULL;
     if (!hs_id_valid(id))
-        return hx_fix(err_r, hx_error(err_r, HERALD_ERR_USAGE,
-                                      "'%s' is not a queue id", id),
-                      "`herald queue list` shows the ids");
+        return not_an_id(id, err_r);
     char *path = hx_printf("%s/%s", d->area[area], id);
     if (!path)
         return oom(err_r);
@@ -467,9 +476,7 @@ static herald_class dir_get(struct hs_backend *b, enum hs_area area,
 {
     *it_r = NULL;
     if (!hs_id_valid(id))
-        return hx_fix(err_r, hx_error(err_r, HERALD_ERR_USAGE,
-                                      "'%s' is not a queue id", id),
-                      "`herald queue list` shows the ids");
+        return not_an_id(id, err_r);
     return read_record((struct dir_backend *)b, area, id, it_r, err_r);
 }
 

@@ -12,10 +12,10 @@
  * they are (so a text body, an attachment with NUL bytes or a header value
  * needs no escaping) and followed by one LF.  A reader never trusts a
  * LENGTH beyond the bytes it has read (the file is read whole, bounded),
- * refuses a key it does not know, a missing required record (id, channel,
- * created, next, end) and anything after `end`.  A version above
+ * refuses a key it does not know, a missing required record and anything
+ * after `end`.  A version above
  * HS_FORMAT_VERSION is refused with an error saying to upgrade herald:
- * never guessed at.
+ * never guessed at.  Required: id, channel, created, key and end.
  *
  * Keys, in the order written (1 = at most once, n = any number):
  *   id 1, channel 1            the queue id and the channel
@@ -498,9 +498,10 @@ herald_class hs_decode(const char *data, size_t len, const char *file,
         rc = got < 0 ? HERALD_ERR_INTERNAL : take_record(&r, it, key, v, n);
     if (rc == HERALD_OK && !r.seen_end)
         rc = corrupt(&r, "it has no end record (cut short)");
-    if (rc == HERALD_OK && (!it->id || !it->channel || !it->key))
+    if (rc == HERALD_OK && (!it->id || !it->channel || !it->key || !it->created))
         rc = corrupt(&r, "the %s record is missing",
-                     !it->id ? "id" : !it->channel ? "channel" : "key");
+                     !it->id ? "id" : !it->channel ? "channel" : !it->key ? "key"
+                     : "created");
     if (rc == HERALD_OK && r.att_name)
         rc = corrupt(&r, "an attach-name record without attach-data");
     for (size_t i = 0; rc == HERALD_OK && i < it->n_att; i++)

@@ -341,34 +341,47 @@ Test(spool_format, every_truncation_is_refused_naming_the_file)
 
 Test(spool_format, corrupt_records_are_refused_and_mutations_never_crash)
 {
-    static const char *const bad[] = {
-        "",
-        "hello\n",
-        "herald-spool x\n",
-        "herald-spool 0\nend 0\n\n",
-        "herald-spool 1\nend 0\n\n",                              /* no id */
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nbogus 0\n\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nto 99999999\nx\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nto -1\nx\nend 0\n\n",
-        "herald-spool 1\nid 3\nab/\nchannel 1\nc\nkey 1\nk\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nto 3\na\nb\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nsubject 3\na\rb\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nattach-data 1\nx\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nattempt-class 1\n5\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nend 0\n\nto 1\nx\n",
-        "herald-spool 1\nid 3\nabc\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nend 0\n\n",
-        "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\ncreated 2\n1x\nend 0\n\n",
+#define HDR "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\ncreated 1\n7\n"
+    static const struct { const char *rec, *why; } bad[] = {
+        {"", "does not start with"},
+        {"hello\n", "does not start with"},
+        {"herald-spool x\n", "first line"},
+        {"herald-spool 0\nend 0\n\n", "first line"},
+        {"herald-spool 1\nend 0\n\n", "id record is missing"},
+        {"herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nend 0\n\n",
+         "created record is missing"},
+        {HDR "bogus 0\n\nend 0\n\n", "unknown record 'bogus'"},
+        {HDR "to 99999999\nx\nend 0\n\n", "file ends first"},
+        {HDR "to -1\nx\nend 0\n\n", "malformed record line"},
+        {HDR "to 1\nxx\nend 0\n\n", "not followed by a line end"},
+        {"herald-spool 1\nid 3\nab/\nend 0\n\n", "not a queue id"},
+        {HDR "to 3\na\nb\nend 0\n\n", "value herald refuses"},
+        {HDR "subject 3\na\rb\nend 0\n\n", "value herald refuses"},
+        {HDR "text 3\na\0b\nend 0\n\n", "NUL byte"},
+        {HDR "attach-data 1\nx\nend 0\n\n", "without attach-name"},
+        {HDR "attach-name 1\nx\nend 0\n\n", "without attach-data"},
+        {HDR "attempt-class 1\n5\nend 0\n\n", "before its attempt"},
+        {HDR "attempt 1\n5\nend 0\n\n", "no attempt-error"},
+        {HDR "end 0\n\nto 1\nx\n", "after the end record"},
+        {HDR "id 3\nabc\nend 0\n\n", "appears twice"},
+        {HDR "next 2\n1x\nend 0\n\n", "not a number"},
+        {HDR "to 1\nx\n", "no end record"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         hs_item *it = NULL;
         herald_error *err = NULL;
-        cr_assert_eq(hs_decode(bad[i], strlen(bad[i]), "f.rec", &it, &err),
+        size_t len = strlen(bad[i].rec);
+        if (strstr(bad[i].why, "NUL"))
+            len = sizeof HDR - 1 + 18;   /* the record holds a NUL */
+        cr_assert_eq(hs_decode(bad[i].rec, len, "f.rec", &it, &err),
                      HERALD_ERR_INTERNAL, "accepted case %zu", i);
         cr_assert(strstr(herald_error_message(err), "f.rec"), "%s",
                   herald_error_message(err));
+        cr_assert(strstr(herald_error_message(err), bad[i].why), "case %zu: want "
+                  "'%s' in: %s", i, bad[i].why, herald_error_message(err));
         herald_error_free(err);
     }
-    const char *ok = "herald-spool 1\nid 3\nabc\nchannel 1\nc\nkey 1\nk\nend 0\n\n";
+    const char *ok = HDR "end 0\n\n";
     hs_item *it = NULL;
     cr_assert_eq(hs_decode(ok, strlen(ok), "f.rec", &it, NULL), HERALD_OK);
     hs_item_free(it);

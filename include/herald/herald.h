@@ -660,7 +660,9 @@ const char *herald_queue_dir(const herald_ctx *ctx);
  * be NULL) holding the queue id, or an error: HERALD_ERR_CONFIG without a
  * spool, HERALD_ERR_INTERNAL when the spool cannot be written (disk full,
  * file size limit, read-only), saying so; nothing half-written is then
- * visible.  Thread-safe.
+ * visible.  (Over RLIMIT_FSIZE the kernel sends SIGXFSZ, which kills a
+ * process that does not ignore it; ignore it to get the error.)
+ * Thread-safe.
  */
 herald_class herald_queue_add(herald_ctx *ctx, const char *channel,
                               const herald_msg *msg, herald_result **result_r,

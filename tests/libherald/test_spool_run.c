@@ -370,3 +370,28 @@ Test(spool_run, file_size_limit_is_an_error_never_queued_nothing_half_written)
     cr_assert_eq(su_count(tmp, "queue"), 0, "nothing visible in the queue");
     cr_assert_eq(su_count(tmp, "tmp"), 0, "the partial file was removed");
 }
+
+Test(spool_run, message_for_a_channel_gone_from_the_config_goes_to_failed)
+{
+    herald_ctx *ctx = open_probe(NULL, "spool = always\n");
+    herald_msg *m = su_msg("orphan");
+    herald_result *res = NULL;
+    cr_assert_eq(herald_send(ctx, "p", m, &res, NULL), HERALD_QUEUED);
+    cr_assert_str_eq(herald_result_channel(res), "p");
+    cr_assert_eq(herald_result_attempts(res), 0, "queued without trying");
+    herald_result_free(res);
+    herald_msg_free(m);
+    herald_close(ctx);
+    /* The same spool, the channel renamed. */
+    char *ch = tu_printf("[channel q]\ndriver = probe\nsend_log = %s/sent\n", tmp);
+    ctx = su_open(tmp, NULL, ch);
+    free(ch);
+    cr_assert(ctx);
+    herald_queue_stats st;
+    cr_assert_eq(herald_queue_run(ctx, NULL, &st, NULL), HERALD_OK);
+    cr_assert_eq(st.failed, 1);
+    struct seen s = {0};
+    herald_queue_list(ctx, HERALD_QUEUE_FAILED, remember, &s, NULL);
+    cr_assert(strstr(s.reason, "channel 'p' is no longer in spool.conf"), "%s", s.reason);
+    herald_close(ctx);
+}

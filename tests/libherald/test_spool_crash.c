@@ -24,7 +24,7 @@
 
 #include <herald/herald.h>
 #include "testutil.h"
-#include "libherald/spoolutil.h"
+#include "spoolutil.h"
 
 static char *tmp;
 

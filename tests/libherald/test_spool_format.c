@@ -17,7 +17,7 @@
 #include "internal.h"
 #include "spool/spool.h"
 #include "testutil.h"
-#include "libherald/spoolutil.h"
+#include "spoolutil.h"
 
 static char *tmp;
 

@@ -18,7 +18,7 @@
 
 #include <herald/herald.h>
 #include "testutil.h"
-#include "libherald/spoolutil.h"
+#include "spoolutil.h"
 
 static char *tmp;
 

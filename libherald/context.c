@@ -4,6 +4,7 @@
 #include "context.h"
 #include "base/base.h"
 #include "deliver/deliver.h"
+#include "spool/spool.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,13 +19,17 @@ static const herald_option global_options[] = {
     {"plugin_dir", HERALD_OPT_PATH, 0, NULL, NULL,
      "directory searched first for drivers (relative to the config file)", 0, 0},
     {"spool_dir", HERALD_OPT_PATH, 0, NULL, NULL,
-     "directory for the on-disk spool (reserved: the spool is not built yet)", 0, 0},
+     "directory of the on-disk spool: messages that cannot be delivered now "
+     "wait there for `herald queue run` (relative to the config file)", 0, 0},
     {"max_message_size", HERALD_OPT_INT, 0, "26214400", NULL,
      "largest message accepted, in bytes", 1, (long long)1 << 40},
     {"max_recipients", HERALD_OPT_INT, 0, "1000", NULL,
      "most recipients (to + cc + bcc) in one message", 1, 1000000},
     {"log_level", HERALD_OPT_ENUM, 0, "warning", "error|warning|info|debug",
      "lowest level of log lines the default handler prints", 0, 0},
+    {"spool_max_age", HERALD_OPT_DURATION, 0, "120h", NULL,
+     "a queued message not delivered this long after it was queued goes to "
+     "the dead letters (120h = 5 days)", 1000, 3650LL * 86400000LL},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
@@ -36,6 +41,9 @@ static const herald_option channel_options[] = {
     {"unsupported", HERALD_OPT_ENUM, 0, "error", "error|drop",
      "a message field the driver cannot carry: fail (error) or drop it with a log line",
      0, 0},
+    {"spool", HERALD_OPT_ENUM, 0, "auto", "auto|always|never",
+     "with a spool_dir: queue a message a retryable failure stops (auto), "
+     "queue every message without trying (always), or never queue", 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
@@ -84,6 +92,34 @@ static char *absolute_dir(const char *dir, const char *conf_path)
     return joined; /* the loader reports a missing directory by name */
 }
 
+/* The spool at [herald] spool_dir (relative to the config file), checked
+ * and created now so a bad spool is a config error at open. */
+static herald_class open_spool(herald_ctx *ctx, const char *conf_path,
+                               herald_error **err_r)
+{
+    const struct hopt_value *sd = hopts_find(&ctx->globals, "spool_dir");
+    ctx->spool_max_age = hopts_find(&ctx->globals, "spool_max_age")->num / 1000;
+    if (!sd || !sd->str || !*sd->str)
+        return HERALD_OK;
+    char *dir = absolute_dir(sd->str, conf_path);
+    if (!dir)
+        return hx_error(err_r, HERALD_ERR_INTERNAL, "out of memory");
+    /* A record holds the message unencoded: at most max_message_size
+     * plus its attempts and names. */
+    size_t max_record = ctx->limits.max_size * 2 + ((size_t)1 << 20);
+    herald_class rc = hs_dir_open(dir, max_record, &ctx->spool, err_r);
+    free(dir);
+    if (rc != HERALD_OK && err_r && *err_r && sd->line) {
+        char *m = hx_printf("%s:%u: %s", ctx->conf->file, sd->line,
+                            (*err_r)->message);
+        if (m) {
+            free((*err_r)->message);
+            (*err_r)->message = m;
+        }
+    }
+    return rc;
+}
+
 static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
                                  herald_error **err_r)
 {
@@ -108,7 +144,7 @@ static herald_class read_globals(herald_ctx *ctx, const char *conf_path,
     for (unsigned i = 0; i < 4; i++)
         if (lvl && strcmp(lvl, hctx_level_names[i]) == 0)
             ctx->log_level = (herald_log_level)i;
-    return HERALD_OK;
+    return open_spool(ctx, conf_path, err_r);
 }
 
 /* One loaded driver per name per context, shared by its channels. */
@@ -184,6 +220,9 @@ static herald_class setup_channel(herald_ctx *ctx, struct herald_channel *ch,
     }
     const char *uns = hopts_find(&ch->opts, "unsupported")->str;
     ch->drop_unsupported = uns && strcmp(uns, "drop") == 0;
+    const char *spool = hopts_find(&ch->opts, "spool")->str;
+    ch->spool_mode = !spool || strcmp(spool, "auto") == 0 ? HCTX_SPOOL_AUTO
+        : strcmp(spool, "always") == 0 ? HCTX_SPOOL_ALWAYS : HCTX_SPOOL_NEVER;
     ch->serialize = !(desc->caps & HERALD_CAP_THREAD_SAFE);
     return hd_setup(ctx, ch, err_r);
 }
@@ -382,6 +421,8 @@ void herald_close(herald_ctx *ctx)
     hopts_free(&ctx->globals);
     hconf_free(ctx->conf);
     free(ctx->plugin_dir);
+    if (ctx->spool)
+        ctx->spool->ops->close(ctx->spool);
     free(ctx);
 }
 

@@ -34,7 +34,10 @@ struct herald_channel {
     herald_error *broken;        /* HERALD_OPEN_KEEP_BROKEN */
     char *driver_name;
     struct hd_chan *dl;          /* deliver/: retry, route, breaker, rate */
+    int spool_mode;              /* HCTX_SPOOL_*: the channel's `spool` */
 };
+
+enum { HCTX_SPOOL_AUTO = 0, HCTX_SPOOL_ALWAYS = 1, HCTX_SPOOL_NEVER = 2 };
 
 enum { CH_NEW = 0, CH_READY = 1, CH_FAILED = 2 };
 
@@ -50,6 +53,8 @@ struct herald_ctx {
     herald_log_level log_level;
     herald_log_fn log_fn;
     void *log_user;
+    struct hs_backend *spool;    /* [herald] spool_dir, or NULL (spool/) */
+    long long spool_max_age;     /* seconds */
 };
 
 struct herald_checker {
@@ -92,6 +97,14 @@ herald_class hctx_attempt(struct herald_channel *ch, const struct herald_msg *vi
 herald_class hctx_deliver(herald_ctx *ctx, const char *channel,
                           const herald_msg *msg, herald_result **result_r,
                           herald_error **err_r, time_t *retry_at_r);
+
+/* The configured channel named @name (not initialised), or NULL. */
+struct herald_channel *hctx_channel_named(herald_ctx *ctx, const char *name);
+/* The checks herald_send() makes before a driver sees @msg (channel
+ * found, driver initialised, sender, hm_validate, fields the driver
+ * cannot carry), without sending: herald_queue_add()'s. */
+herald_class hctx_check_message(herald_ctx *ctx, const char *channel,
+                                const herald_msg *msg, herald_error **err_r);
 
 /* ---- host.c ---- */
 

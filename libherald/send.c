@@ -5,6 +5,7 @@
 #include "context.h"
 #include "base/base.h"
 #include "deliver/deliver.h"
+#include "spool/spool.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,8 +65,12 @@ static herald_class fit_to_driver(const struct herald_channel *ch,
         {HERALD_CAP_HEADERS, view->n_headers > 0, "extra headers"},
         {HERALD_CAP_TAGS, view->n_tags > 0, "tags"},
         {HERALD_CAP_METADATA, view->n_metadata > 0, "metadata"},
-        {HERALD_CAP_IDEMPOTENCY, view->idempotency_key != NULL, "idempotency key"},
+        {HERALD_CAP_IDEMPOTENCY, view->idempotency_key != NULL &&
+         !view->idem_generated, "idempotency key"},
     };
+    /* A key the spool generated goes only where the driver sends keys. */
+    if (view->idem_generated && !(caps & HERALD_CAP_IDEMPOTENCY))
+        view->idempotency_key = NULL;
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         if (!need[i].present || (caps & need[i].cap))
             continue;
@@ -343,6 +348,41 @@ herald_class hctx_deliver(herald_ctx *ctx, const char *channel,
     return rc == HERALD_OK ? rc : hctx_hand_back(rc, err, ch->name, err_r);
 }
 
+struct herald_channel *hctx_channel_named(herald_ctx *ctx, const char *name)
+{
+    for (size_t i = 0; i < ctx->n_ch; i++)
+        if (strcmp(ctx->ch[i]->name, name) == 0)
+            return ctx->ch[i];
+    return NULL;
+}
+
+herald_class hctx_check_message(herald_ctx *ctx, const char *channel,
+                                const herald_msg *msg, herald_error **err_r)
+{
+    struct herald_channel *ch = NULL;
+    herald_error *err = NULL;
+    struct herald_msg view;
+    herald_class rc = resolve(ctx, channel, msg, &ch, &view, &err);
+    return rc == HERALD_OK ? rc : hctx_hand_back(rc, err, channel, err_r);
+}
+
+/* The delivery failed with @err and the spool could not keep the message
+ * either: one error saying both, with the spool's fix. */
+static herald_class spool_failed(herald_error *err, herald_error *serr,
+                                 herald_error **err_r)
+{
+    herald_class rc = hx_error(err_r, serr->cls, "%s; and the spool could "
+                               "not keep the message: %s", err->message,
+                               serr->message);
+    if (serr->fix)
+        hx_fix(err_r, rc, "%s", serr->fix);
+    if (err_r && *err_r && err->channel)
+        hx_error_tag_channel(*err_r, err->channel);
+    herald_error_free(err);
+    herald_error_free(serr);
+    return rc;
+}
+
 herald_class herald_send(herald_ctx *ctx, const char *channel,
                          const herald_msg *msg, herald_result **result_r,
                          herald_error **err_r)
@@ -352,7 +392,34 @@ herald_class herald_send(herald_ctx *ctx, const char *channel,
     if (!ctx || !channel || !msg)
         return hx_error(err_r, HERALD_ERR_USAGE,
                         "herald_send: ctx, channel and msg must not be NULL");
-    return hctx_deliver(ctx, channel, msg, result_r, err_r, NULL);
+    struct herald_channel *ch = hctx_channel_named(ctx, channel);
+    int mode = ctx->spool && ch ? ch->spool_mode : HCTX_SPOOL_NEVER;
+    if (mode == HCTX_SPOOL_ALWAYS)
+        return herald_queue_add(ctx, channel, msg, result_r, err_r);
+    herald_error *err = NULL;
+    time_t retry_at = 0;
+    herald_class rc = hctx_deliver(ctx, channel, msg, result_r, &err, &retry_at);
+    if (rc == HERALD_OK || mode == HCTX_SPOOL_NEVER ||
+        !(herald_error_retryable(err) || retry_at)) {
+        if (err_r && !*err_r)
+            *err_r = err;
+        else
+            herald_error_free(err);
+        return rc;
+    }
+    /* Not deliverable now: keep it on disk, due after the first delay
+     * or when the provider said to come back. */
+    if (result_r) {
+        herald_result_free(*result_r);
+        *result_r = NULL;
+    }
+    herald_error *serr = NULL;
+    rc = hs_submit(ctx, channel, msg, err, (long long)retry_at, 0, result_r,
+                   &serr);
+    if (rc != HERALD_QUEUED)
+        return spool_failed(err, serr, err_r);
+    herald_error_free(err);
+    return HERALD_QUEUED;
 }
 
 herald_class herald_render(herald_ctx *ctx, const char *channel,

@@ -38,6 +38,7 @@
 #ifndef HERALD_HERALD_H
 #define HERALD_HERALD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <herald/types.h>
 
@@ -450,6 +451,21 @@ herald_class herald_msg_validate(const herald_msg *msg, herald_error **err_r);
  *    a token; the bucket is shared by all threads of @ctx.
  * Each attempt is logged at info level (channel, class, code, delay).
  *
+ * The delivery promise: the message is delivered (HERALD_OK), queued on
+ * disk (HERALD_QUEUED), or handed back as an error; never lost silently.
+ * With a spool (`[herald] spool_dir`) a failure that sending again may cure
+ * (herald_error_retryable(), or a retry-after hint) queues the message
+ * instead of failing, unless the channel has `spool = never`: the call
+ * returns HERALD_QUEUED, which is not an error, *err_r is left untouched,
+ * and *result_r holds the queue id (herald_result_queue_id()) and the
+ * attempts made.  `spool = always` queues without trying (see
+ * herald_queue_add()).  When the spool cannot be written (disk full, file
+ * size limit, read-only) the call returns HERALD_ERR_INTERNAL whose message
+ * gives the delivery error and the spool's, never HERALD_QUEUED, and no
+ * partial record is left visible.  A queued message's idempotency key is
+ * its own, or one generated at queueing time that is sent only to drivers
+ * that carry keys (HERALD_CAP_IDEMPOTENCY) and ignored by the others.
+ *
  * Thread-safe: many threads may send on one context; calls into a driver
  * instance that does not declare itself thread-safe are serialized.
  */
@@ -518,6 +534,231 @@ int herald_result_recipient_accepted(const herald_result *res, size_t i);
 const char *herald_result_recipient_text(const herald_result *res, size_t i);
 /** herald_result_free - free a result.  NULL is ignored. */
 void herald_result_free(herald_result *res);
+
+/* ------------------------------------------------------------------ */
+/* The spool and the queue                                             */
+/* ------------------------------------------------------------------ */
+/*
+ * With `[herald] spool_dir` set, a message that cannot be delivered now
+ * (herald_send() met a retryable failure, or the channel has
+ * `spool = always`) is written to the spool and herald_send() returns
+ * HERALD_QUEUED: the message is on disk (fsynced, renamed into place) and
+ * a queue runner (herald_queue_run(), `herald queue run`) delivers it
+ * later.  Each queued message has a stable id (herald_result_queue_id())
+ * and an idempotency key (the message's own, or one herald generates and
+ * sends only to drivers that can carry it), so a resend after a crash is
+ * not a duplicate wherever the provider honours the key.
+ *
+ * Every function below may be called from several threads and processes
+ * on one spool at the same time: a message being delivered is locked
+ * (a kernel lock on its file, released by the kernel when its holder
+ * dies), so two runners never send the same message at once and a runner
+ * killed with SIGKILL leaves its messages to the next run.  Without a
+ * spool_dir each returns HERALD_ERR_CONFIG whose fix says to set one.
+ */
+
+/** Flags for herald_queue_list(), herald_queue_retry() and
+ * herald_queue_purge(). */
+enum {
+    /* The dead letters (messages that failed for good, or were older than
+     * spool_max_age) instead of the messages waiting for delivery. */
+    HERALD_QUEUE_FAILED = 1u << 0
+};
+
+/** One spooled message, as herald_queue_list() and herald_queue_get()
+ * report it.  Valid only during the callback. */
+typedef struct herald_queue_item herald_queue_item;
+
+/**
+ * herald_queue_fn - called once per message.  Return 0 to go on, nonzero
+ * to stop the walk (the walk then returns HERALD_OK).
+ */
+typedef int (*herald_queue_fn)(const herald_queue_item *item, void *user_data);
+
+/** herald_queue_item_id - the queue id (what `herald queue show` takes).
+ * Owned by @item. */
+const char *herald_queue_item_id(const herald_queue_item *item);
+/** herald_queue_item_channel - the channel the message was sent to. */
+const char *herald_queue_item_channel(const herald_queue_item *item);
+/** herald_queue_item_recipient_count - to + cc + bcc recipients. */
+size_t herald_queue_item_recipient_count(const herald_queue_item *item);
+/** herald_queue_item_recipient - bare address of recipient @i (to, then
+ * cc, then bcc), or NULL when out of range.  Owned by @item. */
+const char *herald_queue_item_recipient(const herald_queue_item *item, size_t i);
+/** herald_queue_item_subject - the subject, or NULL when it has none. */
+const char *herald_queue_item_subject(const herald_queue_item *item);
+/** herald_queue_item_attempts - delivery attempts made so far (those of
+ * the herald_send() that queued it included). */
+unsigned herald_queue_item_attempts(const herald_queue_item *item);
+/** herald_queue_item_created - when herald_send() queued it (Unix time). */
+long long herald_queue_item_created(const herald_queue_item *item);
+/** herald_queue_item_next_attempt - when a run may next try it (Unix
+ * time; 0 for a dead letter). */
+long long herald_queue_item_next_attempt(const herald_queue_item *item);
+/** herald_queue_item_last_error - the error of the latest attempt, or
+ * NULL when none failed yet (`spool = always`).  Owned by @item. */
+const char *herald_queue_item_last_error(const herald_queue_item *item);
+/** herald_queue_item_last_class - the class of the latest failed attempt
+ * (HERALD_OK when none failed). */
+herald_class herald_queue_item_last_class(const herald_queue_item *item);
+/** herald_queue_item_reason - for a dead letter, why it was given up
+ * (the class's machine name and the error, "permanent: channel 'x': ...",
+ * or "older than spool_max_age (5d); last error: ...", or "channel 'x' is
+ * no longer in FILE"); NULL for a message still waiting.  Owned by @item. */
+const char *herald_queue_item_reason(const herald_queue_item *item);
+/** herald_queue_item_idempotency_key - the stable key sent with every
+ * attempt (the message's own, or the generated one). */
+const char *herald_queue_item_idempotency_key(const herald_queue_item *item);
+/**
+ * herald_queue_item_attempt - attempt @i (0 = oldest kept; at most the
+ * last 32 are kept): its time in *when_r, class in *cls_r and provider
+ * code in *code_r (each may be NULL; the code may be NULL).  Returns the
+ * error message, or NULL when @i is out of range (count them with
+ * herald_queue_item_attempt_count()).  Owned by @item.
+ */
+const char *herald_queue_item_attempt(const herald_queue_item *item, size_t i,
+                                      long long *when_r, herald_class *cls_r,
+                                      const char **code_r);
+/** herald_queue_item_attempt_count - attempts kept with the message. */
+size_t herald_queue_item_attempt_count(const herald_queue_item *item);
+/**
+ * herald_queue_item_message - the whole message as it was queued, rebuilt
+ * through the herald_msg setters (attachments included), in
+ * herald_queue_list() and herald_queue_get() callbacks alike.  Owned by
+ * @item.
+ */
+const herald_msg *herald_queue_item_message(const herald_queue_item *item);
+
+/**
+ * herald_queue_list - call @fn for every message waiting in the spool
+ * (with HERALD_QUEUE_FAILED: every dead letter), oldest first.  A file
+ * that cannot be read (corrupt, truncated, a future format version) is
+ * reported through the log at warning level, naming the file, and
+ * skipped.  Errors: HERALD_ERR_CONFIG without a spool, HERALD_ERR_INTERNAL
+ * when the spool directory cannot be read.
+ */
+herald_class herald_queue_list(herald_ctx *ctx, unsigned flags,
+                               herald_queue_fn fn, void *user_data,
+                               herald_error **err_r);
+
+/**
+ * herald_queue_get - call @fn once for the message with queue id @id,
+ * waiting or dead, with herald_queue_item_message() set.  Errors:
+ * HERALD_ERR_USAGE naming the id when there is no such message (the fix
+ * says to run `herald queue list`), HERALD_ERR_INTERNAL naming the file
+ * when it is corrupt or of an unknown format version.
+ */
+herald_class herald_queue_get(herald_ctx *ctx, const char *id,
+                              herald_queue_fn fn, void *user_data,
+                              herald_error **err_r);
+
+/**
+ * herald_queue_retry - make message @id due now: a waiting message gets
+ * its next attempt time set to now; a dead letter goes back to the queue,
+ * due now, with its age counted afresh from now (so spool_max_age does
+ * not fail it again at once).  @id NULL: every waiting message (with
+ * HERALD_QUEUE_FAILED: every dead letter).  *count_r (may be NULL) gets the
+ * number of messages changed.  A message being delivered right now is
+ * left alone.  Errors as herald_queue_get().
+ */
+herald_class herald_queue_retry(herald_ctx *ctx, const char *id,
+                                unsigned flags, size_t *count_r,
+                                herald_error **err_r);
+
+/**
+ * herald_queue_drop - delete message @id (waiting or dead) for good.  A
+ * message being delivered right now cannot be dropped: that is
+ * HERALD_ERR_TEMPORARY, with the fix to try again.  Errors otherwise as
+ * herald_queue_get().
+ */
+herald_class herald_queue_drop(herald_ctx *ctx, const char *id,
+                               herald_error **err_r);
+
+/**
+ * herald_queue_purge - delete every dead letter (HERALD_QUEUE_FAILED) or
+ * every waiting message (0) queued at least @older_than_s seconds ago
+ * (0: all of them).  Messages being delivered are skipped.  *count_r (may
+ * be NULL) gets the number deleted.
+ */
+herald_class herald_queue_purge(herald_ctx *ctx, unsigned flags,
+                                long long older_than_s, size_t *count_r,
+                                herald_error **err_r);
+
+/** Flags for herald_queue_run_opts.flags. */
+enum {
+    /* Try every waiting message now, due or not (a flush). */
+    HERALD_QUEUE_RUN_ALL = 1u << 0
+};
+
+/** What herald_queue_run() is to do.  Zero-initialise it. */
+typedef struct herald_queue_run_opts {
+    unsigned flags;                  /* HERALD_QUEUE_RUN_* */
+    /* When not NULL and nonzero (e.g. set by a SIGTERM handler), the run
+     * stops between messages: the message in flight is finished. */
+    const volatile sig_atomic_t *stop;
+    size_t max_messages;             /* stop after this many tries; 0: no limit */
+    const char *channel;             /* only this channel's messages; NULL: all */
+} herald_queue_run_opts;
+
+/** What one herald_queue_run() did. */
+typedef struct herald_queue_stats {
+    size_t delivered;  /* sent, and removed from the spool */
+    size_t deferred;   /* failed with a retryable error: kept, due later */
+    size_t failed;     /* failed for good: moved to the dead letters */
+    size_t expired;    /* older than spool_max_age: moved to the dead letters */
+    size_t busy;       /* held (or just delivered) by another runner: skipped */
+    size_t unreadable; /* corrupt or unknown-version files: left, logged */
+} herald_queue_stats;
+
+/**
+ * herald_queue_run - deliver what is due, once, and return.  Each due
+ * message is claimed (locked; one held by another runner is skipped),
+ * delivered through its channel (retries and fallbacks as for
+ * herald_send(), but never queued again), and then: removed on success;
+ * on a retryable failure kept with the attempt recorded, due again after a
+ * backoff (1 min, doubling per attempt, at most 1 h) or at the provider's
+ * retry-after time if later; on a permanent failure moved to the dead
+ * letters with the reason.  A message queued more than spool_max_age ago
+ * goes to the dead letters with that reason when a run reaches it,
+ * without another attempt.  A message whose channel is no longer
+ * in the config is moved to the dead letters.  @opts may be NULL; *stats_r
+ * (may be NULL) gets the counts.  Returns HERALD_OK when the run went
+ * through (whatever the messages' outcomes); an error only when the
+ * spool itself failed (HERALD_ERR_INTERNAL, e.g. the disk is full).
+ * Thread-safe; several runners may share a spool.
+ */
+herald_class herald_queue_run(herald_ctx *ctx, const herald_queue_run_opts *opts,
+                              herald_queue_stats *stats_r, herald_error **err_r);
+
+/**
+ * herald_queue_next_due - *when_r gets the earliest next-attempt time of a
+ * waiting message (Unix time; may be in the past), or 0 when the queue is
+ * empty.  For a daemon's sleep between runs.
+ */
+herald_class herald_queue_next_due(herald_ctx *ctx, long long *when_r,
+                                   herald_error **err_r);
+
+/**
+ * herald_queue_dir - the directory where queued messages appear (a new
+ * message is renamed into it: watch it with inotify for IN_MOVED_TO), or
+ * NULL when the context has no spool.  Owned by @ctx.
+ */
+const char *herald_queue_dir(const herald_ctx *ctx);
+
+/**
+ * herald_queue_add - queue @msg for @channel without trying to deliver it
+ * (what `spool = always` does in herald_send()).  The message is validated
+ * first, as herald_send() does.  Returns HERALD_QUEUED with *result_r (may
+ * be NULL) holding the queue id, or an error: HERALD_ERR_CONFIG without a
+ * spool, HERALD_ERR_INTERNAL when the spool cannot be written (disk full,
+ * file size limit, read-only), saying so; nothing half-written is then
+ * visible.  (Over RLIMIT_FSIZE the kernel sends SIGXFSZ, which kills a
+ * process that does not ignore it; ignore it to get the error.)
+ * Thread-safe.
+ */
+herald_class herald_queue_add(herald_ctx *ctx, const char *channel,
+                              const herald_msg *msg, herald_result **result_r,
+                              herald_error **err_r);
 
 /* ------------------------------------------------------------------ */
 /* Drivers and diagnosis                                               */

@@ -57,10 +57,17 @@ typedef enum herald_class {
  * unless the message carried an idempotency key that the channel's driver
  * sends and the provider honours (see herald_error_retryable()).
  *
- * The delivery promise: a message handed to herald_send() is delivered, or
- * handed back to the caller as an error whose class says whether sending it
- * again is safe; never lost silently, never sent twice where the provider
- * lets us prevent it.
+ * HERALD_QUEUED: not an error.  herald_send() could not deliver the
+ * message now (a retryable failure, or the channel has `spool = always`)
+ * and wrote it to the spool (`[herald] spool_dir`): it is on disk, fsynced,
+ * and a queue run delivers it later.  herald_result_queue_id() names it.
+ *
+ * The delivery promise: a message handed to herald_send() is delivered,
+ * queued on disk (HERALD_QUEUED, with a stable id that is sent as the
+ * idempotency key wherever the provider honours one), or handed back to
+ * the caller as an error whose class says whether sending it again is
+ * safe; never lost silently, never sent twice where the provider lets us
+ * prevent it.
  */
 
 /** Opaque types.  Each has a matching _free / _close function. */

@@ -207,7 +207,7 @@ Test(breaker, message_errors_do_not_count)
 Test(breaker, shared_across_processes_through_the_spool_dir)
 {
     char *conf = tu_printf("[herald]\nspool_dir = %s/spool\n[channel p]\n" BLOCKED
-                           "breaker_threshold = 2\nbreaker_cooldown = 60s\n", tmp);
+                           "breaker_threshold = 2\nbreaker_cooldown = 60s\nspool = never\n", tmp);
     /* two `herald send` processes fail and open it */
     char *path = tu_write_file(tmp, "herald.conf", conf);
     for (int i = 0; i < 2; i++) {

@@ -10,7 +10,9 @@
  * (default temporary) and then succeeds; `retry_after = S` is the hint on
  * every failure (-1: none); `send_log = FILE` appends "CHANNEL<TAB>SUBJECT"
  * and a newline for every successful send (one write, O_APPEND, so
- * processes can share it).
+ * processes can share it); `post_delay` sleeps after that line is written,
+ * before send returns (the window where a killed runner has delivered but
+ * not yet recorded it).
  */
 #include "config.h"
 
@@ -44,6 +46,7 @@ static const herald_option probe_options[] = {
     {"fail_class", HERALD_OPT_INT, 0, "13", NULL, "the herald_class of the fail_first failures", 1, 16},
     {"retry_after", HERALD_OPT_INT, 0, "30", NULL, "retry-after hint on failures, seconds (-1: none)", -1, 1000000},
     {"send_log", HERALD_OPT_PATH, 0, NULL, NULL, "append \"CHANNEL\tSUBJECT\" here per successful send", 0, 0},
+    {"post_delay", HERALD_OPT_DURATION, 0, "0", NULL, "time spent in send after a success is logged (a window for crash tests)", 0, 0},
     {NULL, 0, 0, NULL, NULL, NULL, 0, 0}
 };
 
@@ -127,6 +130,9 @@ static herald_class probe_send(void *state, const herald_msg *msg,
         }
         close(fd);
     }
+    long long post = p->host->opt_int(p->ch, "post_delay");
+    if (post > 0)
+        usleep((useconds_t)(post * 1000));
     char id[64];
     snprintf(id, sizeof id, "probe-%d", atomic_fetch_add(&p->sent, 1) + 1);
     p->host->result_set_id(res, id);
